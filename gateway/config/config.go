@@ -1,0 +1,158 @@
+// Package config holds authgate's configuration: the structs, their
+// defaults, Load (strict YAML, then env and *_file secrets) and Validate.
+package config
+
+import "time"
+
+// Config is the whole configuration file.
+type Config struct {
+	// Listen is the address the gateway serves on, e.g. ":8080".
+	Listen string `yaml:"listen"`
+	// PublicURL is the external URL users type (e.g. https://panel.example.com);
+	// used for the default Issuer and printed links. Optional.
+	PublicURL string `yaml:"public_url"`
+	// DataDir holds the embedded store, the generated secret key and the
+	// control socket.
+	DataDir string `yaml:"data_dir"`
+	// SecretKeyFile holds the 32-byte key (64 hex chars) that encrypts TOTP
+	// secrets at rest. AUTHGATE_SECRET_KEY overrides it. Default
+	// <data_dir>/secret.key, generated if missing.
+	SecretKeyFile string `yaml:"secret_key_file"`
+	// SecretKey is filled from AUTHGATE_SECRET_KEY (never from YAML).
+	SecretKey string `yaml:"-"`
+
+	Store          Store     `yaml:"store"`
+	Session        Session   `yaml:"session"`
+	TwoFactor      TwoFactor `yaml:"two_factor"`
+	Password       Password  `yaml:"password"`
+	Routes         []Route   `yaml:"routes"`
+	TrustedProxies []string  `yaml:"trusted_proxies"`
+	Log            Log       `yaml:"log"`
+}
+
+// Store selects and configures the backend.
+type Store struct {
+	// Driver is "embedded" (bbolt, default) or "redis".
+	Driver string `yaml:"driver"`
+	// Path of the bbolt file; default <data_dir>/authgate.db.
+	Path  string `yaml:"path"`
+	Redis Redis  `yaml:"redis"`
+}
+
+// Redis configures a go-redis UniversalClient: one addr = standalone,
+// several = cluster, master_name set = Sentinel.
+type Redis struct {
+	Addrs    []string `yaml:"addrs"`
+	Username string   `yaml:"username"`
+	Password string   `yaml:"password"`
+	// PasswordFile is read into Password; AUTHGATE_REDIS_PASSWORD overrides both.
+	PasswordFile string   `yaml:"password_file"`
+	DB           int      `yaml:"db"`
+	MasterName   string   `yaml:"master_name"`
+	TLS          RedisTLS `yaml:"tls"`
+	// KeyPrefix namespaces every key (default "authgate").
+	KeyPrefix string `yaml:"key_prefix"`
+}
+
+// RedisTLS enables TLS to Redis.
+type RedisTLS struct {
+	Enabled            bool   `yaml:"enabled"`
+	CAFile             string `yaml:"ca_file"`
+	CertFile           string `yaml:"cert_file"`
+	KeyFile            string `yaml:"key_file"`
+	ServerName         string `yaml:"server_name"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+}
+
+// Session configures session lifetime and the cookie.
+type Session struct {
+	// CookieName default "authgate_session"; over HTTPS the cookie is named
+	// "__Host-" + CookieName unless Domain is set (then "__Secure-").
+	CookieName  string        `yaml:"cookie_name"`
+	IdleTimeout time.Duration `yaml:"idle_timeout"` // default 1h
+	MaxLifetime time.Duration `yaml:"max_lifetime"` // default 12h
+	Domain      string        `yaml:"domain"`       // default host-only
+}
+
+// Two-factor modes.
+const (
+	ModeOff      = "off"
+	ModeOn       = "on"
+	ModeRequired = "required"
+)
+
+// TwoFactor configures TOTP. Mode and Issuer are initial values: once the
+// store holds a setting, the store wins.
+type TwoFactor struct {
+	Mode      string `yaml:"mode"`      // off|on|required, default on
+	Issuer    string `yaml:"issuer"`    // default: host of public_url, else the host name
+	Period    int    `yaml:"period"`    // seconds, default 30
+	Digits    int    `yaml:"digits"`    // 6 or 8, default 6
+	Algorithm string `yaml:"algorithm"` // SHA1|SHA256|SHA512, default SHA1
+	Skew      int    `yaml:"skew"`      // steps either side, default 1
+}
+
+// Password configures hashing of new passwords (argon2id).
+type Password struct {
+	Argon2 Argon2 `yaml:"argon2"`
+}
+
+// Argon2 parameters; defaults follow RFC 9106's second recommendation
+// scaled down: memory 64 MiB, 3 iterations, parallelism 2.
+type Argon2 struct {
+	MemoryKiB   uint32 `yaml:"memory_kib"`
+	Iterations  uint32 `yaml:"iterations"`
+	Parallelism uint8  `yaml:"parallelism"`
+}
+
+// Policies a route can have.
+const (
+	PolicyBypass    = "bypass"
+	PolicyPassword  = "password"
+	PolicyTwoFactor = "two_factor"
+)
+
+// Route is one protected upstream.
+type Route struct {
+	Name string `yaml:"name"`
+	// Host matches the request host (case-insensitive, no port); empty
+	// matches any host.
+	Host string `yaml:"host"`
+	// PathPrefix matches whole path segments ("/app" matches /app and
+	// /app/x, not /apple); default "/".
+	PathPrefix  string      `yaml:"path_prefix"`
+	Upstream    string      `yaml:"upstream"`
+	Policy      string      `yaml:"policy"` // default two_factor
+	Allow       Allow       `yaml:"allow"`
+	UpstreamTLS UpstreamTLS `yaml:"upstream_tls"`
+	// PreserveHost sends the client's Host header upstream instead of the
+	// upstream's own host.
+	PreserveHost    bool            `yaml:"preserve_host"`
+	IdentityHeaders IdentityHeaders `yaml:"identity_headers"`
+}
+
+// Allow restricts a route to some users or groups; both empty = any
+// authenticated user.
+type Allow struct {
+	Users  []string `yaml:"users"`
+	Groups []string `yaml:"groups"`
+}
+
+// UpstreamTLS configures TLS to an https upstream.
+type UpstreamTLS struct {
+	CAFile             string `yaml:"ca_file"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+	ServerName         string `yaml:"server_name"`
+}
+
+// IdentityHeaders names the headers that carry the identity upstream.
+type IdentityHeaders struct {
+	User   string `yaml:"user"`   // default Remote-User
+	Groups string `yaml:"groups"` // default Remote-Groups
+}
+
+// Log configures zerolog.
+type Log struct {
+	Level  string `yaml:"level"`  // debug|info|warn|error, default info
+	Format string `yaml:"format"` // json|console, default json
+}

@@ -1,0 +1,171 @@
+// Package store declares the storage contract every authgate backend
+// fulfils: users, sessions, used TOTP steps, counters and settings.
+//
+// The contract (checked by storetest.Run against every backend):
+//   - Get* of a missing item returns an error matching ErrNotFound.
+//   - Create* of an existing item returns an error matching ErrExists.
+//   - Deleting a missing item is not an error, except DeleteUser which
+//     returns ErrNotFound so the CLI can tell the admin.
+//   - Values returned are copies: mutating them never changes the store.
+//   - Every method honours ctx cancellation where the backend can.
+//   - Times are stored with at least millisecond precision, in UTC.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Named errors; backends wrap them with %w.
+var (
+	ErrNotFound = errors.New("store: not found")
+	ErrExists   = errors.New("store: already exists")
+	// ErrConflict is returned by UpdateUser when concurrent writers kept
+	// the update from committing after the backend's retries.
+	ErrConflict = errors.New("store: concurrent update conflict")
+)
+
+// Roles a user can have.
+const (
+	RoleAdmin = "admin"
+	RoleUser  = "user"
+)
+
+// User is one account. Name is the primary key (case-sensitive, already
+// validated by the caller).
+type User struct {
+	Name string `json:"name"`
+	// PasswordHash is a PHC string ($argon2id$...) or a bcrypt hash ($2y$...).
+	PasswordHash string   `json:"password_hash"`
+	Role         string   `json:"role"`
+	Groups       []string `json:"groups,omitempty"`
+	// TOTPSecret is the sealed (encrypted) TOTP secret; empty means the user
+	// has no second factor set up.
+	TOTPSecret     []byte    `json:"totp_secret,omitempty"`
+	TOTPEnrolledAt time.Time `json:"totp_enrolled_at,omitzero"`
+	TOTPLastUsedAt time.Time `json:"totp_last_used_at,omitzero"`
+	// MustChangePassword is set when an admin resets the password.
+	MustChangePassword bool      `json:"must_change_password,omitempty"`
+	CreatedAt          time.Time `json:"created_at"`
+	UpdatedAt          time.Time `json:"updated_at"`
+}
+
+// HasTOTP reports whether the user has an active second factor.
+func (u User) HasTOTP() bool { return len(u.TOTPSecret) > 0 }
+
+// Clone returns a deep copy.
+func (u User) Clone() User {
+	c := u
+	c.Groups = append([]string(nil), u.Groups...)
+	c.TOTPSecret = append([]byte(nil), u.TOTPSecret...)
+	if len(u.TOTPSecret) == 0 {
+		c.TOTPSecret = nil
+	}
+	if len(u.Groups) == 0 {
+		c.Groups = nil
+	}
+	return c
+}
+
+// ListOptions pages through users in ascending name order.
+type ListOptions struct {
+	// After returns only users whose name sorts strictly after this one.
+	After string
+	// Limit caps the number returned; 0 means no limit.
+	Limit int
+}
+
+// Users stores accounts.
+type Users interface {
+	CreateUser(ctx context.Context, u User) error
+	GetUser(ctx context.Context, name string) (User, error)
+	// UpdateUser atomically applies fn to the current user and stores the
+	// result (fn may run more than once under contention; it must be pure).
+	// If fn returns an error nothing is written and that error is returned.
+	UpdateUser(ctx context.Context, name string, fn func(*User) error) (User, error)
+	DeleteUser(ctx context.Context, name string) error
+	ListUsers(ctx context.Context, opts ListOptions) ([]User, error)
+	CountUsers(ctx context.Context) (int, error)
+}
+
+// Session stages.
+const (
+	// StagePending: the password was accepted, a second factor (verify or
+	// enrolment) is still owed. Such a session reaches no route.
+	StagePending = "pending"
+	// StageFull: the login is complete.
+	StageFull = "full"
+)
+
+// Session is the server-side state of one login. The store never sees the
+// session id itself, only its SHA-256 (IDHash, lowercase hex).
+type Session struct {
+	IDHash string `json:"id_hash"`
+	User   string `json:"user"`
+	Stage  string `json:"stage"`
+	// TwoFactor is true when a second factor was verified for this session.
+	TwoFactor   bool      `json:"two_factor,omitempty"`
+	TwoFactorAt time.Time `json:"two_factor_at,omitzero"`
+	CreatedAt   time.Time `json:"created_at"`
+	LastSeenAt  time.Time `json:"last_seen_at"`
+	// ExpiresAt is the absolute end of life (max_lifetime).
+	ExpiresAt time.Time `json:"expires_at"`
+	IP        string    `json:"ip,omitempty"`
+	UserAgent string    `json:"user_agent,omitempty"`
+	// PendingTOTPSecret holds a sealed secret during enrolment until the
+	// user confirms it with a valid code.
+	PendingTOTPSecret []byte `json:"pending_totp_secret,omitempty"`
+	// Redirect is where to send the user after the pending stage.
+	Redirect string `json:"redirect,omitempty"`
+}
+
+// Sessions stores sessions by IDHash.
+type Sessions interface {
+	// PutSession creates or replaces a session; the backend drops it after
+	// ttl (ttl > 0 required).
+	PutSession(ctx context.Context, s Session, ttl time.Duration) error
+	GetSession(ctx context.Context, idHash string) (Session, error)
+	DeleteSession(ctx context.Context, idHash string) error
+	// ListUserSessions returns the user's live sessions (expired ones are
+	// never returned), oldest first.
+	ListUserSessions(ctx context.Context, user string) ([]Session, error)
+	// DeleteUserSessions removes all of the user's sessions and returns how
+	// many were live.
+	DeleteUserSessions(ctx context.Context, user string) (int, error)
+}
+
+// Steps records TOTP time steps already used, so a code is accepted once.
+type Steps interface {
+	// UseStep atomically marks (user, step) as used for ttl. It returns true
+	// if this call marked it, false if it was already used (a replay).
+	UseStep(ctx context.Context, user string, step int64, ttl time.Duration) (bool, error)
+}
+
+// Counters are named integers that expire, for rate limits and metrics.
+type Counters interface {
+	// Incr adds delta and returns the new value; a new counter expires
+	// after window (the expiry is not extended by later increments).
+	Incr(ctx context.Context, key string, delta int64, window time.Duration) (int64, error)
+	// Counter returns the current value, 0 if missing or expired.
+	Counter(ctx context.Context, key string) (int64, error)
+	ResetCounter(ctx context.Context, key string) error
+}
+
+// Settings are gateway-wide values shared by every instance.
+type Settings interface {
+	GetSetting(ctx context.Context, key string) (string, error)
+	SetSetting(ctx context.Context, key, value string) error
+}
+
+// Store is everything a backend provides.
+type Store interface {
+	Users
+	Sessions
+	Steps
+	Counters
+	Settings
+	// Ping checks the backend is reachable.
+	Ping(ctx context.Context) error
+	Close() error
+}
