@@ -1,0 +1,293 @@
+package session
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/authgate/authgate/gateway/store"
+)
+
+// ErrNoSession means the request carries no usable session: no cookie, a
+// malformed one, an unknown id, or an expired session. Callers treat all of
+// these alike (fail closed).
+var ErrNoSession = errors.New("session: no valid session")
+
+// idBytes is the entropy of a session id (256 bits).
+const idBytes = 32
+
+// encodedIDLen is the length of an id in the cookie (unpadded base64url).
+var encodedIDLen = base64.RawURLEncoding.EncodedLen(idBytes)
+
+// Store is what the manager needs from the storage layer.
+type Store interface {
+	PutSession(ctx context.Context, s store.Session, ttl time.Duration) error
+	GetSession(ctx context.Context, idHash string) (store.Session, error)
+	DeleteSession(ctx context.Context, idHash string) error
+}
+
+// Options configure lifetimes and the cookie.
+type Options struct {
+	// CookieName is the base name; over HTTPS it gets the __Host- prefix
+	// (or __Secure- when Domain is set, since __Host- forbids Domain).
+	CookieName  string
+	Domain      string
+	IdleTimeout time.Duration
+	MaxLifetime time.Duration
+	// PendingLifetime bounds a half-finished login (password accepted,
+	// second factor owed). Default 10 minutes.
+	PendingLifetime time.Duration
+	// TouchInterval is how stale LastSeenAt may get before a read writes
+	// it back; it keeps busy sessions from writing on every request.
+	// Default: IdleTimeout/10, at most one minute.
+	TouchInterval time.Duration
+}
+
+// Manager creates and validates sessions.
+type Manager struct {
+	opts Options
+	st   Store
+	now  func() time.Time
+	rand io.Reader
+}
+
+// New returns a Manager. now and rnd may be nil for the real clock and
+// crypto/rand.
+func New(st Store, opts Options, now func() time.Time, rnd io.Reader) *Manager {
+	if now == nil {
+		now = time.Now
+	}
+	if rnd == nil {
+		rnd = rand.Reader
+	}
+	if opts.PendingLifetime <= 0 {
+		opts.PendingLifetime = 10 * time.Minute
+	}
+	if opts.TouchInterval <= 0 {
+		opts.TouchInterval = min(opts.IdleTimeout/10, time.Minute)
+	}
+	return &Manager{opts: opts, st: st, now: now, rand: rnd}
+}
+
+// HashID returns the store key of a session id.
+func HashID(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return hex.EncodeToString(sum[:])
+}
+
+// validID reports whether s has the exact shape of an id we issue; anything
+// else is rejected before it reaches the store.
+func validID(s string) bool {
+	if len(s) != encodedIDLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '_':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func (m *Manager) newID() (string, error) {
+	b := make([]byte, idBytes)
+	if _, err := io.ReadFull(m.rand, b); err != nil {
+		return "", fmt.Errorf("session: random id: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// CookieName returns the cookie's name for a request served over HTTPS
+// (secure) or plain HTTP.
+func (m *Manager) CookieName(secure bool) string {
+	switch {
+	case !secure:
+		return m.opts.CookieName
+	case m.opts.Domain != "":
+		return "__Secure-" + m.opts.CookieName
+	default:
+		return "__Host-" + m.opts.CookieName
+	}
+}
+
+// CookieNames returns every name the session cookie can have, so the proxy
+// can strip all of them from requests sent upstream.
+func (m *Manager) CookieNames() []string {
+	return []string{m.opts.CookieName, "__Host-" + m.opts.CookieName, "__Secure-" + m.opts.CookieName}
+}
+
+// Create stores a new session built from tmpl (User, Stage, TwoFactor,
+// IP, UserAgent, Redirect, PendingTOTPSecret are taken from it) under a new
+// random id, and returns the id for the cookie.
+func (m *Manager) Create(ctx context.Context, tmpl store.Session) (string, store.Session, error) {
+	id, err := m.newID()
+	if err != nil {
+		return "", store.Session{}, err
+	}
+	now := m.now().UTC()
+	s := tmpl
+	s.IDHash = HashID(id)
+	s.CreatedAt = now
+	s.LastSeenAt = now
+	if s.TwoFactor && s.TwoFactorAt.IsZero() {
+		s.TwoFactorAt = now
+	}
+	life := m.opts.MaxLifetime
+	if s.Stage != store.StageFull {
+		life = m.opts.PendingLifetime
+	}
+	s.ExpiresAt = now.Add(life)
+	if err := m.put(ctx, s, now); err != nil {
+		return "", store.Session{}, err
+	}
+	return id, s, nil
+}
+
+// Rotate replaces the session old with a new id (after a privilege change
+// such as a passed second factor), applying upd to the copy first. The old
+// id stops working.
+func (m *Manager) Rotate(ctx context.Context, old store.Session, upd func(*store.Session)) (string, store.Session, error) {
+	tmpl := old
+	if upd != nil {
+		upd(&tmpl)
+	}
+	id, s, err := m.Create(ctx, tmpl)
+	if err != nil {
+		return "", store.Session{}, err
+	}
+	if err := m.st.DeleteSession(ctx, old.IDHash); err != nil {
+		// The new session exists; make sure the old one cannot outlive
+		// this failure by deleting the new one too (fail closed).
+		_ = m.st.DeleteSession(ctx, s.IDHash)
+		return "", store.Session{}, fmt.Errorf("session: delete old session: %w", err)
+	}
+	return id, s, nil
+}
+
+// Save writes back a session changed by the caller, keeping its expiry.
+func (m *Manager) Save(ctx context.Context, s store.Session) error {
+	return m.put(ctx, s, m.now().UTC())
+}
+
+func (m *Manager) put(ctx context.Context, s store.Session, now time.Time) error {
+	ttl := m.ttl(s, now)
+	if ttl <= 0 {
+		return ErrNoSession
+	}
+	if err := m.st.PutSession(ctx, s, ttl); err != nil {
+		return fmt.Errorf("session: save: %w", err)
+	}
+	return nil
+}
+
+// ttl is how long the backend should keep s: until the earlier of its
+// absolute end and its idle end (plus one touch interval of slack, since
+// LastSeenAt is written coarsely).
+func (m *Manager) ttl(s store.Session, now time.Time) time.Duration {
+	end := s.ExpiresAt
+	if s.Stage == store.StageFull {
+		if idle := s.LastSeenAt.Add(m.opts.IdleTimeout + m.opts.TouchInterval); idle.Before(end) {
+			end = idle
+		}
+	}
+	return end.Sub(now)
+}
+
+// Get loads the session with the given cookie value, enforcing lifetimes
+// and refreshing LastSeenAt when it is stale. Every failure other than a
+// store outage is ErrNoSession.
+func (m *Manager) Get(ctx context.Context, id string) (store.Session, error) {
+	if !validID(id) {
+		return store.Session{}, ErrNoSession
+	}
+	s, err := m.st.GetSession(ctx, HashID(id))
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Session{}, ErrNoSession
+	}
+	if err != nil {
+		return store.Session{}, fmt.Errorf("session: load: %w", err)
+	}
+	now := m.now().UTC()
+	if !now.Before(s.ExpiresAt) {
+		_ = m.st.DeleteSession(ctx, s.IDHash)
+		return store.Session{}, ErrNoSession
+	}
+	if s.Stage == store.StageFull && now.Sub(s.LastSeenAt) >= m.opts.IdleTimeout {
+		_ = m.st.DeleteSession(ctx, s.IDHash)
+		return store.Session{}, ErrNoSession
+	}
+	if s.Stage != store.StageFull && s.Stage != store.StagePending {
+		return store.Session{}, ErrNoSession
+	}
+	if now.Sub(s.LastSeenAt) >= m.opts.TouchInterval {
+		s.LastSeenAt = now
+		if err := m.put(ctx, s, now); err != nil {
+			return store.Session{}, err
+		}
+	}
+	return s, nil
+}
+
+// FromRequest reads the session cookie for the request's scheme and loads
+// the session. It returns the id too, for callers that rotate or end it.
+func (m *Manager) FromRequest(r *http.Request, secure bool) (string, store.Session, error) {
+	c, err := r.Cookie(m.CookieName(secure))
+	if err != nil {
+		return "", store.Session{}, ErrNoSession
+	}
+	s, err := m.Get(r.Context(), c.Value)
+	if err != nil {
+		return "", store.Session{}, err
+	}
+	return c.Value, s, nil
+}
+
+// Destroy ends a session server-side.
+func (m *Manager) Destroy(ctx context.Context, idHash string) error {
+	if err := m.st.DeleteSession(ctx, idHash); err != nil {
+		return fmt.Errorf("session: delete: %w", err)
+	}
+	return nil
+}
+
+// SetCookie sends the session cookie for id.
+func (m *Manager) SetCookie(w http.ResponseWriter, id string, s store.Session, secure bool) {
+	c := m.cookie(secure)
+	c.Value = id
+	c.Expires = s.ExpiresAt
+	http.SetCookie(w, c)
+}
+
+// ClearCookie removes the session cookie from the browser.
+func (m *Manager) ClearCookie(w http.ResponseWriter, secure bool) {
+	c := m.cookie(secure)
+	c.MaxAge = -1
+	http.SetCookie(w, c)
+}
+
+func (m *Manager) cookie(secure bool) *http.Cookie {
+	c := &http.Cookie{
+		Name:     m.CookieName(secure),
+		Path:     "/",
+		HttpOnly: true,
+		Secure:   secure,
+		SameSite: http.SameSiteLaxMode,
+	}
+	if m.opts.Domain != "" {
+		c.Domain = m.opts.Domain
+	}
+	return c
+}
+
+// PendingLifetime is how long a half-finished login may take.
+func (m *Manager) PendingLifetime() time.Duration { return m.opts.PendingLifetime }

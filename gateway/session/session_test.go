@@ -1,0 +1,188 @@
+package session_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/authgate/authgate/gateway/session"
+	"github.com/authgate/authgate/gateway/store"
+	"github.com/authgate/authgate/gateway/store/embedded"
+)
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// newManager uses the real embedded store with the same fake clock.
+func newManager(t *testing.T) (*session.Manager, *embedded.Store, *clock) {
+	t.Helper()
+	clk := &clock{t: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
+	st, err := embedded.Open(filepath.Join(t.TempDir(), "s.db"), embedded.Options{Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	m := session.New(st, session.Options{CookieName: "authgate_session", IdleTimeout: time.Hour, MaxLifetime: 12 * time.Hour}, clk.Now, nil)
+	return m, st, clk
+}
+
+func TestCreateGetAndHashing(t *testing.T) {
+	m, st, _ := newManager(t)
+	ctx := context.Background()
+	id, s, err := m.Create(ctx, store.Session{User: "alice", Stage: store.StageFull})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(id) != 43 {
+		t.Fatalf("id length %d, want 43 (256 bits base64url)", len(id))
+	}
+	if s.IDHash == id || s.IDHash != session.HashID(id) || len(s.IDHash) != 64 {
+		t.Fatalf("store key %q is not the SHA-256 of the id", s.IDHash)
+	}
+	// The store holds no session under the raw id.
+	if _, err := st.GetSession(ctx, id); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("raw id found in store: %v", err)
+	}
+	got, err := m.Get(ctx, id)
+	if err != nil || got.User != "alice" {
+		t.Fatalf("Get = %+v, %v", got, err)
+	}
+	id2, _, _ := m.Create(ctx, store.Session{User: "alice", Stage: store.StageFull})
+	if id2 == id {
+		t.Fatal("two sessions share an id")
+	}
+}
+
+func TestMalformedIDsAreNoSession(t *testing.T) {
+	m, _, _ := newManager(t)
+	for _, id := range []string{"", "x", strings.Repeat("a", 42), strings.Repeat("a", 44), strings.Repeat("a", 42) + "=", strings.Repeat("a", 42) + "/", strings.Repeat("é", 22), strings.Repeat("a", 4096)} {
+		if _, err := m.Get(context.Background(), id); !errors.Is(err, session.ErrNoSession) {
+			t.Errorf("Get(%q) = %v, want ErrNoSession", id, err)
+		}
+	}
+}
+
+func TestIdleTimeoutAndLifetime(t *testing.T) {
+	m, _, clk := newManager(t)
+	ctx := context.Background()
+	id, _, err := m.Create(ctx, store.Session{User: "alice", Stage: store.StageFull})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Activity every 50 minutes keeps it alive past one idle timeout...
+	for i := 0; i < 5; i++ {
+		clk.Advance(50 * time.Minute)
+		if _, err := m.Get(ctx, id); err != nil {
+			t.Fatalf("after %d×50m: %v", i+1, err)
+		}
+	}
+	// ...but 61 idle minutes end it.
+	clk.Advance(61 * time.Minute)
+	if _, err := m.Get(ctx, id); !errors.Is(err, session.ErrNoSession) {
+		t.Fatalf("idle session alive: %v", err)
+	}
+
+	// Absolute lifetime ends even an active session.
+	id, _, _ = m.Create(ctx, store.Session{User: "alice", Stage: store.StageFull})
+	for elapsed := time.Duration(0); elapsed < 12*time.Hour-30*time.Minute; elapsed += 30 * time.Minute {
+		clk.Advance(30 * time.Minute)
+		if _, err := m.Get(ctx, id); err != nil {
+			t.Fatalf("active session died at %v: %v", elapsed, err)
+		}
+	}
+	clk.Advance(31 * time.Minute)
+	if _, err := m.Get(ctx, id); !errors.Is(err, session.ErrNoSession) {
+		t.Fatalf("session alive past max lifetime: %v", err)
+	}
+}
+
+func TestPendingSessionsAreShortLived(t *testing.T) {
+	m, _, clk := newManager(t)
+	id, _, _ := m.Create(context.Background(), store.Session{User: "alice", Stage: store.StagePending})
+	clk.Advance(9 * time.Minute)
+	if _, err := m.Get(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(2 * time.Minute)
+	if _, err := m.Get(context.Background(), id); !errors.Is(err, session.ErrNoSession) {
+		t.Fatalf("pending session alive after 11 minutes: %v", err)
+	}
+}
+
+func TestRotateInvalidatesOldID(t *testing.T) {
+	m, _, _ := newManager(t)
+	ctx := context.Background()
+	id, s, _ := m.Create(ctx, store.Session{User: "alice", Stage: store.StagePending})
+	nid, ns, err := m.Rotate(ctx, s, func(x *store.Session) { x.Stage = store.StageFull; x.TwoFactor = true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nid == id || ns.IDHash == s.IDHash {
+		t.Fatal("rotation kept the id")
+	}
+	if _, err := m.Get(ctx, id); !errors.Is(err, session.ErrNoSession) {
+		t.Fatalf("old id still valid: %v", err)
+	}
+	got, err := m.Get(ctx, nid)
+	if err != nil || !got.TwoFactor || got.Stage != store.StageFull || got.TwoFactorAt.IsZero() {
+		t.Fatalf("rotated session = %+v, %v", got, err)
+	}
+}
+
+func TestCookies(t *testing.T) {
+	for _, tc := range []struct {
+		secure bool
+		domain string
+		name   string
+	}{
+		{false, "", "authgate_session"},
+		{true, "", "__Host-authgate_session"},
+		{true, "example.com", "__Secure-authgate_session"},
+	} {
+		m := session.New(nil, session.Options{CookieName: "authgate_session", Domain: tc.domain, IdleTimeout: time.Hour, MaxLifetime: time.Hour}, nil, nil)
+		rec := httptest.NewRecorder()
+		m.SetCookie(rec, "v", store.Session{ExpiresAt: time.Now().Add(time.Hour)}, tc.secure)
+		res := rec.Result()
+		cs := res.Cookies()
+		if len(cs) != 1 {
+			t.Fatalf("%d cookies", len(cs))
+		}
+		c := cs[0]
+		if c.Name != tc.name || !c.HttpOnly || c.Secure != tc.secure || c.SameSite != http.SameSiteLaxMode || c.Path != "/" {
+			t.Errorf("cookie %+v for %+v", c, tc)
+		}
+		if tc.name == "__Host-authgate_session" && c.Domain != "" {
+			t.Errorf("__Host- cookie with domain %q", c.Domain)
+		}
+	}
+}
+
+func TestFromRequestReadsOnlySchemeCookie(t *testing.T) {
+	m, _, _ := newManager(t)
+	id, _, _ := m.Create(context.Background(), store.Session{User: "alice", Stage: store.StageFull})
+	r := httptest.NewRequest("GET", "/", nil)
+	r.AddCookie(&http.Cookie{Name: "authgate_session", Value: id})
+	if _, _, err := m.FromRequest(r, false); err != nil {
+		t.Fatalf("plain cookie over http: %v", err)
+	}
+	// Over HTTPS only the __Host- cookie counts: a cookie planted by a
+	// plain-HTTP response or a sibling domain is ignored.
+	if _, _, err := m.FromRequest(r, true); !errors.Is(err, session.ErrNoSession) {
+		t.Fatalf("plain cookie accepted over https: %v", err)
+	}
+}
