@@ -1,5 +1,3 @@
-// Package config holds authgate's configuration: the structs, their
-// defaults, Load (strict YAML, then env and *_file secrets) and Validate.
 package config
 
 import "time"
@@ -28,6 +26,10 @@ type Config struct {
 	Routes         []Route   `yaml:"routes"`
 	TrustedProxies []string  `yaml:"trusted_proxies"`
 	Log            Log       `yaml:"log"`
+
+	// lines maps a key path ("routes[0].upstream") to the line of the
+	// file it was read from; filled by Load, used to cite lines.
+	lines map[string]int
 }
 
 // Store selects and configures the backend.

@@ -1,0 +1,304 @@
+package config
+
+import (
+	"fmt"
+	"math"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// maxNodes bounds the work of one decode: aliases and merge keys can make
+// a small file expand to a huge tree ("billion laughs").
+const maxNodes = 100_000
+
+// maxProblems stops decoding once this many problems were found.
+const maxProblems = 50
+
+var durationType = reflect.TypeFor[time.Duration]()
+
+func reflectValue(c *Config) reflect.Value { return reflect.ValueOf(c).Elem() }
+
+// decoder walks a yaml.Node tree and the Go value side by side, so every
+// unknown key and type error can be reported with its full key path.
+type decoder struct {
+	lines    map[string]int
+	problems Problems
+	budget   int
+	merging  map[*yaml.Node]bool // mappings being merged, to stop cycles
+}
+
+func (d *decoder) fail(key string, line int, format string, args ...any) {
+	if len(d.problems) >= maxProblems {
+		return
+	}
+	d.problems = append(d.problems, Problem{Key: key, Line: line, Msg: fmt.Sprintf(format, args...)})
+	if len(d.problems) == maxProblems {
+		d.problems = append(d.problems, Problem{Key: key, Line: line, Msg: "too many problems, stopping"})
+		d.budget = 0
+	}
+}
+
+// spend uses one unit of the budget and reports whether work may go on.
+func (d *decoder) spend(key string, line int) bool {
+	if d.budget <= 0 {
+		return false
+	}
+	d.budget--
+	if d.budget == 0 {
+		d.fail(key, line, "the document is too large (too many nodes or aliases)")
+		return false
+	}
+	return true
+}
+
+// resolve follows aliases to the node they name.
+func resolve(n *yaml.Node) *yaml.Node {
+	for i := 0; n.Kind == yaml.AliasNode && n.Alias != nil && i < 100; i++ {
+		n = n.Alias
+	}
+	return n
+}
+
+func isNull(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
+}
+
+func isMerge(k *yaml.Node) bool {
+	k = resolve(k)
+	return k.Kind == yaml.ScalarNode && k.Value == "<<" && k.ShortTag() == "!!merge"
+}
+
+// describe names a key for messages; the document root has no key.
+func describe(key string) string {
+	if key == "" {
+		return "the document"
+	}
+	return key
+}
+
+func (d *decoder) decode(n *yaml.Node, v reflect.Value, key string) {
+	if !d.spend(key, n.Line) {
+		return
+	}
+	line := n.Line
+	n = resolve(n)
+	if n.Kind == yaml.AliasNode {
+		d.fail(key, line, "%s: unresolvable alias", describe(key))
+		return
+	}
+	if isNull(n) {
+		// Like yaml: null empties a list and leaves anything else (the
+		// default) alone.
+		if v.Kind() == reflect.Slice {
+			v.SetZero()
+		}
+		return
+	}
+	switch {
+	case v.Type() == durationType:
+		d.scalar(n, line, v, key)
+	case v.Kind() == reflect.Struct:
+		d.mapping(n, line, v, key)
+	case v.Kind() == reflect.Slice:
+		d.sequence(n, line, v, key)
+	default:
+		d.scalar(n, line, v, key)
+	}
+}
+
+// fieldIndex maps the yaml names of t's fields to their index.
+func fieldIndex(t reflect.Type) map[string]int {
+	m := make(map[string]int, t.NumField())
+	for i := range t.NumField() {
+		if name, ok := yamlName(t.Field(i)); ok {
+			m[name] = i
+		}
+	}
+	return m
+}
+
+// yamlName returns the key a struct field is read from, or false if the
+// field is not read from YAML.
+func yamlName(f reflect.StructField) (string, bool) {
+	if !f.IsExported() {
+		return "", false
+	}
+	tag, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+	switch tag {
+	case "-":
+		return "", false
+	case "":
+		return strings.ToLower(f.Name), true
+	}
+	return tag, true
+}
+
+func joinKey(parent, name string) string {
+	if parent == "" {
+		return name
+	}
+	return parent + "." + name
+}
+
+func (d *decoder) mapping(n *yaml.Node, line int, v reflect.Value, key string) {
+	if n.Kind != yaml.MappingNode {
+		d.fail(key, line, "%s must be a mapping of keys, got %s", describe(key), kindName(n))
+		return
+	}
+	fields := fieldIndex(v.Type())
+	// Merge keys first (the mapping's own keys win over merged ones).
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if isMerge(n.Content[i]) {
+			d.merge(n.Content[i+1], v, key)
+		}
+	}
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		if isMerge(k) {
+			continue
+		}
+		rk := resolve(k)
+		if rk.Kind != yaml.ScalarNode {
+			d.fail(key, k.Line, "%s: keys must be plain names, got %s", describe(key), kindName(rk))
+			continue
+		}
+		full := joinKey(key, rk.Value)
+		if first, dup := seen[rk.Value]; dup {
+			d.fail(full, k.Line, "duplicate key %q (first set on line %d)", full, first)
+			continue
+		}
+		seen[rk.Value] = k.Line
+		idx, ok := fields[rk.Value]
+		if !ok {
+			d.fail(full, k.Line, "unknown key %q", full)
+			continue
+		}
+		d.lines[full] = k.Line
+		d.decode(val, v.Field(idx), full)
+	}
+}
+
+// merge applies a "<<" value: a mapping or a list of mappings, the
+// earlier ones in the list winning.
+func (d *decoder) merge(val *yaml.Node, v reflect.Value, key string) {
+	r := resolve(val)
+	var maps []*yaml.Node
+	switch r.Kind {
+	case yaml.MappingNode:
+		maps = []*yaml.Node{r}
+	case yaml.SequenceNode:
+		for i := len(r.Content) - 1; i >= 0; i-- {
+			maps = append(maps, resolve(r.Content[i]))
+		}
+	default:
+		d.fail(key, val.Line, "%s: << must name a mapping or a list of mappings", describe(key))
+		return
+	}
+	for _, m := range maps {
+		if m.Kind != yaml.MappingNode {
+			d.fail(key, val.Line, "%s: << must name a mapping or a list of mappings", describe(key))
+			continue
+		}
+		if d.merging[m] {
+			d.fail(key, val.Line, "%s: << merges a mapping into itself", describe(key))
+			continue
+		}
+		if !d.spend(key, m.Line) {
+			return
+		}
+		d.merging[m] = true
+		d.mapping(m, m.Line, v, key)
+		delete(d.merging, m)
+	}
+}
+
+func (d *decoder) sequence(n *yaml.Node, line int, v reflect.Value, key string) {
+	if n.Kind != yaml.SequenceNode {
+		d.fail(key, line, "%s must be a list, got %s", describe(key), kindName(n))
+		return
+	}
+	s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+	for i, e := range n.Content {
+		k := fmt.Sprintf("%s[%d]", key, i)
+		d.lines[k] = e.Line
+		d.decode(e, s.Index(i), k)
+		if d.budget <= 0 {
+			return
+		}
+	}
+	v.Set(s)
+}
+
+func (d *decoder) scalar(n *yaml.Node, line int, v reflect.Value, key string) {
+	want := typeName(v.Type())
+	if n.Kind != yaml.ScalarNode {
+		d.fail(key, line, "%s must be %s, got %s", describe(key), want, kindName(n))
+		return
+	}
+	switch v.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		// yaml would truncate 6.5 to 6; a number of steps or bytes must be
+		// written as a whole number.
+		if v.Type() != durationType && n.ShortTag() != "!!int" {
+			d.fail(key, line, "%s must be %s, got %s", describe(key), want, quoteValue(n.Value))
+			return
+		}
+	}
+	p := reflect.New(v.Type())
+	if err := n.Decode(p.Interface()); err != nil {
+		d.fail(key, line, "%s must be %s, got %s", describe(key), want, quoteValue(n.Value))
+		return
+	}
+	v.Set(p.Elem())
+}
+
+// typeName says in words what a value of t looks like.
+func typeName(t reflect.Type) string {
+	if t == durationType {
+		return `a duration such as "90s" or "1h"`
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return "a whole number"
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		max := uint64(math.MaxUint64) >> (64 - t.Bits())
+		return "a whole number from 0 to " + strconv.FormatUint(max, 10)
+	case reflect.Struct:
+		return "a mapping of keys"
+	case reflect.Slice:
+		return "a list"
+	}
+	return t.String()
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		return quoteValue(n.Value)
+	}
+	return "an unsupported node"
+}
+
+// quoteValue quotes a scalar for a message, shortened so a long value
+// (possibly pasted secret material) does not fill the log.
+func quoteValue(s string) string {
+	const max = 32
+	if len(s) > max {
+		return strconv.Quote(s[:max]) + "..."
+	}
+	return strconv.Quote(s)
+}

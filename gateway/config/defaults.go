@@ -1,0 +1,102 @@
+package config
+
+import (
+	"path/filepath"
+	"time"
+)
+
+// Default values that do not depend on other settings.
+const (
+	DefaultListen          = ":8080"
+	DefaultDataDir         = "/var/lib/authgate"
+	DefaultStoreDriver     = "embedded"
+	DefaultKeyPrefix       = "authgate"
+	DefaultCookieName      = "authgate_session"
+	DefaultIdleTimeout     = time.Hour
+	DefaultMaxLifetime     = 12 * time.Hour
+	DefaultPeriod          = 30
+	DefaultDigits          = 6
+	DefaultAlgorithm       = "SHA1"
+	DefaultSkew            = 1
+	DefaultArgon2MemoryKiB = 64 * 1024
+	DefaultArgon2Iter      = 3
+	DefaultArgon2Threads   = 2
+	DefaultPathPrefix      = "/"
+	DefaultPolicy          = PolicyTwoFactor
+	DefaultUserHeader      = "Remote-User"
+	DefaultGroupsHeader    = "Remote-Groups"
+	DefaultLogLevel        = "info"
+	DefaultLogFormat       = "json"
+
+	// Store drivers.
+	DriverEmbedded = "embedded"
+	DriverRedis    = "redis"
+)
+
+// Defaults returns the configuration used when the file sets nothing:
+// every default filled in, paths derived from DefaultDataDir, no routes.
+func Defaults() Config {
+	c := baseDefaults()
+	c.FillDerived()
+	return c
+}
+
+// baseDefaults holds the defaults the file is decoded over. Values that
+// depend on other keys (paths under data_dir, per-route defaults) are
+// filled by FillDerived once the file has been read.
+func baseDefaults() Config {
+	return Config{
+		Listen:  DefaultListen,
+		DataDir: DefaultDataDir,
+		Store: Store{
+			Driver: DefaultStoreDriver,
+			Redis:  Redis{KeyPrefix: DefaultKeyPrefix},
+		},
+		Session: Session{
+			CookieName:  DefaultCookieName,
+			IdleTimeout: DefaultIdleTimeout,
+			MaxLifetime: DefaultMaxLifetime,
+		},
+		TwoFactor: TwoFactor{
+			Mode:      ModeOn,
+			Period:    DefaultPeriod,
+			Digits:    DefaultDigits,
+			Algorithm: DefaultAlgorithm,
+			Skew:      DefaultSkew,
+		},
+		Password: Password{Argon2: Argon2{
+			MemoryKiB:   DefaultArgon2MemoryKiB,
+			Iterations:  DefaultArgon2Iter,
+			Parallelism: DefaultArgon2Threads,
+		}},
+		Log: Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
+	}
+}
+
+// FillDerived sets the defaults that depend on other values: paths under
+// data_dir and the per-route defaults. Only empty values are filled. Load
+// calls it; callers that build a Config in code (the demo, tests) call it
+// before Validate.
+func (c *Config) FillDerived() {
+	if c.SecretKeyFile == "" && c.DataDir != "" {
+		c.SecretKeyFile = filepath.Join(c.DataDir, "secret.key")
+	}
+	if c.Store.Path == "" && c.DataDir != "" {
+		c.Store.Path = filepath.Join(c.DataDir, "authgate.db")
+	}
+	for i := range c.Routes {
+		r := &c.Routes[i]
+		if r.PathPrefix == "" {
+			r.PathPrefix = DefaultPathPrefix
+		}
+		if r.Policy == "" {
+			r.Policy = DefaultPolicy
+		}
+		if r.IdentityHeaders.User == "" {
+			r.IdentityHeaders.User = DefaultUserHeader
+		}
+		if r.IdentityHeaders.Groups == "" {
+			r.IdentityHeaders.Groups = DefaultGroupsHeader
+		}
+	}
+}

@@ -1,0 +1,173 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Environment variables that override the file.
+const (
+	EnvSecretKey     = "AUTHGATE_SECRET_KEY"
+	EnvRedisPassword = "AUTHGATE_REDIS_PASSWORD"
+)
+
+// maxSecretFileSize bounds what password_file may hold.
+const maxSecretFileSize = 64 << 10
+
+// ErrSecretConflict is returned when store.redis.password and
+// store.redis.password_file are both set in the file.
+var ErrSecretConflict = errors.New("config: store.redis.password and store.redis.password_file are both set")
+
+// DecodeError lists every problem found while decoding the file: unknown
+// or duplicate keys and values of the wrong type. Each Problem's Msg names
+// its key, so it reads on its own after "line N: ".
+type DecodeError struct {
+	Name     string // file name as given to Load or LoadBytes
+	Problems Problems
+}
+
+func (e *DecodeError) Error() string {
+	var b strings.Builder
+	for i, p := range e.Problems {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		fmt.Fprintf(&b, "config: %s: line %d: %s", e.Name, p.Line, p.Msg)
+	}
+	return b.String()
+}
+
+// Load reads the YAML file at path and returns the configuration: the
+// defaults, overridden by the file, then by the environment and
+// store.redis.password_file. It does not validate: call Validate.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return LoadBytes(data, path)
+}
+
+// LoadBytes is Load for a file already in memory; name is used in errors.
+func LoadBytes(data []byte, name string) (*Config, error) {
+	c := baseDefaults()
+	lines, err := decodeYAML(data, name, &c)
+	if err != nil {
+		return nil, err
+	}
+	c.lines = lines
+	c.FillDerived()
+	if err := c.loadSecrets(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// Line returns the line of the file that set key (e.g. "routes[1].upstream"),
+// or of its closest enclosing key that was set; 0 if none was.
+func (c *Config) Line(key string) int {
+	for key != "" {
+		if l, ok := c.lines[key]; ok {
+			return l
+		}
+		key = parentKey(key)
+	}
+	return 0
+}
+
+// parentKey strips the last segment: "a.b[2]" → "a.b", "a.b" → "a".
+func parentKey(key string) string {
+	if i := strings.LastIndexAny(key, ".["); i >= 0 {
+		return key[:i]
+	}
+	return ""
+}
+
+func (c *Config) loadSecrets() error {
+	if v := strings.TrimSpace(os.Getenv(EnvSecretKey)); v != "" {
+		c.SecretKey = v
+	}
+	r := &c.Store.Redis
+	if r.Password != "" && r.PasswordFile != "" {
+		return ErrSecretConflict
+	}
+	if v := os.Getenv(EnvRedisPassword); v != "" {
+		r.Password = v
+		return nil
+	}
+	if r.PasswordFile != "" {
+		pw, err := readSecretFile(r.PasswordFile)
+		if err != nil {
+			return fmt.Errorf("config: store.redis.password_file: %w", err)
+		}
+		r.Password = pw
+	}
+	return nil
+}
+
+// readSecretFile reads a small regular file and drops its trailing
+// newline. It refuses devices and FIFOs so a typo cannot block start-up.
+func readSecretFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return "", err
+	}
+	if !st.Mode().IsRegular() {
+		return "", fmt.Errorf("%s: not a regular file", path)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxSecretFileSize+1))
+	if err != nil {
+		return "", err
+	}
+	if len(b) > maxSecretFileSize {
+		return "", fmt.Errorf("%s: larger than %d bytes", path, maxSecretFileSize)
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
+}
+
+// decodeYAML parses data and decodes it over c strictly, returning the
+// line of every key it set.
+func decodeYAML(data []byte, name string, c *Config) (map[string]int, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return map[string]int{}, nil // empty file: defaults
+		}
+		return nil, fmt.Errorf("config: %s: %w", name, err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		if err != nil {
+			return nil, fmt.Errorf("config: %s: %w", name, err)
+		}
+		return nil, &DecodeError{Name: name, Problems: Problems{{
+			Line: extra.Line,
+			Msg:  "the file must hold a single YAML document",
+		}}}
+	}
+	d := &decoder{lines: map[string]int{}, budget: maxNodes, merging: map[*yaml.Node]bool{}}
+	root := &doc
+	if root.Kind == yaml.DocumentNode {
+		if len(root.Content) == 0 {
+			return d.lines, nil
+		}
+		root = root.Content[0]
+	}
+	d.decode(root, reflectValue(c), "")
+	if len(d.problems) > 0 {
+		return nil, &DecodeError{Name: name, Problems: d.problems}
+	}
+	return d.lines, nil
+}

@@ -1,0 +1,377 @@
+package config
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"strings"
+)
+
+// Limits enforced by Validate.
+const (
+	MinPeriod          = 15
+	MaxPeriod          = 120
+	MaxSkew            = 10
+	MinArgon2MemoryKiB = 8192
+)
+
+// checker collects problems, citing the line of each key.
+type checker struct {
+	c     *Config
+	probs Problems
+}
+
+func (k *checker) add(key, format string, args ...any) {
+	k.probs = append(k.probs, Problem{Key: key, Line: k.c.Line(key), Msg: fmt.Sprintf(format, args...)})
+}
+
+// Validate checks the whole configuration and returns every problem at
+// once as Problems, or nil. It normalises a few values in place: route
+// hosts and session.domain are lower-cased (trailing dot and, for the
+// domain, leading dot dropped) and two_factor.algorithm is upper-cased.
+func (c *Config) Validate() error {
+	k := &checker{c: c}
+	k.top()
+	k.store()
+	k.session()
+	k.twoFactor()
+	k.argon2()
+	k.routes()
+	k.trustedProxies()
+	k.log()
+	if len(k.probs) == 0 {
+		return nil
+	}
+	return k.probs
+}
+
+func (k *checker) top() {
+	c := k.c
+	if msg := checkHostPort(c.Listen, true); msg != "" {
+		k.add("listen", `must be host:port such as ":8080" or "127.0.0.1:8080": %s`, msg)
+	}
+	if c.PublicURL != "" {
+		if msg := checkHTTPURL(c.PublicURL); msg != "" {
+			k.add("public_url", "%s", msg)
+		}
+	}
+	if c.DataDir == "" {
+		k.add("data_dir", "must not be empty")
+	}
+	if c.SecretKeyFile == "" {
+		k.add("secret_key_file", "must not be empty")
+	}
+	if c.SecretKey != "" {
+		if b, err := hex.DecodeString(c.SecretKey); err != nil || len(b) != 32 {
+			// Never echo the value: it is a secret.
+			k.add(EnvSecretKey, "must be 64 hex characters (32 bytes)")
+		}
+	}
+}
+
+func (k *checker) store() {
+	s := &k.c.Store
+	switch s.Driver {
+	case DriverEmbedded:
+		if s.Path == "" {
+			k.add("store.path", "must not be empty")
+		}
+	case DriverRedis:
+		k.redis(&s.Redis)
+	default:
+		k.add("store.driver", `must be "embedded" or "redis", got %q`, s.Driver)
+	}
+}
+
+func (k *checker) redis(r *Redis) {
+	if len(r.Addrs) == 0 {
+		k.add("store.redis.addrs", `needs at least one host:port when store.driver is "redis"`)
+	}
+	for i, a := range r.Addrs {
+		if msg := checkHostPort(a, false); msg != "" {
+			k.add(fmt.Sprintf("store.redis.addrs[%d]", i), "must be host:port such as \"redis:6379\": %s", msg)
+		}
+	}
+	if r.DB < 0 {
+		k.add("store.redis.db", "must not be negative")
+	} else if r.DB != 0 && len(r.Addrs) > 1 && r.MasterName == "" {
+		k.add("store.redis.db", "must be 0 with several addrs and no master_name (Redis Cluster has only database 0)")
+	}
+	switch {
+	case r.KeyPrefix == "":
+		k.add("store.redis.key_prefix", "must not be empty")
+	case strings.ContainsAny(r.KeyPrefix, "{} \t\r\n"):
+		k.add("store.redis.key_prefix", `must not contain spaces, "{" or "}"`)
+	}
+	t := &r.TLS
+	if !t.Enabled {
+		return
+	}
+	k.file("store.redis.tls.ca_file", t.CAFile)
+	k.file("store.redis.tls.cert_file", t.CertFile)
+	k.file("store.redis.tls.key_file", t.KeyFile)
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		k.add("store.redis.tls", "cert_file and key_file must be set together")
+	}
+	if t.ServerName != "" && !validHostname(t.ServerName) {
+		k.add("store.redis.tls.server_name", "must be a valid host name")
+	}
+}
+
+// file checks that path, if set, names a readable regular file.
+func (k *checker) file(key, path string) {
+	if path == "" {
+		return
+	}
+	st, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		k.add(key, "file %q does not exist", path)
+	case err != nil:
+		k.add(key, "cannot use %q: %v", path, err)
+	case !st.Mode().IsRegular():
+		k.add(key, "%q is not a regular file", path)
+	}
+}
+
+func (k *checker) session() {
+	s := &k.c.Session
+	if s.IdleTimeout <= 0 {
+		k.add("session.idle_timeout", "must be positive")
+	}
+	if s.MaxLifetime <= 0 {
+		k.add("session.max_lifetime", "must be positive")
+	}
+	if s.IdleTimeout > 0 && s.MaxLifetime > 0 && s.IdleTimeout > s.MaxLifetime {
+		k.add("session.idle_timeout", "must not exceed session.max_lifetime (%s)", s.MaxLifetime)
+	}
+	switch {
+	case s.CookieName == "":
+		k.add("session.cookie_name", "must not be empty")
+	case !isToken(s.CookieName):
+		k.add("session.cookie_name", "must contain only letters, digits and !#$%%&'*+-.^_`|~")
+	case hasPrefixFold(s.CookieName, "__Host-") || hasPrefixFold(s.CookieName, "__Secure-"):
+		k.add("session.cookie_name", `must not start with "__Host-" or "__Secure-" (authgate adds the right prefix itself)`)
+	}
+	if s.Domain != "" {
+		s.Domain = strings.TrimPrefix(strings.TrimSuffix(strings.ToLower(s.Domain), "."), ".")
+		if !validHostname(s.Domain) || isIP(s.Domain) {
+			k.add("session.domain", "must be a host name such as \"example.com\"")
+		} else if u, err := url.Parse(k.c.PublicURL); k.c.PublicURL != "" && err == nil && u.Hostname() != "" {
+			h := strings.ToLower(u.Hostname())
+			if h != s.Domain && !strings.HasSuffix(h, "."+s.Domain) {
+				k.add("session.domain", "must be the host of public_url (%s) or a parent of it; browsers would refuse the cookie", h)
+			}
+		}
+	}
+}
+
+func (k *checker) twoFactor() {
+	t := &k.c.TwoFactor
+	switch t.Mode {
+	case ModeOff, ModeOn, ModeRequired:
+	default:
+		k.add("two_factor.mode", `must be "off", "on" or "required", got %q`, t.Mode)
+	}
+	if strings.Contains(t.Issuer, ":") {
+		k.add("two_factor.issuer", `must not contain ":" (it separates issuer and account in authenticator apps)`)
+	}
+	if t.Period < MinPeriod || t.Period > MaxPeriod {
+		k.add("two_factor.period", "must be between %d and %d seconds, got %d", MinPeriod, MaxPeriod, t.Period)
+	}
+	if t.Digits != 6 && t.Digits != 8 {
+		k.add("two_factor.digits", "must be 6 or 8, got %d", t.Digits)
+	}
+	t.Algorithm = strings.ToUpper(t.Algorithm)
+	switch t.Algorithm {
+	case "SHA1", "SHA256", "SHA512":
+	default:
+		k.add("two_factor.algorithm", `must be "SHA1", "SHA256" or "SHA512", got %q`, t.Algorithm)
+	}
+	if t.Skew < 0 || t.Skew > MaxSkew {
+		k.add("two_factor.skew", "must be between 0 and %d steps, got %d", MaxSkew, t.Skew)
+	}
+}
+
+func (k *checker) argon2() {
+	a := k.c.Password.Argon2
+	if a.MemoryKiB < MinArgon2MemoryKiB {
+		k.add("password.argon2.memory_kib", "must be at least %d (8 MiB), got %d", MinArgon2MemoryKiB, a.MemoryKiB)
+	}
+	if a.Iterations < 1 {
+		k.add("password.argon2.iterations", "must be at least 1")
+	}
+	if a.Parallelism < 1 {
+		k.add("password.argon2.parallelism", "must be at least 1")
+	}
+}
+
+// reservedHeaders may not carry the identity: the proxy or HTTP itself
+// owns them.
+var reservedHeaders = map[string]bool{
+	"Host": true, "Cookie": true, "Authorization": true, "Proxy-Authorization": true,
+	"Connection": true, "Content-Length": true, "Content-Type": true,
+	"Transfer-Encoding": true, "Upgrade": true, "Te": true, "Trailer": true,
+	"Keep-Alive": true, "Forwarded": true, "X-Forwarded-For": true,
+	"X-Forwarded-Host": true, "X-Forwarded-Proto": true, "X-Real-Ip": true,
+}
+
+func (k *checker) routes() {
+	rs := k.c.Routes
+	if len(rs) == 0 {
+		k.add("routes", "at least one route is required")
+		return
+	}
+	names := map[string]int{}
+	type match struct{ host, prefix string }
+	matches := map[match]int{}
+	for i := range rs {
+		r := &rs[i]
+		p := fmt.Sprintf("routes[%d]", i)
+		switch name := strings.TrimSpace(r.Name); {
+		case name == "":
+			k.add(p+".name", "is required")
+		default:
+			if j, dup := names[name]; dup {
+				k.add(p+".name", "duplicate route name %q (also routes[%d])", name, j)
+			} else {
+				names[name] = i
+			}
+		}
+		k.routeHost(p, r)
+		k.routeUpstream(p, r)
+		prefixOK := k.routePathPrefix(p, r)
+		switch r.Policy {
+		case PolicyBypass, PolicyPassword, PolicyTwoFactor:
+		default:
+			k.add(p+".policy", `must be "bypass", "password" or "two_factor", got %q`, r.Policy)
+		}
+		if r.Policy == PolicyBypass && (len(r.Allow.Users) > 0 || len(r.Allow.Groups) > 0) {
+			k.add(p+".allow", "cannot be used with policy bypass, which lets everyone through")
+		}
+		for j, u := range r.Allow.Users {
+			if strings.TrimSpace(u) == "" {
+				k.add(fmt.Sprintf("%s.allow.users[%d]", p, j), "must not be empty")
+			}
+		}
+		for j, g := range r.Allow.Groups {
+			if strings.TrimSpace(g) == "" {
+				k.add(fmt.Sprintf("%s.allow.groups[%d]", p, j), "must not be empty")
+			}
+		}
+		k.header(p+".identity_headers.user", r.IdentityHeaders.User)
+		k.header(p+".identity_headers.groups", r.IdentityHeaders.Groups)
+		if r.IdentityHeaders.User != "" && strings.EqualFold(r.IdentityHeaders.User, r.IdentityHeaders.Groups) {
+			k.add(p+".identity_headers.groups", "must differ from identity_headers.user")
+		}
+		k.file(p+".upstream_tls.ca_file", r.UpstreamTLS.CAFile)
+		if sn := r.UpstreamTLS.ServerName; sn != "" && !validHostname(sn) {
+			k.add(p+".upstream_tls.server_name", "must be a valid host name")
+		}
+		if prefixOK {
+			m := match{r.Host, strings.TrimSuffix(r.PathPrefix, "/")}
+			if j, dup := matches[m]; dup {
+				k.add(p+".path_prefix", "routes[%d] already matches host %q and path_prefix %q", j, r.Host, rs[j].PathPrefix)
+			} else {
+				matches[m] = i
+			}
+		}
+	}
+}
+
+func (k *checker) routeHost(p string, r *Route) {
+	if r.Host == "" {
+		return
+	}
+	h := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(r.Host)), ".")
+	r.Host = h
+	switch {
+	case strings.Contains(h, "://"):
+		k.add(p+".host", "must be a host name only, without scheme")
+	case strings.ContainsAny(h, "/?#"):
+		k.add(p+".host", "must be a host name only, without path")
+	case isIP(h):
+	case strings.Contains(h, ":"):
+		k.add(p+".host", "must be a host name only, without port")
+	case !validHostname(h):
+		k.add(p+".host", "must be a valid host name")
+	}
+}
+
+func (k *checker) routeUpstream(p string, r *Route) {
+	if r.Upstream == "" {
+		k.add(p+".upstream", "is required")
+		return
+	}
+	u, err := url.Parse(r.Upstream)
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Opaque != "" || u.Hostname() == "":
+		k.add(p+".upstream", "must be an absolute http or https URL")
+	case u.User != nil:
+		k.add(p+".upstream", "must not contain a user name or password")
+	case u.RawQuery != "" || u.ForceQuery:
+		k.add(p+".upstream", "must not have a query string")
+	case u.Fragment != "" || strings.Contains(r.Upstream, "#"):
+		k.add(p+".upstream", "must not have a fragment")
+	case u.Port() != "" && !validPort(u.Port(), false):
+		k.add(p+".upstream", "port must be between 1 and 65535")
+	}
+}
+
+// routePathPrefix checks path_prefix and reports whether it is valid.
+func (k *checker) routePathPrefix(p string, r *Route) bool {
+	pp := r.PathPrefix
+	key := p + ".path_prefix"
+	if !strings.HasPrefix(pp, "/") {
+		k.add(key, `must start with "/"`)
+		return false
+	}
+	for _, bad := range []string{"..", "//", "%", "?", "#"} {
+		if strings.Contains(pp, bad) {
+			k.add(key, "must not contain %q", bad)
+			return false
+		}
+	}
+	for _, c := range pp {
+		if c <= ' ' || c == 0x7f {
+			k.add(key, "must not contain spaces or control characters")
+			return false
+		}
+	}
+	return true
+}
+
+func (k *checker) header(key, name string) {
+	switch {
+	case name == "":
+		k.add(key, "must not be empty")
+	case !isToken(name):
+		k.add(key, "must be a valid header name (letters, digits and !#$%%&'*+-.^_`|~)")
+	case reservedHeaders[canonicalHeader(name)]:
+		k.add(key, "must not be %q, which HTTP or the proxy uses itself", canonicalHeader(name))
+	}
+}
+
+func (k *checker) trustedProxies() {
+	for i, s := range k.c.TrustedProxies {
+		if _, err := parseProxy(s); err != nil {
+			k.add(fmt.Sprintf("trusted_proxies[%d]", i), "%v", err)
+		}
+	}
+}
+
+func (k *checker) log() {
+	switch k.c.Log.Level {
+	case "trace", "debug", "info", "warn", "error":
+	default:
+		k.add("log.level", `must be "trace", "debug", "info", "warn" or "error", got %q`, k.c.Log.Level)
+	}
+	switch k.c.Log.Format {
+	case "json", "console":
+	default:
+		k.add("log.format", `must be "json" or "console", got %q`, k.c.Log.Format)
+	}
+}

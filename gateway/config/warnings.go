@@ -1,0 +1,49 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// Warnings lists settings that are legal but weaken security, each citing
+// its key and line. It is meant to be logged at start-up after Validate
+// succeeds, but never fails on an invalid configuration.
+func (c *Config) Warnings() []Problem {
+	var ws []Problem
+	warn := func(key, format string, args ...any) {
+		ws = append(ws, Problem{Key: key, Line: c.Line(key), Msg: fmt.Sprintf(format, args...)})
+	}
+	if u, err := url.Parse(c.PublicURL); c.PublicURL != "" && err == nil && u.Scheme == "http" {
+		warn("public_url", "uses http: passwords, codes and session cookies cross the network unencrypted")
+	}
+	if c.Store.Driver == DriverRedis && c.Store.Redis.TLS.Enabled && c.Store.Redis.TLS.InsecureSkipVerify {
+		warn("store.redis.tls.insecure_skip_verify", "the Redis server's TLS certificate is not verified")
+	}
+	var twoFactorRoutes []string
+	for i, r := range c.Routes {
+		p := fmt.Sprintf("routes[%d]", i)
+		if r.Policy == PolicyBypass {
+			warn(p+".policy", "is bypass: %s is reachable without logging in", r.Upstream)
+		}
+		if r.Policy == PolicyTwoFactor {
+			twoFactorRoutes = append(twoFactorRoutes, fmt.Sprintf("%q", r.Name))
+		}
+		tls := r.UpstreamTLS
+		if u, err := url.Parse(r.Upstream); err == nil && u.Scheme == "http" &&
+			(tls.CAFile != "" || tls.ServerName != "" || tls.InsecureSkipVerify) {
+			warn(p+".upstream_tls", "has no effect: the upstream is plain http")
+		} else if tls.InsecureSkipVerify {
+			warn(p+".upstream_tls.insecure_skip_verify", "the upstream's TLS certificate is not verified; prefer ca_file")
+		}
+	}
+	if c.TwoFactor.Mode == ModeOff && len(twoFactorRoutes) > 0 {
+		warn("two_factor.mode", "is off: routes with policy two_factor (%s) ask for a password only", strings.Join(twoFactorRoutes, ", "))
+	}
+	for i, s := range c.TrustedProxies {
+		if p, err := parseProxy(s); err == nil && p.Bits() == 0 {
+			warn(fmt.Sprintf("trusted_proxies[%d]", i), "%s trusts every client: anyone can forge X-Forwarded-For", p)
+		}
+	}
+	return ws
+}
