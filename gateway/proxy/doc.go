@@ -1,0 +1,27 @@
+// Package proxy owns routing and forwarding for authgate: it canonicalises
+// request paths (CanonicalPath), picks the route for a host and path
+// (Proxy.Match) and forwards an already-authorised request to the route's
+// upstream through an httputil.ReverseProxy built with Rewrite
+// (Proxy.Forward).
+//
+// It does not authenticate. The caller decides, using the matched Route's
+// Policy and Allow lists, whether a request may pass, and hands Forward the
+// Identity to assert upstream (or nil for bypass routes).
+//
+// On the way up Forward strips every client-supplied copy of the identity
+// headers (in any spelling), sets the route's identity headers, removes the
+// gateway's own cookies, and rebuilds X-Forwarded-For/-Proto/-Host and
+// X-Real-IP from the trusted middleware.Client. On the way down it rewrites
+// Location and Refresh headers that point at the upstream's own origin to
+// the public origin (like nginx "proxy_redirect default") and drops any
+// Set-Cookie for the gateway's own cookie names.
+//
+// Upstream URLs with a path. A route with PathPrefix P and upstream
+// http://u/B (B not "/") forwards like nginx "location P { proxy_pass
+// http://u/B; }": the matched prefix is replaced by B, so /P/x goes to
+// /B/x, /P to /B and /P/ to /B/. Redirects back from the upstream under B
+// (absolute to the upstream origin, or path-absolute "/B/...") are mapped
+// back to P. An upstream without a path (or with "/") receives the
+// canonical path unchanged and only the origin of its redirects is
+// rewritten.
+package proxy

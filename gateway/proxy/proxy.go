@@ -1,0 +1,431 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/authgate/authgate/middleware"
+)
+
+// ErrUnknownRoute is passed to the ErrorHandler when Forward is given a
+// route this Proxy was not built with.
+var ErrUnknownRoute = errors.New("proxy: unknown route")
+
+// Options configures New.
+type Options struct {
+	Routes []Route
+	// StripHeaders names extra identity headers to remove from every
+	// request, on top of the built-in list and every route's identity
+	// headers.
+	StripHeaders []string
+	// StripCookies names the gateway's own cookies. They are removed from
+	// the Cookie header sent upstream (other cookies are kept), together
+	// with their "__Host-" and "__Secure-" prefixed forms, and Set-Cookie
+	// headers for them in upstream responses are dropped.
+	StripCookies []string
+	// ErrorHandler renders the gateway's 502 page when an upstream cannot
+	// be reached. Default: plain-text 502 "Bad Gateway". It must not show
+	// err to the client.
+	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
+	// Logger is used when the request context carries no zerolog logger.
+	Logger zerolog.Logger
+	// Transport tuning; zero values take the defaults shown.
+	DialTimeout           time.Duration // 10s
+	TLSHandshakeTimeout   time.Duration // 10s
+	ResponseHeaderTimeout time.Duration // 2m; negative: none
+	IdleConnTimeout       time.Duration // 90s
+	MaxIdleConnsPerHost   int           // 64
+}
+
+// Proxy routes and forwards requests. It is safe for concurrent use.
+type Proxy struct {
+	routes       []routeProxy
+	byName       map[string]int
+	strip        map[string]struct{} // normalised identity header names
+	stripCookies map[string]struct{}
+	errorHandler func(http.ResponseWriter, *http.Request, error)
+	logger       zerolog.Logger
+}
+
+type routeProxy struct {
+	route     Route
+	rp        *httputil.ReverseProxy
+	transport *http.Transport
+}
+
+// builtinIdentityHeaders are always stripped from client requests: the
+// names gateways and apps commonly trust for the signed-in user.
+var builtinIdentityHeaders = []string{
+	"Remote-User", "Remote-Groups", "Remote-Email", "Remote-Name",
+	"X-Remote-User", "X-Remote-Group", "X-Remote-Groups", "X-Remote-Email",
+	"X-Forwarded-User", "X-Forwarded-Groups", "X-Forwarded-Email",
+	"X-Forwarded-Preferred-Username",
+	"X-Auth-Request-User", "X-Auth-Request-Groups", "X-Auth-Request-Email",
+	"X-Auth-Request-Preferred-Username",
+	"X-Webauth-User", "X-Authenticated-User",
+}
+
+// New validates the routes and builds one ReverseProxy and Transport per
+// route. All route problems are returned at once.
+func New(o Options) (*Proxy, error) {
+	if len(o.Routes) == 0 {
+		return nil, fmt.Errorf("%w: no routes", ErrInvalidRoute)
+	}
+	p := &Proxy{
+		byName:       make(map[string]int, len(o.Routes)),
+		strip:        make(map[string]struct{}),
+		stripCookies: make(map[string]struct{}),
+		errorHandler: o.ErrorHandler,
+		logger:       o.Logger,
+	}
+	if p.errorHandler == nil {
+		p.errorHandler = defaultErrorHandler
+	}
+	for _, h := range builtinIdentityHeaders {
+		p.strip[normalizeHeaderName(h)] = struct{}{}
+	}
+	for _, h := range o.StripHeaders {
+		if h = strings.TrimSpace(h); h != "" {
+			p.strip[normalizeHeaderName(h)] = struct{}{}
+		}
+	}
+	for _, c := range o.StripCookies {
+		if c = strings.TrimSpace(c); c != "" {
+			p.stripCookies[c] = struct{}{}
+			p.stripCookies["__Host-"+c] = struct{}{}
+			p.stripCookies["__Secure-"+c] = struct{}{}
+		}
+	}
+
+	var errs []error
+	seen := make(map[[2]string]string)
+	routes := make([]Route, 0, len(o.Routes))
+	for i, r := range o.Routes {
+		nr, err := normalizeRoute(r, i)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if _, dup := p.byName[nr.Name]; dup {
+			errs = append(errs, fmt.Errorf("%w %q: duplicate name", ErrInvalidRoute, nr.Name))
+			continue
+		}
+		key := [2]string{nr.Host, nr.PathPrefix}
+		if other, dup := seen[key]; dup {
+			errs = append(errs, fmt.Errorf("%w %q: same host and path_prefix as %q", ErrInvalidRoute, nr.Name, other))
+			continue
+		}
+		seen[key] = nr.Name
+		p.byName[nr.Name] = len(routes)
+		routes = append(routes, nr)
+		p.strip[normalizeHeaderName(nr.UserHeader)] = struct{}{}
+		p.strip[normalizeHeaderName(nr.GroupsHeader)] = struct{}{}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+
+	tc := transportConfig{
+		dial:           orDefault(o.DialTimeout, 10*time.Second),
+		tlsHandshake:   orDefault(o.TLSHandshakeTimeout, 10*time.Second),
+		responseHeader: orDefault(o.ResponseHeaderTimeout, 2*time.Minute),
+		idle:           orDefault(o.IdleConnTimeout, 90*time.Second),
+		maxIdlePerHost: o.MaxIdleConnsPerHost,
+	}
+	if tc.maxIdlePerHost <= 0 {
+		tc.maxIdlePerHost = 64
+	}
+	pool := newBufferPool()
+	p.routes = make([]routeProxy, len(routes))
+	for i, r := range routes {
+		t, err := newTransport(r, tc)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%w %q: %w", ErrInvalidRoute, r.Name, err))
+			continue
+		}
+		p.routes[i] = routeProxy{route: r, transport: t}
+		p.routes[i].rp = p.newReverseProxy(&p.routes[i], t, pool)
+	}
+	if len(errs) > 0 {
+		p.Close()
+		return nil, errors.Join(errs...)
+	}
+	return p, nil
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	switch {
+	case d < 0:
+		return 0
+	case d == 0:
+		return def
+	}
+	return d
+}
+
+// Routes returns a copy of the normalised routes, in configuration order.
+func (p *Proxy) Routes() []Route {
+	out := make([]Route, len(p.routes))
+	for i := range p.routes {
+		out[i] = p.routes[i].route
+	}
+	return out
+}
+
+// Close closes idle upstream connections.
+func (p *Proxy) Close() {
+	for _, r := range p.routes {
+		if r.transport != nil {
+			r.transport.CloseIdleConnections()
+		}
+	}
+}
+
+// forwardKey carries per-request state from Forward to the ReverseProxy
+// callbacks.
+type forwardKey struct{}
+
+type forwardState struct {
+	in        *http.Request
+	path      string // upstream path
+	client    middleware.Client
+	id        *Identity
+	sentHost  string // Host header sent upstream
+	routeName string
+}
+
+// Forward sends r to rt's upstream asserting id (nil: no identity headers,
+// e.g. bypass routes) and copies the response to w. rt must come from
+// Match (or Routes) of this Proxy and r's path must lie under its
+// PathPrefix, else ErrUnknownRoute goes to the ErrorHandler. The caller has already authorised the
+// request. r's path is canonicalised again; a bad path gets 400.
+func (p *Proxy) Forward(w http.ResponseWriter, r *http.Request, rt *Route, id *Identity) {
+	if rt == nil {
+		p.fail(w, r, "", fmt.Errorf("%w: nil route", ErrUnknownRoute))
+		return
+	}
+	idx, ok := p.byName[rt.Name]
+	if !ok {
+		p.fail(w, r, rt.Name, fmt.Errorf("%w %q", ErrUnknownRoute, rt.Name))
+		return
+	}
+	rp := &p.routes[idx]
+	canon, err := CanonicalPath(r.URL)
+	if err != nil {
+		p.log(r.Context()).Info().Str("route", rp.route.Name).Err(err).Msg("proxy: rejected request path")
+		http.Error(w, http.StatusText(http.StatusBadRequest), http.StatusBadRequest)
+		return
+	}
+	if !hasSegmentPrefix(matchPath(canon), rp.route.PathPrefix) {
+		p.fail(w, r, rp.route.Name, fmt.Errorf("%w: path outside the route's path_prefix", ErrUnknownRoute))
+		return
+	}
+	st := &forwardState{
+		in:        r,
+		path:      upstreamPath(&rp.route, canon),
+		client:    clientOf(r),
+		id:        id,
+		routeName: rp.route.Name,
+	}
+	rp.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), forwardKey{}, st)))
+}
+
+// upstreamPath maps a canonical request path to the path sent upstream.
+func upstreamPath(rt *Route, canon string) string {
+	base := rt.Upstream.Path
+	if base == "" || base == "/" {
+		return canon
+	}
+	out := base + restAfter(canon, segmentCount(rt.PathPrefix))
+	if out == "" {
+		return "/"
+	}
+	return out
+}
+
+func (p *Proxy) newReverseProxy(rp *routeProxy, t http.RoundTripper, pool httputil.BufferPool) *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			p.rewrite(pr, &rp.route)
+		},
+		Transport:      t,
+		FlushInterval:  -1,
+		BufferPool:     pool,
+		ErrorLog:       log.New(logWriter{l: p.logger, route: rp.route.Name}, "", 0),
+		ModifyResponse: func(res *http.Response) error { return p.modifyResponse(res, &rp.route) },
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			in := r
+			if st, ok := r.Context().Value(forwardKey{}).(*forwardState); ok {
+				in = st.in
+			}
+			p.fail(w, in, rp.route.Name, err)
+		},
+	}
+}
+
+// fail logs err with the route name and renders the error page. A client
+// that has gone away gets nothing.
+func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, route string, err error) {
+	l := p.log(r.Context())
+	if r.Context().Err() != nil {
+		l.Debug().Str("route", route).Err(err).Msg("proxy: client went away")
+		return
+	}
+	l.Error().Str("route", route).Err(err).Msg("proxy: upstream request failed")
+	p.errorHandler(w, r, err)
+}
+
+func (p *Proxy) log(ctx context.Context) *zerolog.Logger {
+	if l := zerolog.Ctx(ctx); l.GetLevel() != zerolog.Disabled {
+		return l
+	}
+	return &p.logger
+}
+
+func defaultErrorHandler(w http.ResponseWriter, _ *http.Request, _ error) {
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	http.Error(w, http.StatusText(http.StatusBadGateway), http.StatusBadGateway)
+}
+
+// rewrite builds the outbound request. ReverseProxy has already removed
+// hop-by-hop headers (keeping Upgrade/Connection for upgrades), Forwarded
+// and X-Forwarded-*.
+func (p *Proxy) rewrite(pr *httputil.ProxyRequest, rt *Route) {
+	st, _ := pr.In.Context().Value(forwardKey{}).(*forwardState)
+	if st == nil {
+		// Unreachable (only Forward serves through rp), but never forward
+		// an uncanonicalised path or unverified identity.
+		st = &forwardState{in: pr.In, path: "/", client: clientOf(pr.In), routeName: rt.Name}
+	}
+	out := pr.Out
+
+	out.URL.Scheme = rt.Upstream.Scheme
+	out.URL.Host = rt.Upstream.Host
+	out.URL.Path = st.path
+	out.URL.RawPath = ""
+	// RawQuery is forwarded as received (ReverseProxy only drops
+	// unparsable parameters).
+	if rt.PreserveHost {
+		out.Host = pr.In.Host
+	} else {
+		out.Host = ""
+	}
+	st.sentHost = out.Host
+	if st.sentHost == "" {
+		st.sentHost = rt.Upstream.Host
+	}
+
+	p.stripIdentity(out.Header)
+	if st.id != nil {
+		out.Header.Set(rt.UserHeader, st.id.User)
+		if len(st.id.Groups) > 0 {
+			out.Header.Set(rt.GroupsHeader, strings.Join(st.id.Groups, ","))
+		}
+	}
+	p.filterCookies(out.Header)
+	setForwarded(out.Header, st.client)
+}
+
+// setForwarded sets X-Forwarded-For (the validated incoming chain only
+// when the peer is a trusted proxy, then the peer), X-Forwarded-Proto,
+// X-Forwarded-Host and X-Real-IP from the trusted client info.
+func setForwarded(h http.Header, c middleware.Client) {
+	var chain []string
+	if c.ViaTrustedProxy {
+		for _, a := range c.ForwardedFor {
+			if a.IsValid() {
+				chain = append(chain, a.String())
+			}
+		}
+	}
+	if c.Peer.IsValid() {
+		chain = append(chain, c.Peer.String())
+	}
+	h.Del("X-Real-Ip")
+	if len(chain) > 0 {
+		h.Set("X-Forwarded-For", strings.Join(chain, ", "))
+	}
+	if c.IP.IsValid() {
+		h.Set("X-Real-Ip", c.IP.String())
+	}
+	if c.Scheme != "" {
+		h.Set("X-Forwarded-Proto", c.Scheme)
+	}
+	if c.Host != "" {
+		h.Set("X-Forwarded-Host", c.Host)
+	}
+}
+
+// clientOf returns the middleware's Client, or one derived only from the
+// connection when the middleware did not run.
+func clientOf(r *http.Request) middleware.Client {
+	if c, ok := middleware.ClientFrom(r.Context()); ok {
+		if c.Scheme == "" {
+			c.Scheme = schemeOf(r)
+		}
+		if c.Host == "" {
+			c.Host = publicHost(r.Host, c.Scheme)
+		}
+		return c
+	}
+	c := middleware.Client{Scheme: schemeOf(r)}
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		c.Peer = ap.Addr().Unmap()
+	} else if a, err := netip.ParseAddr(r.RemoteAddr); err == nil {
+		c.Peer = a.Unmap()
+	}
+	c.IP = c.Peer
+	c.Host = publicHost(r.Host, c.Scheme)
+	return c
+}
+
+func schemeOf(r *http.Request) string {
+	if r.TLS != nil {
+		return "https"
+	}
+	return "http"
+}
+
+// publicHost lower-cases host and drops the scheme's default port.
+func publicHost(host, scheme string) string {
+	host = strings.ToLower(host)
+	return stripDefaultPort(host, scheme)
+}
+
+func stripDefaultPort(host, scheme string) string {
+	switch {
+	case scheme == "http" && strings.HasSuffix(host, ":80"):
+		return strings.TrimSuffix(host, ":80")
+	case scheme == "https" && strings.HasSuffix(host, ":443"):
+		return strings.TrimSuffix(host, ":443")
+	}
+	return host
+}
+
+// publicOrigin is the origin the client used, e.g. "https://panel.example".
+func publicOrigin(c middleware.Client) *url.URL {
+	return &url.URL{Scheme: c.Scheme, Host: c.Host}
+}
+
+// logWriter routes ReverseProxy's own log lines (body copy errors and the
+// like) to zerolog at warn level.
+type logWriter struct {
+	l     zerolog.Logger
+	route string
+}
+
+func (w logWriter) Write(b []byte) (int, error) {
+	w.l.Warn().Str("route", w.route).Msg(strings.TrimSpace(string(b)))
+	return len(b), nil
+}
