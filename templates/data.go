@@ -1,0 +1,63 @@
+package templates
+
+import "html/template"
+
+// Product is the value pages expect in Common.Product.
+const Product = "authgate"
+
+// Common holds the fields every page shows. Empty strings are hidden.
+type Common struct {
+	Title     string // page heading and <title>
+	CSRFToken string // hidden csrf_token field of every POST form
+	Error     string // shown in role="alert"; the same text for every login failure
+	Notice    string // shown in role="status"
+	Product   string // "authgate"
+}
+
+// LoginPage is the data for "login".
+type LoginPage struct {
+	Common
+	Username string // prefill
+	RD       string // where to go after sign-in (hidden field "rd")
+}
+
+// VerifyPage is the data for "verify" (second factor).
+type VerifyPage struct {
+	Common
+	User string
+	RD   string
+}
+
+// EnrollPage is the data for "enroll" (TOTP setup).
+type EnrollPage struct {
+	Common
+	User   string
+	Issuer string
+	// QRDataURI is a "data:image/png;base64,…" URI. It must be a
+	// template.URL: html/template replaces data: URIs given as plain
+	// strings with "#ZgotmplZ". Only pass URIs the gateway built itself.
+	QRDataURI template.URL
+	// KeyGrouped is the base32 secret in groups of four ("ABCD EFGH …").
+	KeyGrouped string
+	// OTPAuthURL is the otpauth://totp/… URL; template.URL for the same
+	// reason as QRDataURI.
+	OTPAuthURL template.URL
+	Digits     int
+	Period     int // seconds
+	RD         string
+}
+
+// LogoutPage is the data for "logout" (confirmation).
+type LogoutPage struct {
+	Common
+	User string
+}
+
+// ErrorPage is the data for "error".
+type ErrorPage struct {
+	Common
+	Status    int
+	Message   string
+	RequestID string // shown as "Reference: …"
+	BackURL   string // optional link back; unsafe schemes are neutralised
+}
