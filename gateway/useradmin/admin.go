@@ -1,0 +1,156 @@
+package useradmin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/authgate/authgate/gateway/store"
+)
+
+// Named errors. Store errors (store.ErrExists, store.ErrNotFound,
+// store.ErrConflict) are passed through wrapped.
+var (
+	// ErrInvalid marks a rejected argument; the wrapping error says which.
+	ErrInvalid = errors.New("useradmin: invalid input")
+	// ErrUnavailable means the control socket could not be reached: the
+	// server is not running, or runs with another data directory.
+	ErrUnavailable = errors.New("useradmin: control socket unavailable")
+)
+
+// Admin is the set of user-management operations.
+type Admin interface {
+	// Add creates a user with the given password hash (argon2id PHC or
+	// bcrypt), role (store.RoleAdmin or store.RoleUser) and groups.
+	Add(ctx context.Context, name, passwordHash, role string, groups []string) error
+	// SetPassword replaces the password hash, clears MustChangePassword and
+	// revokes all of the user's sessions.
+	SetPassword(ctx context.Context, name, passwordHash string) error
+	// Delete removes the user and their sessions; store.ErrNotFound if the
+	// user does not exist.
+	Delete(ctx context.Context, name string) error
+	// List returns every user in name order.
+	List(ctx context.Context) ([]UserInfo, error)
+	// Import adds users with the given bcrypt hashes and role user.
+	// Existing users are skipped and reported, never overwritten. Entries
+	// are all validated first: if any is invalid nothing is added.
+	Import(ctx context.Context, entries []ImportEntry) (ImportResult, error)
+}
+
+// UserInfo is what List shows of a user. It carries no secrets.
+type UserInfo struct {
+	Name      string    `json:"name"`
+	Role      string    `json:"role"`
+	Groups    []string  `json:"groups,omitempty"`
+	TwoFactor bool      `json:"two_factor"`
+	CreatedAt time.Time `json:"created_at"`
+	// Sessions is the number of live sessions.
+	Sessions int `json:"sessions"`
+}
+
+// ImportEntry is one user to import, e.g. one line of an htpasswd file.
+type ImportEntry struct {
+	Name string `json:"name"`
+	// PasswordHash must be a bcrypt hash ($2a$, $2b$ or $2y$).
+	PasswordHash string `json:"password_hash"`
+}
+
+// ImportResult reports what Import did, names in input order.
+type ImportResult struct {
+	Added []string `json:"added"`
+	// Skipped users already existed and were left untouched.
+	Skipped []string `json:"skipped"`
+}
+
+const maxNameLen = 64
+
+// ValidateName checks a user or group name: 1–64 characters of
+// [A-Za-z0-9._@-], not starting with '.' or '-'.
+func ValidateName(name string) error {
+	return validateIdent("user name", name)
+}
+
+func validateIdent(what, s string) error {
+	const rule = "must be 1-64 characters of A-Z a-z 0-9 . _ @ -, not starting with . or -"
+	if s == "" || len(s) > maxNameLen {
+		return fmt.Errorf("%w: %s %q: %s", ErrInvalid, what, s, rule)
+	}
+	if s[0] == '.' || s[0] == '-' {
+		return fmt.Errorf("%w: %s %q: %s", ErrInvalid, what, s, rule)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+			c == '.' || c == '_' || c == '@' || c == '-'
+		if !ok {
+			return fmt.Errorf("%w: %s %q: %s", ErrInvalid, what, s, rule)
+		}
+	}
+	return nil
+}
+
+func validateRole(role string) error {
+	if role != store.RoleAdmin && role != store.RoleUser {
+		return fmt.Errorf("%w: role %q: must be %q or %q", ErrInvalid, role, store.RoleAdmin, store.RoleUser)
+	}
+	return nil
+}
+
+// normalizeGroups validates groups and drops duplicates, keeping order.
+func normalizeGroups(groups []string) ([]string, error) {
+	var out []string
+	seen := make(map[string]bool, len(groups))
+	for _, g := range groups {
+		if err := validateIdent("group", g); err != nil {
+			return nil, err
+		}
+		if !seen[g] {
+			seen[g] = true
+			out = append(out, g)
+		}
+	}
+	return out, nil
+}
+
+// validateHash accepts an argon2id PHC string or a bcrypt hash. It exists
+// so that a plaintext password passed by mistake is never stored.
+func validateHash(hash string) error {
+	switch {
+	case strings.HasPrefix(hash, "$argon2id$"):
+		// $argon2id$v=19$m=...,t=...,p=...$salt$hash
+		parts := strings.Split(hash, "$")
+		if len(parts) != 6 || strings.ContainsAny(hash, " \t\r\n") {
+			return fmt.Errorf("%w: password hash is not a valid argon2id PHC string", ErrInvalid)
+		}
+		for _, p := range parts[2:] {
+			if p == "" {
+				return fmt.Errorf("%w: password hash is not a valid argon2id PHC string", ErrInvalid)
+			}
+		}
+		return nil
+	case isBcrypt(hash):
+		return validateBcrypt(hash)
+	default:
+		return fmt.Errorf("%w: password hash must be argon2id ($argon2id$...) or bcrypt ($2a$, $2b$, $2y$...)", ErrInvalid)
+	}
+}
+
+func isBcrypt(hash string) bool {
+	return strings.HasPrefix(hash, "$2a$") || strings.HasPrefix(hash, "$2b$") || strings.HasPrefix(hash, "$2y$")
+}
+
+// validateBcrypt accepts only a well-formed bcrypt hash (what htpasswd -B
+// writes).
+func validateBcrypt(hash string) error {
+	if !isBcrypt(hash) {
+		return fmt.Errorf("%w: password hash must be bcrypt ($2a$, $2b$, $2y$...)", ErrInvalid)
+	}
+	if _, err := bcrypt.Cost([]byte(hash)); err != nil || len(hash) != 60 {
+		return fmt.Errorf("%w: password hash is not a valid bcrypt hash", ErrInvalid)
+	}
+	return nil
+}

@@ -1,0 +1,144 @@
+package useradmin
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+)
+
+// clientTimeout is a backstop for a server that accepts but never answers;
+// callers bound operations with their context.
+const clientTimeout = 10 * time.Minute
+
+// Client implements Admin by calling a running server over its control
+// socket. Errors match the same sentinels as Service's (ErrInvalid,
+// store.ErrExists, store.ErrNotFound, store.ErrConflict) and carry the
+// server's message unchanged; an unreachable socket gives ErrUnavailable.
+type Client struct {
+	path string
+	http *http.Client
+}
+
+var _ Admin = (*Client)(nil)
+
+// NewClient returns a Client for the control socket at socketPath. It does
+// not connect until the first call.
+func NewClient(socketPath string) *Client {
+	tr := &http.Transport{
+		// No proxy: the environment's HTTP_PROXY must never see this traffic.
+		Proxy: nil,
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", socketPath)
+		},
+		MaxIdleConns:    1,
+		IdleConnTimeout: 30 * time.Second,
+	}
+	return &Client{path: socketPath, http: &http.Client{Transport: tr, Timeout: clientTimeout}}
+}
+
+// Add implements Admin.
+func (c *Client) Add(ctx context.Context, name, passwordHash, role string, groups []string) error {
+	return c.call(ctx, http.MethodPost, pathAdd, addRequest{
+		Name: name, PasswordHash: passwordHash, Role: role, Groups: groups,
+	}, &okResponse{}, nil)
+}
+
+// SetPassword implements Admin.
+func (c *Client) SetPassword(ctx context.Context, name, passwordHash string) error {
+	return c.call(ctx, http.MethodPost, pathSetPassword, setPasswordRequest{
+		Name: name, PasswordHash: passwordHash,
+	}, &okResponse{}, nil)
+}
+
+// Delete implements Admin.
+func (c *Client) Delete(ctx context.Context, name string) error {
+	return c.call(ctx, http.MethodPost, pathDelete, deleteRequest{Name: name}, &okResponse{}, nil)
+}
+
+// List implements Admin.
+func (c *Client) List(ctx context.Context) ([]UserInfo, error) {
+	var resp listResponse
+	if err := c.call(ctx, http.MethodGet, pathList, nil, &resp, nil); err != nil {
+		return nil, err
+	}
+	return resp.Users, nil
+}
+
+// Import implements Admin. After a failure part-way, the result still
+// reports what the server did.
+func (c *Client) Import(ctx context.Context, entries []ImportEntry) (ImportResult, error) {
+	if entries == nil {
+		entries = []ImportEntry{}
+	}
+	var resp importResponse
+	var partial ImportResult
+	if err := c.call(ctx, http.MethodPost, pathImport, importRequest{Entries: entries}, &resp, &partial); err != nil {
+		return partial, err
+	}
+	return resp.Result, nil
+}
+
+// remoteError is an error reported by the server: its message unchanged,
+// matching the sentinel of its code.
+type remoteError struct {
+	msg  string
+	kind error
+}
+
+func (e *remoteError) Error() string { return e.msg }
+func (e *remoteError) Unwrap() error { return e.kind }
+
+func (c *Client) call(ctx context.Context, method, path string, body, out any, partial *ImportResult) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return fmt.Errorf("useradmin: encode request: %w", err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://authgate"+path, rd)
+	if err != nil {
+		return fmt.Errorf("useradmin: %w", err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return fmt.Errorf("useradmin: %w", ctxErr)
+		}
+		var opErr *net.OpError
+		if errors.As(err, &opErr) && opErr.Op == "dial" {
+			return fmt.Errorf("%w at %s (is the authgate server running with this data directory?): %v", ErrUnavailable, c.path, opErr.Err)
+		}
+		return fmt.Errorf("useradmin: control socket %s: %w", c.path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxRequestBody+1))
+	if err != nil {
+		return fmt.Errorf("useradmin: read response: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e errorResponse
+		if err := json.Unmarshal(data, &e); err != nil || e.Error.Code == "" {
+			return fmt.Errorf("useradmin: unexpected response from control socket: %s", resp.Status)
+		}
+		if partial != nil && e.Result != nil {
+			*partial = *e.Result
+		}
+		return &remoteError{msg: e.Error.Message, kind: sentinelFor(e.Error.Code)}
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("useradmin: decode response: %w", err)
+	}
+	return nil
+}
