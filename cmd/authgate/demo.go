@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/authgate/authgate/gateway/config"
+	"github.com/authgate/authgate/gateway/demo"
+	"github.com/authgate/authgate/gateway/password"
+	"github.com/authgate/authgate/gateway/server"
+	"github.com/authgate/authgate/gateway/store"
+)
+
+// cmdDemoPanel serves only the demo "legacy panel" (used by docker-compose).
+func cmdDemoPanel(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := newFlags("demo-panel", stderr)
+	listen := fs.String("listen", "127.0.0.1:9000", "address of the demo panel")
+	if err := fs.Parse(args); err != nil {
+		return exitCode(2)
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "demo panel listening on http://%s\n", ln.Addr())
+	return serveUntil(ctx, &http.Server{Handler: demo.NewPanel(demo.PanelOptions{}), ReadHeaderTimeout: 10 * time.Second}, ln)
+}
+
+func serveUntil(ctx context.Context, srv *http.Server, ln net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	}
+}
+
+// cmdDemo starts the demo panel and a gateway in front of it, with a fresh
+// embedded store in a temporary directory and a generated admin password.
+func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("demo", stderr)
+	listen := fs.String("listen", "127.0.0.1:8080", "address of the gateway")
+	if err := fs.Parse(args); err != nil {
+		return exitCode(2)
+	}
+	dir, err := os.MkdirTemp("", "authgate-demo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	panelLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	panel := &http.Server{Handler: demo.NewPanel(demo.PanelOptions{}), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = panel.Serve(panelLn) }()
+	defer panel.Close()
+
+	gwLn, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w (use --listen to pick another address)", *listen, err)
+	}
+
+	cfg := config.Defaults()
+	cfg.Listen = gwLn.Addr().String()
+	cfg.DataDir = dir
+	cfg.SecretKeyFile = filepath.Join(dir, "secret.key")
+	cfg.Store.Driver = "embedded"
+	cfg.Store.Path = filepath.Join(dir, "authgate.db")
+	cfg.TwoFactor.Mode = config.ModeRequired
+	cfg.TwoFactor.Issuer = "authgate demo"
+	cfg.Log.Format = "console"
+	cfg.Routes = []config.Route{{
+		Name: "demo-panel", PathPrefix: "/", Upstream: "http://" + panelLn.Addr().String(),
+		Policy:          config.PolicyTwoFactor,
+		IdentityHeaders: config.IdentityHeaders{User: "Remote-User", Groups: "Remote-Groups"},
+	}}
+	cfg.FillDerived()
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("demo config: %w", err)
+	}
+	log, err := newLogger(cfg.Log, stderr)
+	if err != nil {
+		return err
+	}
+	srv, err := server.New(ctx, &cfg, log, server.Options{})
+	if err != nil {
+		return err
+	}
+	pw, err := randomPassword()
+	if err != nil {
+		return err
+	}
+	hash, err := password.NewHasher(password.Params{
+		MemoryKiB: cfg.Password.Argon2.MemoryKiB, Iterations: cfg.Password.Argon2.Iterations, Parallelism: cfg.Password.Argon2.Parallelism,
+	}, rand.Reader).Hash(pw)
+	if err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	if err := srv.Store().CreateUser(ctx, store.User{Name: "admin", PasswordHash: hash, Role: store.RoleAdmin, Groups: []string{"admins"}, CreatedAt: now, UpdatedAt: now}); err != nil {
+		return err
+	}
+	url := "http://" + gwLn.Addr().String() + "/"
+	fmt.Fprintf(stdout, `
+authgate demo is running.
+
+  Open:      %s
+  Username:  admin
+  Password:  %s   (shown once; the demo forgets everything when it stops)
+
+A demo "legacy panel" runs behind the gateway on http://%s (not reachable
+through the gateway without signing in). Two-factor mode is "required", so the
+first sign-in walks you through setting up an authenticator app (Google
+Authenticator, Aegis, 1Password, ...) with a QR code, then asks for a code.
+
+Try: the panel's pages, its settings form, "restart" (an absolute redirect the
+gateway rewrites), the WebSocket console, and sign out at /.authgate/logout.
+Press Ctrl-C to stop.
+
+`, url, pw, panelLn.Addr())
+	err = srv.Serve(ctx, gwLn)
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return err
+}
+
+func randomPassword() (string, error) {
+	b := make([]byte, 12)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}

@@ -1,0 +1,219 @@
+package auth
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/authgate/authgate/gateway/proxy"
+	"github.com/authgate/authgate/gateway/session"
+	"github.com/authgate/authgate/gateway/settings"
+	"github.com/authgate/authgate/gateway/store"
+	"github.com/authgate/authgate/gateway/totp"
+	"github.com/authgate/authgate/middleware"
+	"github.com/authgate/authgate/templates"
+)
+
+// Prefix is where the gateway's own pages live; nothing under it is ever
+// forwarded upstream.
+const Prefix = "/.authgate/"
+
+// Public messages: the same text for every failure of a step.
+const (
+	msgBadLogin    = "The username or password is incorrect."
+	msgBadCode     = "The security code is invalid."
+	msgTooMany     = "Too many invalid codes. Please sign in again."
+	msgUnavailable = "Sign-in is unavailable right now. Please try again shortly."
+)
+
+// UserStore is what auth needs to read and update accounts.
+type UserStore interface {
+	GetUser(ctx context.Context, name string) (store.User, error)
+	UpdateUser(ctx context.Context, name string, fn func(*store.User) error) (store.User, error)
+}
+
+// StepStore records used TOTP steps (replay protection).
+type StepStore interface {
+	UseStep(ctx context.Context, user string, step int64, ttl time.Duration) (bool, error)
+}
+
+// CounterStore counts failures.
+type CounterStore interface {
+	Incr(ctx context.Context, key string, delta int64, window time.Duration) (int64, error)
+}
+
+// SettingsSource yields the current 2FA mode and Issuer.
+type SettingsSource interface {
+	Current(ctx context.Context) (settings.Values, error)
+}
+
+// Passwords checks and (re)hashes passwords.
+type Passwords interface {
+	Verify(encoded, password string) (bool, error)
+	VerifyDummy(password string)
+	NeedsRehash(encoded string) bool
+	Hash(password string) (string, error)
+}
+
+// SecretBox seals TOTP secrets at rest; aad is the user name.
+type SecretBox interface {
+	Seal(plaintext, aad []byte) ([]byte, error)
+	Open(sealed, aad []byte) ([]byte, error)
+}
+
+// Upstreams routes and forwards proxied requests.
+type Upstreams interface {
+	Match(host, canonicalPath string) (*proxy.Route, bool)
+	Forward(w http.ResponseWriter, r *http.Request, rt *proxy.Route, id *proxy.Identity)
+}
+
+// Pages renders the gateway's pages and errors.
+type Pages interface {
+	Render(w http.ResponseWriter, r *http.Request, status int, name string, data any)
+	RenderError(w http.ResponseWriter, r *http.Request, err error)
+}
+
+// Deps are the collaborators of the Handler.
+type Deps struct {
+	Users     UserStore
+	Steps     StepStore
+	Counters  CounterStore
+	Settings  SettingsSource
+	Sessions  *session.Manager
+	Passwords Passwords
+	Box       SecretBox
+	Upstreams Upstreams
+	Pages     Pages
+	// CSRFToken returns the token to embed in forms (middleware.CSRF).
+	CSRFToken func(r *http.Request) string
+	Logger    zerolog.Logger
+	Now       func() time.Time
+}
+
+// Options tune the flow.
+type Options struct {
+	TOTP totp.Options
+	// DefaultIssuer is used when the Issuer setting is empty (host of
+	// public_url, else the machine's host name).
+	DefaultIssuer string
+	// RedirectHosts are hosts (besides the current one) that rd may name.
+	RedirectHosts []string
+	// MaxCodeFailures ends a half-finished login after this many invalid
+	// codes (default 5).
+	MaxCodeFailures int
+}
+
+// Handler serves the challenge pages and gates proxied requests.
+type Handler struct {
+	d   Deps
+	o   Options
+	mux *http.ServeMux
+}
+
+// New builds a Handler.
+func New(d Deps, o Options) *Handler {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if o.MaxCodeFailures <= 0 {
+		o.MaxCodeFailures = 5
+	}
+	h := &Handler{d: d, o: o, mux: http.NewServeMux()}
+	h.mux.HandleFunc("GET /.authgate/login", h.loginPage)
+	h.mux.HandleFunc("POST /.authgate/login", h.loginSubmit)
+	h.mux.HandleFunc("GET /.authgate/verify", h.verifyPage)
+	h.mux.HandleFunc("POST /.authgate/verify", h.verifySubmit)
+	h.mux.HandleFunc("GET /.authgate/enroll", h.enrollPage)
+	h.mux.HandleFunc("POST /.authgate/enroll", h.enrollSubmit)
+	h.mux.HandleFunc("GET /.authgate/logout", h.logoutPage)
+	h.mux.HandleFunc("POST /.authgate/logout", h.logoutSubmit)
+	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		h.d.Pages.RenderError(w, r, notFound())
+	})
+	return h
+}
+
+// Pages returns the handler of the /.authgate/ pages.
+func (h *Handler) Pages() http.Handler { return h.mux }
+
+// IsGatewayPath reports whether a canonical path belongs to the gateway.
+// The first segment is compared case-insensitively so "/.AUTHGATE/x" can
+// never be forwarded upstream as an unprotected look-alike.
+func IsGatewayPath(p string) bool {
+	return len(p) >= len(Prefix)-1 && strings.EqualFold(p[:len(Prefix)-1], Prefix[:len(Prefix)-1]) &&
+		(len(p) == len(Prefix)-1 || p[len(Prefix)-1] == '/')
+}
+
+func client(r *http.Request) middleware.Client {
+	c, ok := middleware.ClientFrom(r.Context())
+	if !ok {
+		// Without RealClient nothing is trusted: plain values only.
+		c = middleware.Client{Scheme: "http", Host: strings.ToLower(r.Host)}
+		if r.TLS != nil {
+			c.Scheme = "https"
+		}
+	}
+	return c
+}
+
+func secure(r *http.Request) bool { return client(r).Scheme == "https" }
+
+func (h *Handler) log(r *http.Request) *zerolog.Logger {
+	if l := zerolog.Ctx(r.Context()); l.GetLevel() != zerolog.Disabled {
+		return l
+	}
+	return &h.d.Logger
+}
+
+// decision logs one auth decision and annotates the access log.
+func (h *Handler) decision(r *http.Request, user, route, result, reason string) {
+	middleware.SetUser(r.Context(), user)
+	middleware.SetResult(r.Context(), result)
+	ev := h.log(r).Info()
+	if result != "allow" && result != "login" {
+		ev = h.log(r).Warn()
+	}
+	ev.Str("event", "auth").Str("user", user).Str("route", route).Str("result", result).
+		Str("reason", reason).Str("client_ip", client(r).IP.String()).Msg("auth decision")
+}
+
+func (h *Handler) common(r *http.Request, title string) commonData {
+	tok := ""
+	if h.d.CSRFToken != nil {
+		tok = h.d.CSRFToken(r)
+	}
+	return commonData{Title: title, CSRFToken: tok, Product: templates.Product}
+}
+
+func (h *Handler) issuer(v settings.Values) string {
+	if v.Issuer != "" {
+		return v.Issuer
+	}
+	return h.o.DefaultIssuer
+}
+
+// needsSecondFactor decides whether a login must pass a second factor.
+func needsSecondFactor(mode string, u store.User) bool {
+	switch mode {
+	case settings.ModeRequired:
+		return true
+	case settings.ModeOn:
+		return u.HasTOTP()
+	default:
+		return false
+	}
+}
+
+// redirectTarget validates rd against the current host and the allow list.
+func (h *Handler) redirectTarget(r *http.Request, rd string) string {
+	return SafeRedirect(rd, client(r).Host, h.o.RedirectHosts)
+}
+
+// stepTTL is how long a used step must stay recorded: past the whole
+// acceptance window.
+func (h *Handler) stepTTL() time.Duration {
+	return time.Duration(h.o.TOTP.Period) * time.Second * time.Duration(2*h.o.TOTP.Skew+2)
+}

@@ -1,0 +1,122 @@
+package auth
+
+import (
+	"crypto/rand"
+	"errors"
+	"html/template"
+	"net/http"
+
+	"github.com/authgate/authgate/gateway/store"
+	"github.com/authgate/authgate/gateway/totp"
+)
+
+var errAlreadyEnrolled = errors.New("auth: user already has two-factor authentication")
+
+// enrollPage shows a new secret as QR code and key. The secret lives
+// (sealed) in the session until the user proves it works with a code.
+func (h *Handler) enrollPage(w http.ResponseWriter, r *http.Request) {
+	_, s, u, ok := h.secondFactorContext(w, r)
+	if !ok {
+		return
+	}
+	rd := h.afterSecondFactor(r, s, r.URL.Query().Get("rd"))
+	if u.HasTOTP() {
+		http.Redirect(w, r, "/.authgate/verify"+rdQuery(rd), http.StatusSeeOther)
+		return
+	}
+	if len(s.PendingTOTPSecret) == 0 {
+		secret, err := totp.NewSecret(rand.Reader)
+		if err != nil {
+			h.d.Pages.RenderError(w, r, unavailable(err))
+			return
+		}
+		sealed, err := h.d.Box.Seal(secret, []byte(u.Name))
+		clear(secret)
+		if err != nil {
+			h.d.Pages.RenderError(w, r, unavailable(err))
+			return
+		}
+		s.PendingTOTPSecret = sealed
+		if err := h.d.Sessions.Save(r.Context(), s); err != nil {
+			h.d.Pages.RenderError(w, r, unavailable(err))
+			return
+		}
+	}
+	h.renderEnroll(w, r, s, u.Name, rd, "", http.StatusOK)
+}
+
+func (h *Handler) renderEnroll(w http.ResponseWriter, r *http.Request, s store.Session, user, rd, errMsg string, status int) {
+	secret, err := h.d.Box.Open(s.PendingTOTPSecret, []byte(user))
+	if err != nil {
+		h.d.Pages.RenderError(w, r, unavailable(err))
+		return
+	}
+	defer clear(secret)
+	vals, err := h.d.Settings.Current(r.Context())
+	if err != nil {
+		h.d.Pages.RenderError(w, r, unavailable(err))
+		return
+	}
+	issuer := h.issuer(vals)
+	keyURL := totp.KeyURL(issuer, user, secret, h.o.TOTP)
+	qr, err := totp.QRCodeDataURI(keyURL, 256)
+	if err != nil {
+		h.d.Pages.RenderError(w, r, unavailable(err))
+		return
+	}
+	d := enrollData{
+		Common:     h.common(r, "Set up two-factor authentication"),
+		User:       user,
+		Issuer:     issuer,
+		QRDataURI:  template.URL(qr),
+		KeyGrouped: totp.GroupKey(totp.EncodeSecret(secret)),
+		OTPAuthURL: template.URL(keyURL),
+		Digits:     h.o.TOTP.Digits,
+		Period:     int(h.o.TOTP.Period),
+		RD:         rd,
+	}
+	d.Error = errMsg
+	h.d.Pages.Render(w, r, status, "enroll", d)
+}
+
+func (h *Handler) enrollSubmit(w http.ResponseWriter, r *http.Request) {
+	_, s, u, ok := h.secondFactorContext(w, r)
+	if !ok {
+		return
+	}
+	rd := h.afterSecondFactor(r, s, r.PostForm.Get("rd"))
+	if u.HasTOTP() {
+		http.Redirect(w, r, "/.authgate/verify"+rdQuery(rd), http.StatusSeeOther)
+		return
+	}
+	if len(s.PendingTOTPSecret) == 0 {
+		http.Redirect(w, r, "/.authgate/enroll"+rdQuery(rd), http.StatusSeeOther)
+		return
+	}
+	step, err := h.checkCode(r, u.Name, s.PendingTOTPSecret, r.PostForm.Get("code"))
+	if err != nil {
+		h.codeFailed(w, r, s, u.Name, "enroll", rd, err)
+		return
+	}
+	now := h.d.Now().UTC()
+	_, err = h.d.Users.UpdateUser(r.Context(), u.Name, func(x *store.User) error {
+		if x.HasTOTP() {
+			return errAlreadyEnrolled
+		}
+		x.TOTPSecret = append([]byte(nil), s.PendingTOTPSecret...)
+		x.TOTPEnrolledAt = now
+		x.TOTPLastUsedAt = now
+		x.UpdatedAt = now
+		return nil
+	})
+	if errors.Is(err, errAlreadyEnrolled) {
+		http.Redirect(w, r, "/.authgate/verify"+rdQuery(rd), http.StatusSeeOther)
+		return
+	}
+	if err != nil {
+		h.d.Pages.RenderError(w, r, unavailable(err))
+		return
+	}
+	h.log(r).Info().Str("event", "audit").Str("action", "totp_enrolled").Str("user", u.Name).Msg("two-factor authentication set up")
+	h.completeLogin(w, r, s, rd, "enrolled", step)
+}

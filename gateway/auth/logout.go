@@ -1,0 +1,26 @@
+package auth
+
+import "net/http"
+
+// logoutPage is a confirm form: a GET never ends a session (so a link or
+// image on another site cannot log the user out).
+func (h *Handler) logoutPage(w http.ResponseWriter, r *http.Request) {
+	_, s, err := h.currentSession(r)
+	if err != nil {
+		http.Redirect(w, r, "/.authgate/login", http.StatusSeeOther)
+		return
+	}
+	h.d.Pages.Render(w, r, http.StatusOK, "logout", logoutData{Common: h.common(r, "Sign out"), User: s.User})
+}
+
+func (h *Handler) logoutSubmit(w http.ResponseWriter, r *http.Request) {
+	if _, s, err := h.currentSession(r); err == nil {
+		if err := h.d.Sessions.Destroy(r.Context(), s.IDHash); err != nil {
+			h.d.Pages.RenderError(w, r, unavailable(err))
+			return
+		}
+		h.decision(r, s.User, "", "logout", "user_request")
+	}
+	h.d.Sessions.ClearCookie(w, secure(r))
+	http.Redirect(w, r, "/.authgate/login", http.StatusSeeOther)
+}

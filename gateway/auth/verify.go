@@ -1,0 +1,178 @@
+package auth
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/authgate/authgate/gateway/store"
+	"github.com/authgate/authgate/gateway/totp"
+	"github.com/authgate/authgate/middleware"
+)
+
+// verifyPage asks for the code: after the password (pending session) or as
+// a step-up for a complete session that has not passed 2FA yet.
+func (h *Handler) verifyPage(w http.ResponseWriter, r *http.Request) {
+	_, s, u, ok := h.secondFactorContext(w, r)
+	if !ok {
+		return
+	}
+	if !u.HasTOTP() {
+		http.Redirect(w, r, "/.authgate/enroll"+rdQuery(r.URL.Query().Get("rd")), http.StatusSeeOther)
+		return
+	}
+	d := verifyData{Common: h.common(r, "Two-factor authentication"), User: u.Name, RD: h.afterSecondFactor(r, s, r.URL.Query().Get("rd"))}
+	h.d.Pages.Render(w, r, http.StatusOK, "verify", d)
+}
+
+func (h *Handler) verifySubmit(w http.ResponseWriter, r *http.Request) {
+	_, s, u, ok := h.secondFactorContext(w, r)
+	if !ok {
+		return
+	}
+	rd := h.afterSecondFactor(r, s, r.PostForm.Get("rd"))
+	if !u.HasTOTP() {
+		http.Redirect(w, r, "/.authgate/enroll", http.StatusSeeOther)
+		return
+	}
+	step, err := h.checkCode(r, u.Name, u.TOTPSecret, r.PostForm.Get("code"))
+	if err != nil {
+		h.codeFailed(w, r, s, u.Name, "verify", rd, err)
+		return
+	}
+	now := h.d.Now().UTC()
+	if _, err := h.d.Users.UpdateUser(r.Context(), u.Name, func(x *store.User) error {
+		x.TOTPLastUsedAt = now
+		return nil
+	}); err != nil {
+		h.log(r).Warn().Err(err).Str("user", u.Name).Msg("verify: last-used time not stored")
+	}
+	h.completeLogin(w, r, s, rd, "totp", step)
+}
+
+// secondFactorContext loads the session and user for verify/enroll. It
+// answers the request itself (redirect to login) when there is none.
+func (h *Handler) secondFactorContext(w http.ResponseWriter, r *http.Request) (string, store.Session, store.User, bool) {
+	if r.Method == http.MethodPost {
+		if err := r.ParseForm(); err != nil {
+			h.d.Pages.RenderError(w, r, badRequest(err))
+			return "", store.Session{}, store.User{}, false
+		}
+	}
+	id, s, err := h.currentSession(r)
+	if err != nil {
+		if !isNoSession(err) {
+			h.d.Pages.RenderError(w, r, unavailable(err))
+			return "", store.Session{}, store.User{}, false
+		}
+		http.Redirect(w, r, "/.authgate/login", http.StatusSeeOther)
+		return "", store.Session{}, store.User{}, false
+	}
+	u, err := h.d.Users.GetUser(r.Context(), s.User)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			_ = h.d.Sessions.Destroy(r.Context(), s.IDHash)
+			h.d.Sessions.ClearCookie(w, secure(r))
+			http.Redirect(w, r, "/.authgate/login", http.StatusSeeOther)
+		} else {
+			h.d.Pages.RenderError(w, r, unavailable(err))
+		}
+		return "", store.Session{}, store.User{}, false
+	}
+	return id, s, u, true
+}
+
+// afterSecondFactor is where to go once the code is accepted: the target
+// remembered at login, else the (validated) rd of this request.
+func (h *Handler) afterSecondFactor(r *http.Request, s store.Session, rd string) string {
+	if s.Stage == store.StagePending && s.Redirect != "" {
+		return h.redirectTarget(r, s.Redirect)
+	}
+	return h.redirectTarget(r, rd)
+}
+
+var (
+	errCodeInvalid  = errors.New("code does not match")
+	errCodeReplayed = errors.New("code already used")
+)
+
+// checkCode verifies code against the sealed secret and consumes its time
+// step, so the same code cannot be used twice on any instance.
+func (h *Handler) checkCode(r *http.Request, user string, sealed []byte, code string) (int64, error) {
+	secret, err := h.d.Box.Open(sealed, []byte(user))
+	if err != nil {
+		return 0, fmt.Errorf("open secret: %w", err)
+	}
+	step, ok := totp.Check(secret, code, h.d.Now(), h.o.TOTP)
+	clear(secret)
+	if !ok {
+		return 0, errCodeInvalid
+	}
+	fresh, err := h.d.Steps.UseStep(r.Context(), user, step, h.stepTTL())
+	if err != nil {
+		return 0, fmt.Errorf("record used step: %w", err)
+	}
+	if !fresh {
+		return 0, errCodeReplayed
+	}
+	return step, nil
+}
+
+// codeFailed answers an invalid code with the one public message, and ends
+// the half-finished login after too many tries.
+func (h *Handler) codeFailed(w http.ResponseWriter, r *http.Request, s store.Session, user, page, rd string, cause error) {
+	reason := "invalid_code"
+	switch {
+	case errors.Is(cause, errCodeReplayed):
+		reason = "replayed_code"
+	case !errors.Is(cause, errCodeInvalid):
+		reason = "code_check_error"
+		h.log(r).Error().Err(cause).Str("user", user).Msg("second factor check failed")
+	}
+	h.decision(r, user, "", "deny", reason)
+	n, err := h.d.Counters.Incr(r.Context(), "codefail:"+s.IDHash, 1, h.d.Sessions.PendingLifetime())
+	if err != nil || n >= int64(h.o.MaxCodeFailures) {
+		_ = h.d.Sessions.Destroy(r.Context(), s.IDHash)
+		h.d.Sessions.ClearCookie(w, secure(r))
+		h.decision(r, user, "", "deny", "too_many_codes")
+		d := loginData{Common: h.common(r, "Sign in"), Username: user, RD: rd}
+		d.Error = msgTooMany
+		h.d.Pages.Render(w, r, http.StatusUnauthorized, "login", d)
+		return
+	}
+	if page == "enroll" {
+		h.renderEnroll(w, r, s, user, rd, msgBadCode, http.StatusUnauthorized)
+		return
+	}
+	d := verifyData{Common: h.common(r, "Two-factor authentication"), User: user, RD: rd}
+	d.Error = msgBadCode
+	h.d.Pages.Render(w, r, http.StatusUnauthorized, "verify", d)
+}
+
+// completeLogin turns the session into a full, 2FA-verified one under a new
+// id and sends the user on.
+func (h *Handler) completeLogin(w http.ResponseWriter, r *http.Request, s store.Session, rd, how string, step int64) {
+	now := h.d.Now().UTC()
+	id, ns, err := h.d.Sessions.Rotate(r.Context(), s, func(x *store.Session) {
+		x.Stage = store.StageFull
+		x.TwoFactor = true
+		x.TwoFactorAt = now
+		x.Redirect = ""
+		x.PendingTOTPSecret = nil
+	})
+	if err != nil {
+		h.d.Pages.RenderError(w, r, unavailable(err))
+		return
+	}
+	h.d.Sessions.SetCookie(w, id, ns, secure(r))
+	h.log(r).Info().Str("event", "auth").Str("user", s.User).Str("result", "login").Str("reason", how).Int64("step", step).Msg("second factor accepted")
+	middleware.SetUser(r.Context(), s.User)
+	http.Redirect(w, r, rd, http.StatusSeeOther)
+}
+
+func rdQuery(rd string) string {
+	if rd == "" {
+		return ""
+	}
+	return "?rd=" + urlQueryEscape(rd)
+}

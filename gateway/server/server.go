@@ -1,0 +1,399 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/authgate/authgate/gateway/auth"
+	"github.com/authgate/authgate/gateway/config"
+	"github.com/authgate/authgate/gateway/password"
+	"github.com/authgate/authgate/gateway/proxy"
+	"github.com/authgate/authgate/gateway/secretbox"
+	"github.com/authgate/authgate/gateway/session"
+	"github.com/authgate/authgate/gateway/settings"
+	"github.com/authgate/authgate/gateway/store"
+	"github.com/authgate/authgate/gateway/store/embedded"
+	"github.com/authgate/authgate/gateway/store/redisstore"
+	"github.com/authgate/authgate/gateway/totp"
+	"github.com/authgate/authgate/gateway/useradmin"
+	"github.com/authgate/authgate/gateway/web"
+	"github.com/authgate/authgate/middleware"
+	"github.com/authgate/authgate/templates"
+)
+
+// maxFormBytes bounds every body sent to the gateway's own pages.
+const maxFormBytes = 64 << 10
+
+// Server is a configured, ready-to-serve gateway.
+type Server struct {
+	cfg     *config.Config
+	log     zerolog.Logger
+	store   store.Store
+	handler http.Handler
+	ctlPath string
+	now     func() time.Time
+}
+
+// Options are optional knobs for tests and the demo.
+type Options struct {
+	// Now replaces the clock (tests).
+	Now func() time.Time
+	// NoControlSocket skips the local control socket (tests that run
+	// several servers on one data dir).
+	NoControlSocket bool
+}
+
+// New builds a Server from a validated config.
+func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, o Options) (*Server, error) {
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	st, err := OpenStore(ctx, cfg, now)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: log, store: st, now: now}
+	if err := s.build(ctx); err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	if cfg.Store.Driver == "embedded" && !o.NoControlSocket {
+		s.ctlPath = ControlSocketPath(cfg)
+	}
+	return s, nil
+}
+
+// ControlSocketPath is where a server on the embedded store listens for
+// the CLI's user commands.
+func ControlSocketPath(cfg *config.Config) string {
+	return filepath.Join(cfg.DataDir, "authgate.sock")
+}
+
+// OpenStore opens the configured backend.
+func OpenStore(ctx context.Context, cfg *config.Config, now func() time.Time) (store.Store, error) {
+	switch cfg.Store.Driver {
+	case "redis":
+		tlsCfg, err := redisTLS(cfg.Store.Redis.TLS)
+		if err != nil {
+			return nil, err
+		}
+		rc := cfg.Store.Redis
+		client := redisstore.NewClient(redisstore.ClientOptions{
+			Addrs: rc.Addrs, Username: rc.Username, Password: rc.Password,
+			DB: rc.DB, MasterName: rc.MasterName, TLS: tlsCfg,
+		})
+		st := redisstore.New(client, redisstore.Options{KeyPrefix: rc.KeyPrefix})
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if err := st.Ping(pctx); err != nil {
+			_ = st.Close()
+			return nil, fmt.Errorf("store: redis at %s unreachable: %w", strings.Join(rc.Addrs, ","), err)
+		}
+		return st, nil
+	case "embedded", "":
+		if err := os.MkdirAll(filepath.Dir(cfg.Store.Path), 0o700); err != nil {
+			return nil, fmt.Errorf("store: create directory for %s: %w", cfg.Store.Path, err)
+		}
+		st, err := embedded.Open(cfg.Store.Path, embedded.Options{Now: now})
+		if err != nil {
+			return nil, fmt.Errorf("store: open %s: %w", cfg.Store.Path, err)
+		}
+		return st, nil
+	default:
+		return nil, fmt.Errorf("store: unknown driver %q", cfg.Store.Driver)
+	}
+}
+
+func redisTLS(t config.RedisTLS) (*tls.Config, error) {
+	if !t.Enabled {
+		return nil, nil
+	}
+	c := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // opt-in by config
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("store.redis.tls.ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("store.redis.tls.ca_file: no certificate in %s", t.CAFile)
+		}
+		c.RootCAs = pool
+	}
+	if t.CertFile != "" || t.KeyFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("store.redis.tls.cert_file/key_file: %w", err)
+		}
+		c.Certificates = []tls.Certificate{cert}
+	}
+	return c, nil
+}
+
+// LoadBox returns the secret box from AUTHGATE_SECRET_KEY or the key file
+// (generated on first start).
+func LoadBox(cfg *config.Config, log zerolog.Logger) (*secretbox.Box, error) {
+	var key secretbox.Key
+	if cfg.SecretKey != "" {
+		k, err := secretbox.ParseKey(cfg.SecretKey)
+		if err != nil {
+			return nil, fmt.Errorf("AUTHGATE_SECRET_KEY: %w", err)
+		}
+		key = k
+	} else {
+		k, created, err := secretbox.LoadOrCreate(cfg.SecretKeyFile, rand.Reader)
+		if err != nil {
+			return nil, fmt.Errorf("secret_key_file: %w", err)
+		}
+		if created {
+			log.Warn().Str("path", cfg.SecretKeyFile).Msg("generated a new secret key for TOTP secrets; back it up: without it enrolled users must set up 2FA again")
+		}
+		key = k
+	}
+	return secretbox.New(key)
+}
+
+// DefaultIssuer is the Issuer shown in authenticator apps when the admin
+// set none: the host of public_url, else this machine's host name.
+func DefaultIssuer(cfg *config.Config) string {
+	if cfg.PublicURL != "" {
+		if u, err := url.Parse(cfg.PublicURL); err == nil && u.Hostname() != "" {
+			return u.Hostname()
+		}
+	}
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return h
+	}
+	return "authgate"
+}
+
+func (s *Server) build(ctx context.Context) error {
+	cfg := s.cfg
+	box, err := LoadBox(cfg, s.log)
+	if err != nil {
+		return err
+	}
+	trusted, err := middleware.ParseTrusted(cfg.TrustedProxies)
+	if err != nil {
+		return fmt.Errorf("trusted_proxies: %w", err)
+	}
+	pages, err := templates.ParsePages()
+	if err != nil {
+		return fmt.Errorf("templates: %w", err)
+	}
+	renderer, err := web.NewRenderer(pages)
+	if err != nil {
+		return err
+	}
+	sessions := session.New(s.store, session.Options{
+		CookieName:  cfg.Session.CookieName,
+		Domain:      cfg.Session.Domain,
+		IdleTimeout: cfg.Session.IdleTimeout,
+		MaxLifetime: cfg.Session.MaxLifetime,
+	}, s.now, nil)
+	hasher := password.NewHasher(password.Params{
+		MemoryKiB:   cfg.Password.Argon2.MemoryKiB,
+		Iterations:  cfg.Password.Argon2.Iterations,
+		Parallelism: cfg.Password.Argon2.Parallelism,
+	}, rand.Reader)
+	topts := totp.Options{
+		Period:    uint(cfg.TwoFactor.Period),
+		Digits:    cfg.TwoFactor.Digits,
+		Algorithm: cfg.TwoFactor.Algorithm,
+		Skew:      uint(cfg.TwoFactor.Skew),
+	}
+	if err := topts.Validate(); err != nil {
+		return fmt.Errorf("two_factor: %w", err)
+	}
+	src := settings.New(s.store, settings.Values{Mode: cfg.TwoFactor.Mode, Issuer: cfg.TwoFactor.Issuer}, 2*time.Second, s.now)
+	if _, err := src.Current(ctx); err != nil {
+		return fmt.Errorf("settings: %w", err)
+	}
+
+	csrf := middleware.NewCSRF(middleware.CSRFOptions{
+		CookieName: "authgate_csrf",
+		Secure:     func(r *http.Request) bool { c, _ := middleware.ClientFrom(r.Context()); return c.Scheme == "https" },
+		Reject: func(w http.ResponseWriter, r *http.Request) {
+			renderer.RenderError(w, r, web.Errorf(http.StatusForbidden, "Your form expired. Go back, reload the page and try again.", nil))
+		},
+	})
+
+	routes, redirectHosts, err := proxyRoutes(cfg)
+	if err != nil {
+		return err
+	}
+	if cfg.PublicURL != "" {
+		if u, err := url.Parse(cfg.PublicURL); err == nil && u.Hostname() != "" {
+			redirectHosts = append(redirectHosts, strings.ToLower(u.Hostname()))
+		}
+	}
+	stripCookies := append(sessions.CookieNames(), csrf.CookieNames()...)
+	px, err := proxy.New(proxy.Options{
+		Routes:       routes,
+		StripCookies: stripCookies,
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			renderer.RenderError(w, r, web.Errorf(http.StatusBadGateway, "The application behind this gateway is not responding. Please try again in a moment.", err))
+		},
+		Logger: s.log,
+	})
+	if err != nil {
+		return fmt.Errorf("routes: %w", err)
+	}
+
+	ah := auth.New(auth.Deps{
+		Users:     s.store,
+		Steps:     s.store,
+		Counters:  s.store,
+		Settings:  src,
+		Sessions:  sessions,
+		Passwords: hasher,
+		Box:       box,
+		Upstreams: px,
+		Pages:     renderer,
+		CSRFToken: middleware.CSRFToken,
+		Logger:    s.log,
+		Now:       s.now,
+	}, auth.Options{
+		TOTP:          topts,
+		DefaultIssuer: DefaultIssuer(cfg),
+		RedirectHosts: redirectHosts,
+	})
+
+	pagesChain := middleware.SecurityHeaders()(middleware.MaxBody(maxFormBytes)(csrf.Middleware()(ah.Pages())))
+	health := http.HandlerFunc(s.health)
+	root := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := proxy.CanonicalPath(r.URL)
+		switch {
+		case err != nil:
+			ah.Gate(w, r) // renders the 400 page
+		case p == "/.authgate/healthz":
+			health.ServeHTTP(w, r)
+		case auth.IsGatewayPath(p):
+			pagesChain.ServeHTTP(w, r)
+		default:
+			ah.Gate(w, r)
+		}
+	})
+	recoverer := middleware.Recover(func(w http.ResponseWriter, r *http.Request) {
+		renderer.RenderError(w, r, errors.New("panic"))
+	})
+	s.handler = middleware.RequestID()(middleware.Logger(s.log)(recoverer(middleware.RealClient(trusted)(root))))
+	return nil
+}
+
+func proxyRoutes(cfg *config.Config) ([]proxy.Route, []string, error) {
+	var routes []proxy.Route
+	var hosts []string
+	for i, rc := range cfg.Routes {
+		u, err := url.Parse(rc.Upstream)
+		if err != nil {
+			return nil, nil, fmt.Errorf("routes[%d].upstream: %w", i, err)
+		}
+		routes = append(routes, proxy.Route{
+			Name: rc.Name, Host: rc.Host, PathPrefix: rc.PathPrefix, Upstream: u, Policy: rc.Policy,
+			AllowUsers: rc.Allow.Users, AllowGroups: rc.Allow.Groups, PreserveHost: rc.PreserveHost,
+			UserHeader: rc.IdentityHeaders.User, GroupsHeader: rc.IdentityHeaders.Groups,
+			CAFile: rc.UpstreamTLS.CAFile, InsecureSkipVerify: rc.UpstreamTLS.InsecureSkipVerify,
+			ServerName: rc.UpstreamTLS.ServerName,
+		})
+		if rc.Host != "" {
+			hosts = append(hosts, strings.ToLower(rc.Host))
+		}
+	}
+	return routes, hosts, nil
+}
+
+// health answers load balancers: 200 when the store answers, else 503.
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if err := s.store.Ping(ctx); err != nil {
+		zerolog.Ctx(r.Context()).Error().Err(err).Msg("health: store unreachable")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("store unavailable\n"))
+		return
+	}
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+// Handler is the whole gateway as an http.Handler (tests mount it on
+// httptest servers).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Store exposes the opened store (the demo seeds its admin through it).
+func (s *Server) Store() store.Store { return s.store }
+
+// Serve runs the gateway on ln until ctx ends, then shuts down gracefully
+// (in-flight requests get up to 15 s) and closes the store.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          nil,
+	}
+	var wg sync.WaitGroup
+	var ctl *http.Server
+	if s.ctlPath != "" {
+		cln, err := useradmin.ListenSocket(s.ctlPath)
+		if err != nil {
+			return fmt.Errorf("control socket: %w", err)
+		}
+		ctl = &http.Server{Handler: useradmin.NewSocketHandler(useradmin.NewService(s.store, s.now), s.log), ReadHeaderTimeout: 5 * time.Second}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = ctl.Serve(cln)
+		}()
+		s.log.Info().Str("path", s.ctlPath).Msg("control socket listening for `authgate user` commands")
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	s.log.Info().Str("addr", ln.Addr().String()).Msg("authgate listening")
+	var err error
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+		s.log.Info().Msg("shutting down")
+		sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		err = srv.Shutdown(sctx)
+		if ctl != nil {
+			_ = ctl.Shutdown(sctx)
+		}
+	}
+	if ctl != nil {
+		_ = ctl.Close()
+		_ = os.Remove(s.ctlPath)
+	}
+	wg.Wait()
+	if cerr := s.store.Close(); err == nil {
+		err = cerr
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// Close releases the store (for servers built but never served).
+func (s *Server) Close() error { return s.store.Close() }
