@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/base32"
 	"encoding/json"
 	"html"
@@ -74,6 +73,7 @@ type gwOpts struct {
 	mode   string
 	tls    bool
 	routes []config.Route
+	logw   io.Writer // receives the gateway's log
 }
 
 func startGateway(t *testing.T, o gwOpts) *gateway {
@@ -104,9 +104,12 @@ func startGateway(t *testing.T, o gwOpts) *gateway {
 		t.Fatalf("config: %v", err)
 	}
 	clk := &clock{t: time.Now()}
-	logw := io.Discard
+	var logw io.Writer = io.Discard
 	if os.Getenv("AUTHGATE_TEST_LOG") != "" {
 		logw = os.Stderr
+	}
+	if o.logw != nil {
+		logw = o.logw
 	}
 	srv, err := server.New(context.Background(), &cfg, zerolog.New(logw), server.Options{Now: clk.Now, NoControlSocket: true})
 	if err != nil {
@@ -438,5 +441,3 @@ func TestUpstreamDownShowsGatewayPage(t *testing.T) {
 		t.Fatalf("502 page leaks internals: %s", r.body)
 	}
 }
-
-var _ = tls.VersionTLS12
