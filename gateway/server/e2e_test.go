@@ -78,6 +78,12 @@ type gwOpts struct {
 
 func startGateway(t *testing.T, o gwOpts) *gateway {
 	t.Helper()
+	return startGatewayWith(t, o, nil)
+}
+
+// startGatewayWith lets a test adjust the config before it is validated.
+func startGatewayWith(t *testing.T, o gwOpts, adjust func(*config.Config)) *gateway {
+	t.Helper()
 	cfg := config.Defaults()
 	dir := t.TempDir()
 	cfg.DataDir = dir
@@ -98,6 +104,9 @@ func startGateway(t *testing.T, o gwOpts) *gateway {
 	if cfg.Routes == nil {
 		cfg.Routes = []config.Route{{Name: "panel", PathPrefix: "/", Upstream: newUpstream(t).URL, Policy: config.PolicyTwoFactor,
 			IdentityHeaders: config.IdentityHeaders{User: "Remote-User", Groups: "Remote-Groups"}}}
+	}
+	if adjust != nil {
+		adjust(&cfg)
 	}
 	cfg.FillDerived()
 	if err := cfg.Validate(); err != nil {
