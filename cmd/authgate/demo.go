@@ -24,8 +24,8 @@ import (
 func cmdDemoPanel(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := newFlags("demo-panel", stderr)
 	listen := fs.String("listen", "127.0.0.1:9000", "address of the demo panel")
-	if err := fs.Parse(args); err != nil {
-		return exitCode(2)
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
@@ -53,8 +53,8 @@ func serveUntil(ctx context.Context, srv *http.Server, ln net.Listener) error {
 func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("demo", stderr)
 	listen := fs.String("listen", "127.0.0.1:8080", "address of the gateway")
-	if err := fs.Parse(args); err != nil {
-		return exitCode(2)
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	dir, err := os.MkdirTemp("", "authgate-demo-")
 	if err != nil {
@@ -74,6 +74,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return fmt.Errorf("listen %s: %w (use --listen to pick another address)", *listen, err)
 	}
+	defer gwLn.Close() // Serve closes it too; this covers the early returns
 
 	cfg := config.Defaults()
 	cfg.Listen = gwLn.Addr().String()
@@ -101,18 +102,9 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	pw, err := randomPassword()
+	pw, err := seedDemoAdmin(ctx, &cfg, srv.Store())
 	if err != nil {
-		return err
-	}
-	hash, err := password.NewHasher(password.Params{
-		MemoryKiB: cfg.Password.Argon2.MemoryKiB, Iterations: cfg.Password.Argon2.Iterations, Parallelism: cfg.Password.Argon2.Parallelism,
-	}, rand.Reader).Hash(pw)
-	if err != nil {
-		return err
-	}
-	now := time.Now().UTC()
-	if err := srv.Store().CreateUser(ctx, store.User{Name: "admin", PasswordHash: hash, Role: store.RoleAdmin, Groups: []string{"admins"}, CreatedAt: now, UpdatedAt: now}); err != nil {
+		_ = srv.Close()
 		return err
 	}
 	url := "http://" + gwLn.Addr().String() + "/"
@@ -138,6 +130,27 @@ Press Ctrl-C to stop.
 		err = nil
 	}
 	return err
+}
+
+// seedDemoAdmin creates the demo's "admin" user with a random password,
+// which it returns.
+func seedDemoAdmin(ctx context.Context, cfg *config.Config, st store.Store) (string, error) {
+	pw, err := randomPassword()
+	if err != nil {
+		return "", err
+	}
+	hash, err := password.NewHasher(password.Params{
+		MemoryKiB: cfg.Password.Argon2.MemoryKiB, Iterations: cfg.Password.Argon2.Iterations, Parallelism: cfg.Password.Argon2.Parallelism,
+	}, rand.Reader).Hash(pw)
+	if err != nil {
+		return "", err
+	}
+	now := time.Now().UTC()
+	u := store.User{Name: "admin", PasswordHash: hash, Role: store.RoleAdmin, Groups: []string{"admins"}, CreatedAt: now, UpdatedAt: now}
+	if err := st.CreateUser(ctx, u); err != nil {
+		return "", err
+	}
+	return pw, nil
 }
 
 func randomPassword() (string, error) {

@@ -1,5 +1,6 @@
 // Command authgate is a reverse-proxy authentication gateway: password
-// plus TOTP in front of a legacy web panel. See README.md.
+// plus TOTP in front of a legacy web panel. Run "authgate help" for the
+// commands.
 package main
 
 import (
@@ -9,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 )
 
@@ -18,27 +20,57 @@ var version = "dev"
 const usage = `authgate: password + TOTP gateway in front of a legacy web panel
 
 Usage:
-  authgate serve [--config PATH]            run the gateway (config also from AUTHGATE_CONFIG)
-  authgate demo [--listen ADDR]             try it out: demo panel + gateway on 127.0.0.1:8080
-  authgate demo-panel [--listen ADDR]       run only the built-in demo "legacy panel" upstream
-  authgate config check [--config PATH]     validate a config file; prints every problem, exit 1 if any
+  authgate serve [--config PATH]          run the gateway
+  authgate demo [--listen ADDR]           try it out: demo panel behind the gateway on ADDR
+                                          (default 127.0.0.1:8080), a throw-away store and a
+                                          generated admin password; Ctrl-C ends it
+  authgate demo-panel [--listen ADDR]     run only the demo "legacy panel" (default 127.0.0.1:9000)
+  authgate config check [--config PATH]   validate a config file; prints every problem, exit 1 if any
   authgate user add NAME [--admin] [--group G]... [--password-stdin]
   authgate user list
   authgate user passwd NAME [--password-stdin]
   authgate user delete NAME
-  authgate user import-htpasswd FILE        import bcrypt entries of an htpasswd file
+  authgate user import-htpasswd FILE      add the bcrypt users of an htpasswd file; existing users
+                                          are kept, other lines reported (exit 1 if any)
   authgate version
+  authgate help
 
-The user commands take --config PATH too and work on the store the server
-uses, also while it runs (embedded store: through the server's control
-socket in data_dir; Redis: directly).
+The config file is --config PATH, else $AUTHGATE_CONFIG, else
+/etc/authgate/authgate.yaml. The user commands take --config too (flags
+may come before or after NAME) and work on the store the server uses,
+also while it runs: the embedded store through the server's control socket
+in data_dir, Redis directly. Without --password-stdin, add and passwd ask
+for the password twice on the terminal.
+
+Environment: AUTHGATE_CONFIG; AUTHGATE_SECRET_KEY (64 hex characters,
+overrides secret_key_file); AUTHGATE_REDIS_PASSWORD.
+
+Exit status: 0 success, 1 failure, 2 command-line mistake.
 `
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		// The first signal starts a graceful shutdown; restoring the
+		// default lets a second Ctrl-C end a shutdown that hangs.
+		<-ctx.Done()
+		stop()
+	}()
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
+}
+
+// versionString is the -ldflags version, else the module version of a
+// "go install"ed binary, else "dev".
+func versionString() string {
+	if version != "dev" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return version
 }
 
 // errUsage marks a command-line mistake (exit 2).
@@ -63,7 +95,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "user":
 		err = cmdUser(ctx, args[1:], stdin, stdout, stderr)
 	case "version", "--version":
-		fmt.Fprintln(stdout, "authgate", version)
+		fmt.Fprintln(stdout, "authgate", versionString())
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 	default:

@@ -16,11 +16,33 @@ import (
 	"github.com/authgate/authgate/gateway/server"
 )
 
+const configFlagHelp = "config file (default $AUTHGATE_CONFIG, else /etc/authgate/authgate.yaml)"
+
 // newFlags returns a FlagSet that reports errors instead of exiting.
 func newFlags(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage of authgate %s:\n", name)
+		fs.PrintDefaults()
+	}
 	return fs
+}
+
+// parseFlags parses a command's flags; it accepts no positional
+// arguments. -h/--help prints the flags and succeeds; a bad flag is a
+// usage error (exit 2, already explained by the flag package).
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitCode(0)
+		}
+		return exitCode(2)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: authgate %s takes no argument %q", errUsage, fs.Name(), fs.Arg(0))
+	}
+	return nil
 }
 
 // configPath resolves --config, then AUTHGATE_CONFIG, then the default.
@@ -34,17 +56,20 @@ func configPath(flagValue string) string {
 	return "/etc/authgate/authgate.yaml"
 }
 
-// loadConfig loads and validates; problems are printed one per line.
+// loadConfig loads and validates; every problem is printed, one per line.
 func loadConfig(path string, stderr io.Writer) (*config.Config, error) {
-	cfg, err := config.Load(path)
+	rep, err := checkConfigFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("config %s: %w", path, err)
+		return nil, err
 	}
-	if err := cfg.Validate(); err != nil {
-		fmt.Fprintf(stderr, "authgate: config %s is invalid:\n%v\n", path, err)
+	if len(rep.Problems) > 0 {
+		fmt.Fprintf(stderr, "authgate: config %s is invalid:\n", path)
+		for _, p := range rep.Problems {
+			fmt.Fprintf(stderr, "  %s\n", p.String())
+		}
 		return nil, exitCode(1)
 	}
-	return cfg, nil
+	return rep.Config, nil
 }
 
 // newLogger builds the root logger from the log section.
@@ -61,15 +86,15 @@ func newLogger(l config.Log, w io.Writer) (zerolog.Logger, error) {
 
 func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := newFlags("serve", stderr)
-	cfgFlag := fs.String("config", "", "config file (default $AUTHGATE_CONFIG or /etc/authgate/authgate.yaml)")
-	if err := fs.Parse(args); err != nil {
-		return exitCode(2)
+	cfgFlag := fs.String("config", "", configFlagHelp)
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	cfg, err := loadConfig(configPath(*cfgFlag), stderr)
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(cfg.Log, os.Stderr)
+	log, err := newLogger(cfg.Log, stderr)
 	if err != nil {
 		return err
 	}
@@ -96,31 +121,27 @@ func cmdConfig(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%w: authgate config check [--config PATH]", errUsage)
 	}
 	fs := newFlags("config check", stderr)
-	cfgFlag := fs.String("config", "", "config file (default $AUTHGATE_CONFIG or /etc/authgate/authgate.yaml)")
-	if err := fs.Parse(args[1:]); err != nil {
-		return exitCode(2)
+	cfgFlag := fs.String("config", "", configFlagHelp)
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
 	}
 	path := configPath(*cfgFlag)
-	cfg, err := config.Load(path)
+	rep, err := checkConfigFile(path)
 	if err != nil {
 		fmt.Fprintf(stdout, "%s: %v\n", path, err)
 		return exitCode(1)
 	}
-	verr := cfg.Validate()
-	for _, w := range cfg.Warnings() {
+	for _, w := range rep.Warnings {
 		fmt.Fprintf(stdout, "%s: warning: %s\n", path, w.String())
 	}
-	if verr != nil {
-		var probs config.Problems
-		if errors.As(verr, &probs) {
-			for _, p := range probs {
-				fmt.Fprintf(stdout, "%s: %s\n", path, p.String())
-			}
-		} else {
-			fmt.Fprintf(stdout, "%s: %v\n", path, verr)
-		}
+	for _, p := range rep.Problems {
+		fmt.Fprintf(stdout, "%s: %s\n", path, p.String())
+	}
+	if len(rep.Problems) > 0 {
+		fmt.Fprintf(stdout, "%s: %d problem(s)\n", path, len(rep.Problems))
 		return exitCode(1)
 	}
-	fmt.Fprintf(stdout, "%s: OK (%d routes, store %s)\n", path, len(cfg.Routes), cfg.Store.Driver)
+	cfg := rep.Config
+	fmt.Fprintf(stdout, "%s: OK (%d route(s), store %s)\n", path, len(cfg.Routes), cfg.Store.Driver)
 	return nil
 }

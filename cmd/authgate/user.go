@@ -5,12 +5,15 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/term"
 
@@ -35,9 +38,16 @@ func openAdmin(ctx context.Context, cfg *config.Config) (useradmin.Admin, func()
 	if cfg.Store.Driver == "embedded" {
 		if _, err := os.Stat(server.ControlSocketPath(cfg)); err == nil {
 			c := useradmin.NewClient(server.ControlSocketPath(cfg))
-			if _, err := c.List(ctx); err == nil {
+			_, err := c.List(ctx)
+			if err == nil {
 				return c, func() {}, nil
 			}
+			if !errors.Is(err, useradmin.ErrUnavailable) {
+				// A server answered but failed: say so rather than wait
+				// for the file lock it holds.
+				return nil, nil, err
+			}
+			// Nobody answers: a socket left by a crash; use the file.
 		}
 	}
 	st, err := server.OpenStore(ctx, cfg, time.Now)
@@ -52,21 +62,57 @@ func openAdmin(ctx context.Context, cfg *config.Config) (useradmin.Admin, func()
 	return useradmin.NewService(s, time.Now), func() { _ = s.Close() }, nil
 }
 
+// userCommands maps each user subcommand to its number of positional
+// arguments and the flags it accepts besides --config.
+var userCommands = map[string]struct {
+	args  int
+	flags []string
+}{
+	"add":             {1, []string{"admin", "group", "password-stdin"}},
+	"list":            {0, nil},
+	"passwd":          {1, []string{"password-stdin"}},
+	"delete":          {1, nil},
+	"import-htpasswd": {1, nil},
+}
+
+var userUsage = map[string]string{
+	"add":             "authgate user add NAME [--admin] [--group G]... [--password-stdin] [--config PATH]",
+	"list":            "authgate user list [--config PATH]",
+	"passwd":          "authgate user passwd NAME [--password-stdin] [--config PATH]",
+	"delete":          "authgate user delete NAME [--config PATH]",
+	"import-htpasswd": "authgate user import-htpasswd FILE [--config PATH]",
+}
+
 func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return fmt.Errorf("%w: authgate user add|list|passwd|delete|import-htpasswd", errUsage)
 	}
 	sub, rest := args[0], args[1:]
+	spec, ok := userCommands[sub]
+	if !ok {
+		return fmt.Errorf("%w: unknown user command %q (add, list, passwd, delete, import-htpasswd)", errUsage, sub)
+	}
 	fs := newFlags("user "+sub, stderr)
-	cfgFlag := fs.String("config", "", "config file (default $AUTHGATE_CONFIG or /etc/authgate/authgate.yaml)")
-	admin := fs.Bool("admin", false, "user add: give the admin role")
+	cfgFlag := fs.String("config", "", configFlagHelp)
+	admin := fs.Bool("admin", false, "give the admin role")
 	var groups multiFlag
-	fs.Var(&groups, "group", "user add: add to group (repeatable)")
+	fs.Var(&groups, "group", "add to group G (repeatable)")
 	pwStdin := fs.Bool("password-stdin", false, "read the password from the first line of standard input")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: %s\n", userUsage[sub])
+		fs.VisitAll(func(f *flag.Flag) {
+			if f.Name == "config" || slices.Contains(spec.flags, f.Name) {
+				fmt.Fprintf(stderr, "  --%s\n    \t%s\n", f.Name, f.Usage)
+			}
+		})
+	}
 	// Flags may follow the positional NAME: parse around it.
 	var pos []string
 	for {
 		if err := fs.Parse(rest); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return exitCode(0)
+			}
 			return exitCode(2)
 		}
 		if fs.NArg() == 0 {
@@ -75,13 +121,17 @@ func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		pos = append(pos, fs.Arg(0))
 		rest = fs.Args()[1:]
 	}
-	want := map[string]int{"add": 1, "list": 0, "passwd": 1, "delete": 1, "import-htpasswd": 1}
-	n, ok := want[sub]
-	if !ok {
-		return fmt.Errorf("%w: unknown user command %q (add, list, passwd, delete, import-htpasswd)", errUsage, sub)
+	var misplaced error
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name != "config" && !slices.Contains(spec.flags, f.Name) && misplaced == nil {
+			misplaced = fmt.Errorf("%w: authgate user %s does not take --%s", errUsage, sub, f.Name)
+		}
+	})
+	if misplaced != nil {
+		return misplaced
 	}
-	if len(pos) != n {
-		return fmt.Errorf("%w: authgate user %s takes %d argument(s), got %d", errUsage, sub, n, len(pos))
+	if len(pos) != spec.args {
+		return fmt.Errorf("%w: authgate user %s takes %d argument(s), got %d", errUsage, sub, spec.args, len(pos))
 	}
 	cfg, err := loadConfig(configPath(*cfgFlag), stderr)
 	if err != nil {
@@ -91,9 +141,15 @@ func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		MemoryKiB: cfg.Password.Argon2.MemoryKiB, Iterations: cfg.Password.Argon2.Iterations, Parallelism: cfg.Password.Argon2.Parallelism,
 	}, rand.Reader)
 
-	// Read secrets and files before touching the store.
+	// Check names, read secrets and files before touching the store.
+	if spec.args == 1 && sub != "import-htpasswd" {
+		if err := useradmin.ValidateName(pos[0]); err != nil {
+			return errors.New(strings.TrimPrefix(err.Error(), useradmin.ErrInvalid.Error()+": "))
+		}
+	}
 	var hash string
 	var entries []useradmin.ImportEntry
+	rejected := 0
 	switch sub {
 	case "add", "passwd":
 		pw, err := readPassword(stdin, stderr, *pwStdin)
@@ -104,17 +160,9 @@ func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			return err
 		}
 	case "import-htpasswd":
-		f, err := os.Open(pos[0])
+		entries, rejected, err = readHtpasswd(pos[0], stderr)
 		if err != nil {
 			return err
-		}
-		parsed, problems := password.ParseHtpasswd(f)
-		f.Close()
-		for _, p := range problems {
-			fmt.Fprintf(stderr, "%s: %v\n", pos[0], p)
-		}
-		for _, e := range parsed {
-			entries = append(entries, useradmin.ImportEntry{Name: e.User, PasswordHash: e.Hash})
 		}
 	}
 
@@ -130,17 +178,20 @@ func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			role = store.RoleAdmin
 		}
 		if err := a.Add(ctx, pos[0], hash, role, groups); err != nil {
+			if errors.Is(err, store.ErrExists) {
+				return fmt.Errorf("user %q already exists (use `authgate user passwd %s` to change the password)", pos[0], pos[0])
+			}
 			return err
 		}
 		fmt.Fprintf(stdout, "user %s added (role %s)\n", pos[0], role)
 	case "passwd":
 		if err := a.SetPassword(ctx, pos[0], hash); err != nil {
-			return err
+			return notFound(err, pos[0])
 		}
 		fmt.Fprintf(stdout, "password of %s changed; their sessions were ended\n", pos[0])
 	case "delete":
 		if err := a.Delete(ctx, pos[0]); err != nil {
-			return err
+			return notFound(err, pos[0])
 		}
 		fmt.Fprintf(stdout, "user %s deleted; their sessions were ended\n", pos[0])
 	case "list":
@@ -148,28 +199,98 @@ func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		if err != nil {
 			return err
 		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tROLE\tGROUPS\t2FA\tSESSIONS\tCREATED")
-		for _, u := range users {
-			tfa := "not set up"
-			if u.TwoFactor {
-				tfa = "enabled"
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", u.Name, u.Role, strings.Join(u.Groups, ","), tfa, u.Sessions, u.CreatedAt.Local().Format(time.DateTime))
-		}
-		return tw.Flush()
+		return printUsers(stdout, users)
 	case "import-htpasswd":
 		res, err := a.Import(ctx, entries)
-		if err != nil {
-			return err
-		}
 		fmt.Fprintf(stdout, "imported %d user(s)", len(res.Added))
 		if len(res.Skipped) > 0 {
 			fmt.Fprintf(stdout, "; skipped %d existing: %s", len(res.Skipped), strings.Join(res.Skipped, ", "))
 		}
 		fmt.Fprintln(stdout)
+		if err != nil {
+			return err
+		}
+		if rejected > 0 {
+			return fmt.Errorf("%d line(s) of %s were not imported (see above)", rejected, pos[0])
+		}
 	}
 	return nil
+}
+
+// notFound turns the store's not-found error into a message naming the user.
+func notFound(err error, name string) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("no user %q", name)
+	}
+	return err
+}
+
+// readHtpasswd parses an htpasswd file. Lines that cannot be imported
+// (other hash schemes, names authgate does not accept) are reported to
+// stderr and counted; the rest are returned.
+func readHtpasswd(path string, stderr io.Writer) ([]useradmin.ImportEntry, int, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer f.Close()
+	parsed, problems := password.ParseHtpasswd(f)
+	type rejection struct {
+		line int // 0: not about one line (a read error), reported last
+		msg  string
+	}
+	var rejects []rejection
+	for _, p := range problems {
+		r := rejection{msg: p.Error()}
+		var le *password.LineError
+		if errors.As(p, &le) {
+			r.line = le.Line
+		}
+		rejects = append(rejects, r)
+	}
+	var entries []useradmin.ImportEntry
+	for _, e := range parsed {
+		// htpasswd allows names authgate does not (e.g. "a/b"); one such
+		// name must not block the whole import.
+		if err := useradmin.ValidateName(e.User); err != nil {
+			rejects = append(rejects, rejection{e.Line, fmt.Sprintf("htpasswd line %d: %s", e.Line, strings.TrimPrefix(err.Error(), useradmin.ErrInvalid.Error()+": "))})
+			continue
+		}
+		entries = append(entries, useradmin.ImportEntry{Name: e.User, PasswordHash: e.Hash})
+	}
+	slices.SortStableFunc(rejects, func(a, b rejection) int {
+		switch {
+		case a.line == b.line:
+			return 0
+		case a.line == 0:
+			return 1
+		case b.line == 0:
+			return -1
+		}
+		return a.line - b.line
+	})
+	for _, r := range rejects {
+		fmt.Fprintf(stderr, "%s: %s (not imported)\n", path, r.msg)
+	}
+	rejected := len(rejects)
+	return entries, rejected, nil
+}
+
+func printUsers(w io.Writer, users []useradmin.UserInfo) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tROLE\tGROUPS\t2FA\tSESSIONS\tCREATED")
+	for _, u := range users {
+		tfa := "not set up"
+		if u.TwoFactor {
+			tfa = "enabled"
+		}
+		groups := strings.Join(u.Groups, ",")
+		if groups == "" {
+			groups = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", u.Name, u.Role, groups, tfa, u.Sessions, u.CreatedAt.Local().Format(time.DateTime))
+	}
+	return tw.Flush()
 }
 
 // readPassword reads a new password: one line from stdin with
@@ -207,10 +328,10 @@ func readPassword(stdin io.Reader, stderr io.Writer, fromStdin bool) (string, er
 
 func checkNewPassword(pw string) error {
 	switch {
-	case len(pw) < 8:
+	case utf8.RuneCountInString(pw) < 8:
 		return errors.New("the password must have at least 8 characters")
 	case len(pw) > 1024:
-		return errors.New("the password must have at most 1024 characters")
+		return errors.New("the password must have at most 1024 bytes")
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -56,17 +57,74 @@ func Load(path string) (*Config, error) {
 
 // LoadBytes is Load for a file already in memory; name is used in errors.
 func LoadBytes(data []byte, name string) (*Config, error) {
-	c := baseDefaults()
-	lines, err := decodeYAML(data, name, &c)
+	c, probs, err := decodeAll(data, name)
 	if err != nil {
 		return nil, err
 	}
-	c.lines = lines
-	c.FillDerived()
+	if len(probs) > 0 {
+		return nil, &DecodeError{Name: name, Problems: probs}
+	}
 	if err := c.loadSecrets(); err != nil {
 		return nil, err
 	}
-	return &c, nil
+	return c, nil
+}
+
+// Check reads the file at path and reports every problem at once: the
+// decoding problems (unknown or duplicate keys, wrong types) together with
+// the validation problems of the values that did decode, sorted by line.
+// The config is returned only when there is no problem at all. The error
+// is for files that cannot be checked (unreadable, not YAML).
+func Check(path string) (*Config, Problems, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("config: %w", err)
+	}
+	return CheckBytes(data, path)
+}
+
+// CheckBytes is Check for a file already in memory.
+func CheckBytes(data []byte, name string) (*Config, Problems, error) {
+	c, probs, err := decodeAll(data, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := c.loadSecrets(); err != nil {
+		probs = append(probs, Problem{Key: "store.redis.password_file", Line: c.Line("store.redis.password_file"), Msg: err.Error()})
+	}
+	var vp Problems
+	if verr := c.Validate(); verr != nil && !errors.As(verr, &vp) {
+		return nil, nil, verr
+	}
+	probs = append(probs, vp...)
+	if len(probs) > 0 {
+		slices.SortStableFunc(probs, func(a, b Problem) int {
+			switch {
+			case a.Line == b.Line:
+				return 0
+			case a.Line == 0: // problems without a line go last
+				return 1
+			case b.Line == 0:
+				return -1
+			}
+			return a.Line - b.Line
+		})
+		return nil, probs, nil
+	}
+	return c, nil, nil
+}
+
+// decodeAll decodes over the defaults, skipping (and reporting) keys it
+// cannot take, and fills the derived defaults.
+func decodeAll(data []byte, name string) (*Config, Problems, error) {
+	c := baseDefaults()
+	lines, probs, err := decodeYAML(data, name, &c)
+	if err != nil {
+		return nil, nil, err
+	}
+	c.lines = lines
+	c.FillDerived()
+	return &c, probs, nil
 }
 
 // Line returns the line of the file that set key (e.g. "routes[1].upstream"),
@@ -138,21 +196,21 @@ func readSecretFile(path string) (string, error) {
 
 // decodeYAML parses data and decodes it over c strictly, returning the
 // line of every key it set.
-func decodeYAML(data []byte, name string, c *Config) (map[string]int, error) {
+func decodeYAML(data []byte, name string, c *Config) (map[string]int, Problems, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			return map[string]int{}, nil // empty file: defaults
+			return map[string]int{}, nil, nil // empty file: defaults
 		}
-		return nil, fmt.Errorf("config: %s: %w", name, err)
+		return nil, nil, fmt.Errorf("config: %s: %w", name, err)
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		if err != nil {
-			return nil, fmt.Errorf("config: %s: %w", name, err)
+			return nil, nil, fmt.Errorf("config: %s: %w", name, err)
 		}
-		return nil, &DecodeError{Name: name, Problems: Problems{{
+		return nil, nil, &DecodeError{Name: name, Problems: Problems{{
 			Line: extra.Line,
 			Msg:  "the file must hold a single YAML document",
 		}}}
@@ -161,13 +219,10 @@ func decodeYAML(data []byte, name string, c *Config) (map[string]int, error) {
 	root := &doc
 	if root.Kind == yaml.DocumentNode {
 		if len(root.Content) == 0 {
-			return d.lines, nil
+			return d.lines, nil, nil
 		}
 		root = root.Content[0]
 	}
 	d.decode(root, reflectValue(c), "")
-	if len(d.problems) > 0 {
-		return nil, &DecodeError{Name: name, Problems: d.problems}
-	}
-	return d.lines, nil
+	return d.lines, d.problems, nil
 }

@@ -356,6 +356,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if s.ctlPath != "" {
 		cln, err := useradmin.ListenSocket(s.ctlPath)
 		if err != nil {
+			_ = s.store.Close() // Serve owns the store: release it on every return
 			return fmt.Errorf("control socket: %w", err)
 		}
 		ctl = &http.Server{Handler: useradmin.NewSocketHandler(useradmin.NewService(s.store, s.now), s.log), ReadHeaderTimeout: 5 * time.Second}

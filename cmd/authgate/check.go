@@ -1,0 +1,27 @@
+package main
+
+import (
+	"github.com/authgate/authgate/gateway/config"
+)
+
+// configReport is what reading and checking a config file found.
+type configReport struct {
+	// Config is set only when the file loaded and validated cleanly.
+	Config   *config.Config
+	Problems config.Problems
+	Warnings []config.Problem
+}
+
+// checkConfigFile loads path and collects every problem at once (decoding
+// and validation, each naming its key and line). The error is for files
+// that cannot be checked at all (unreadable, not YAML).
+func checkConfigFile(path string) (configReport, error) {
+	cfg, probs, err := config.Check(path)
+	if err != nil {
+		return configReport{}, err
+	}
+	if len(probs) > 0 {
+		return configReport{Problems: probs}, nil
+	}
+	return configReport{Config: cfg, Warnings: cfg.Warnings()}, nil
+}
