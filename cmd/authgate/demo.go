@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -80,6 +81,12 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	cfg.Listen = gwLn.Addr().String()
 	cfg.DataDir = dir
 	cfg.SecretKeyFile = filepath.Join(dir, "secret.key")
+	// A throw-away key: the demo forgets everything when it stops, so
+	// there is nothing to back up (and no warning telling you to).
+	cfg.SecretKey, err = randomKey()
+	if err != nil {
+		return err
+	}
 	cfg.Store.Driver = "embedded"
 	cfg.Store.Path = filepath.Join(dir, "authgate.db")
 	cfg.TwoFactor.Mode = config.ModeRequired
@@ -115,8 +122,10 @@ authgate demo is running.
   Username:  admin
   Password:  %s   (shown once; the demo forgets everything when it stops)
 
-A demo "legacy panel" runs behind the gateway on http://%s (not reachable
-through the gateway without signing in). Two-factor mode is "required", so the
+A demo "legacy panel" listens on http://%s; the gateway lets nobody
+through to it without signing in. (In production the panel's own port must be
+firewalled or bound to loopback, so the gateway is the only way in.)
+Two-factor mode is "required", so the
 first sign-in walks you through setting up an authenticator app (Google
 Authenticator, Aegis, 1Password, ...) with a QR code, then asks for a code.
 
@@ -151,6 +160,14 @@ func seedDemoAdmin(ctx context.Context, cfg *config.Config, st store.Store) (str
 		return "", err
 	}
 	return pw, nil
+}
+
+func randomKey() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b), nil
 }
 
 func randomPassword() (string, error) {

@@ -19,6 +19,9 @@ func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := loginData{Common: h.common(r, "Sign in"), RD: h.redirectTarget(r, r.URL.Query().Get("rd"))}
+	if r.URL.Query().Get("signed_out") == "1" {
+		d.Notice = "You have been signed out."
+	}
 	h.d.Pages.Render(w, r, http.StatusOK, "login", d)
 }
 

@@ -22,5 +22,5 @@ func (h *Handler) logoutSubmit(w http.ResponseWriter, r *http.Request) {
 		h.decision(r, s.User, "", "logout", "user_request")
 	}
 	h.d.Sessions.ClearCookie(w, secure(r))
-	http.Redirect(w, r, "/.authgate/login", http.StatusSeeOther)
+	http.Redirect(w, r, "/.authgate/login?signed_out=1", http.StatusSeeOther)
 }

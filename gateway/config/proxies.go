@@ -29,7 +29,12 @@ func parseProxy(s string) (netip.Prefix, error) {
 			return netip.Prefix{}, fmt.Errorf("%q is not an IP address or CIDR", s)
 		}
 		if p.Addr().Is4In6() {
-			p = netip.PrefixFrom(p.Addr().Unmap(), max(p.Bits()-96, 0))
+			// An IPv4-mapped prefix shorter than /96 would reach outside
+			// the mapped range: refuse it rather than widen it to 0.0.0.0/0.
+			if p.Bits() < 96 {
+				return netip.Prefix{}, fmt.Errorf("%q: an IPv4-mapped prefix must be /96 or longer", s)
+			}
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
 		}
 		return p.Masked(), nil
 	}

@@ -345,6 +345,9 @@ func TestEndToEnd(t *testing.T) {
 			mustStatus(t, b.get("/dashboard"), http.StatusOK, "still signed in after GET logout")
 			r = b.post("/.authgate/logout", "/.authgate/logout", url.Values{})
 			mustStatus(t, r, http.StatusSeeOther, "logout")
+			if page := b.get(location(r)); !strings.Contains(page.body, "You have been signed out.") {
+				t.Fatalf("no signed-out notice after logout (went to %q)", location(r))
+			}
 			mustStatus(t, b.get("/dashboard"), http.StatusFound, "after logout")
 			// The old cookie value is dead server-side too.
 			old := g.browser(t)

@@ -5,15 +5,18 @@ import (
 	"context"
 	"encoding/base32"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/authgate/authgate/gateway/config"
+	"github.com/authgate/authgate/gateway/server"
 	"github.com/authgate/authgate/gateway/store"
 )
 
@@ -148,4 +151,27 @@ func TestForwardedHeadersOnlyFromTrustedProxies(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Regression: a gateway restarted with another secret key used to start
+// and then fail every enrolled user's code with "The security code is
+// invalid." and no hint; now it refuses to start and says why.
+func TestWrongSecretKeyRefusesToStart(t *testing.T) {
+	g := startGateway(t, gwOpts{mode: "on"})
+	cfg := *g.cfg
+	if err := g.srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cfg.SecretKey = strings.Repeat("ab", 32)
+	_, err := server.New(context.Background(), &cfg, zerolog.Nop(), server.Options{NoControlSocket: true})
+	if !errors.Is(err, server.ErrWrongKey) {
+		t.Fatalf("start with another key: %v, want ErrWrongKey", err)
+	}
+	// The original key still starts.
+	cfg.SecretKey = ""
+	srv, err := server.New(context.Background(), &cfg, zerolog.Nop(), server.Options{NoControlSocket: true})
+	if err != nil {
+		t.Fatalf("start with the original key: %v", err)
+	}
+	_ = srv.Close()
 }

@@ -188,9 +188,14 @@ func (s *Server) build(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	trusted, err := middleware.ParseTrusted(cfg.TrustedProxies)
+	if err := checkKey(ctx, s.store, box); err != nil {
+		return err
+	}
+	// The config's parser is the one Validate used: one reading of
+	// trusted_proxies everywhere.
+	trusted, err := cfg.TrustedPrefixes()
 	if err != nil {
-		return fmt.Errorf("trusted_proxies: %w", err)
+		return err
 	}
 	pages, err := templates.ParsePages()
 	if err != nil {
@@ -344,9 +349,11 @@ func (s *Server) Store() store.Store { return s.store }
 // (in-flight requests get up to 15 s) and closes the store.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
-		Handler:           s.handler,
+		Handler: s.handler,
+		// No ReadTimeout: it would cut slow uploads to the panel (backups,
+		// packages) mid-body. Headers must arrive within 10 s, and bodies
+		// for the gateway's own pages are size-limited.
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          nil,

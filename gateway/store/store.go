@@ -45,6 +45,10 @@ type User struct {
 	TOTPSecret     []byte    `json:"totp_secret,omitempty"`
 	TOTPEnrolledAt time.Time `json:"totp_enrolled_at,omitzero"`
 	TOTPLastUsedAt time.Time `json:"totp_last_used_at,omitzero"`
+	// RecoveryCodes holds the keyed hashes (see gateway/factor) of the
+	// user's unused recovery codes; a used code is removed.
+	RecoveryCodes   []string  `json:"recovery_codes,omitempty"`
+	RecoveryCodesAt time.Time `json:"recovery_codes_at,omitzero"`
 	// MustChangePassword is set when an admin resets the password.
 	MustChangePassword bool      `json:"must_change_password,omitempty"`
 	CreatedAt          time.Time `json:"created_at"`
@@ -58,6 +62,10 @@ func (u User) HasTOTP() bool { return len(u.TOTPSecret) > 0 }
 func (u User) Clone() User {
 	c := u
 	c.Groups = append([]string(nil), u.Groups...)
+	c.RecoveryCodes = append([]string(nil), u.RecoveryCodes...)
+	if len(u.RecoveryCodes) == 0 {
+		c.RecoveryCodes = nil
+	}
 	c.TOTPSecret = append([]byte(nil), u.TOTPSecret...)
 	if len(u.TOTPSecret) == 0 {
 		c.TOTPSecret = nil
@@ -158,6 +166,31 @@ type Settings interface {
 	SetSetting(ctx context.Context, key, value string) error
 }
 
+// AuditEvent is one entry of the audit trail: who did what to whom, when,
+// from where. It never holds a password, code, secret or session id.
+type AuditEvent struct {
+	Time time.Time `json:"time"`
+	// Actor is the user who acted; "" for an anonymous client, "cli" for
+	// the command line.
+	Actor  string `json:"actor,omitempty"`
+	Action string `json:"action"`
+	// Target is the user or setting acted on.
+	Target string `json:"target,omitempty"`
+	IP     string `json:"ip,omitempty"`
+	// Detail is a short, non-secret explanation (e.g. a failure reason).
+	Detail string `json:"detail,omitempty"`
+}
+
+// Audit keeps the newest audit events (a capped list shared by all
+// instances).
+type Audit interface {
+	// AppendAudit records ev and drops the oldest events beyond keep
+	// (keep > 0 required).
+	AppendAudit(ctx context.Context, ev AuditEvent, keep int) error
+	// ListAudit returns up to limit events (limit > 0), newest first.
+	ListAudit(ctx context.Context, limit int) ([]AuditEvent, error)
+}
+
 // Store is everything a backend provides.
 type Store interface {
 	Users
@@ -165,6 +198,7 @@ type Store interface {
 	Steps
 	Counters
 	Settings
+	Audit
 	// Ping checks the backend is reachable.
 	Ping(ctx context.Context) error
 	Close() error

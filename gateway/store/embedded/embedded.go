@@ -46,7 +46,8 @@ var (
 	bucketSteps        = []byte("steps")
 	bucketCounters     = []byte("counters")
 	bucketSettings     = []byte("settings")
-	allBuckets         = [][]byte{bucketUsers, bucketSessions, bucketUserSessions, bucketSteps, bucketCounters, bucketSettings}
+	bucketAudit        = []byte("audit")
+	allBuckets         = [][]byte{bucketUsers, bucketSessions, bucketUserSessions, bucketSteps, bucketCounters, bucketSettings, bucketAudit}
 )
 
 // Store is a bbolt-backed store.Store. It is safe for concurrent use.

@@ -25,6 +25,7 @@ func normUser(u store.User) store.User {
 	u = u.Clone()
 	u.TOTPEnrolledAt = utc(u.TOTPEnrolledAt)
 	u.TOTPLastUsedAt = utc(u.TOTPLastUsedAt)
+	u.RecoveryCodesAt = utc(u.RecoveryCodesAt)
 	u.CreatedAt = utc(u.CreatedAt)
 	u.UpdatedAt = utc(u.UpdatedAt)
 	return u

@@ -295,6 +295,8 @@ func testCanceledContext(t *testing.T, h Harness) {
 		{"ResetCounter", func() error { return s.ResetCounter(ctx, "k") }},
 		{"GetSetting", func() error { _, err := s.GetSetting(ctx, "k"); return err }},
 		{"SetSetting", func() error { return s.SetSetting(ctx, "k", "v") }},
+		{"AppendAudit", func() error { return s.AppendAudit(ctx, store.AuditEvent{Action: "x"}, 5) }},
+		{"ListAudit", func() error { _, err := s.ListAudit(ctx, 5); return err }},
 		{"Ping", func() error { return s.Ping(ctx) }},
 	}
 	for _, c := range calls {

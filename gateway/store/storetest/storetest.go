@@ -44,6 +44,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 	cases = append(cases, stepCases()...)
 	cases = append(cases, counterCases()...)
 	cases = append(cases, settingCases()...)
+	cases = append(cases, auditCases()...)
 	cases = append(cases, lifecycleCases()...)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -82,11 +83,12 @@ func checkUser(t *testing.T, got, want store.User) {
 	t.Helper()
 	checkTime(t, "TOTPEnrolledAt", got.TOTPEnrolledAt, want.TOTPEnrolledAt)
 	checkTime(t, "TOTPLastUsedAt", got.TOTPLastUsedAt, want.TOTPLastUsedAt)
+	checkTime(t, "RecoveryCodesAt", got.RecoveryCodesAt, want.RecoveryCodesAt)
 	checkTime(t, "CreatedAt", got.CreatedAt, want.CreatedAt)
 	checkTime(t, "UpdatedAt", got.UpdatedAt, want.UpdatedAt)
 	g, w := got.Clone(), want.Clone()
-	g.TOTPEnrolledAt, g.TOTPLastUsedAt, g.CreatedAt, g.UpdatedAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
-	w.TOTPEnrolledAt, w.TOTPLastUsedAt, w.CreatedAt, w.UpdatedAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	g.TOTPEnrolledAt, g.TOTPLastUsedAt, g.RecoveryCodesAt, g.CreatedAt, g.UpdatedAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	w.TOTPEnrolledAt, w.TOTPLastUsedAt, w.RecoveryCodesAt, w.CreatedAt, w.UpdatedAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}, time.Time{}
 	if !reflect.DeepEqual(g, w) {
 		t.Errorf("user mismatch:\n got  %+v\n want %+v", g, w)
 	}
@@ -120,6 +122,8 @@ func sampleUser(name string) store.User {
 		TOTPSecret:         []byte{0x01, 0x02, 0x03, 0xfe, 0xff},
 		TOTPEnrolledAt:     baseTime.Add(time.Hour),
 		TOTPLastUsedAt:     baseTime.Add(2 * time.Hour),
+		RecoveryCodes:      []string{"9f86d081884c7d65", "60303ae22b998861"},
+		RecoveryCodesAt:    baseTime.Add(90 * time.Minute),
 		MustChangePassword: true,
 		CreatedAt:          baseTime,
 		UpdatedAt:          baseTime.Add(3 * time.Hour),
