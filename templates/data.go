@@ -61,3 +61,12 @@ type ErrorPage struct {
 	RequestID string // shown as "Reference: …"
 	BackURL   string // optional link back; unsafe schemes are neutralised
 }
+
+// Nav is the header of signed-in pages (template "nav" in _nav.html).
+type Nav struct {
+	User    string
+	IsAdmin bool
+	// Active names the current tab: account, settings, users, upstreams,
+	// audit.
+	Active string
+}

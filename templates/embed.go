@@ -4,6 +4,8 @@ import (
 	"embed"
 	"fmt"
 	"html/template"
+	"io/fs"
+	"strings"
 )
 
 // FS holds every page template and the shared layout.
@@ -20,8 +22,25 @@ const (
 	PageError  = "error"
 )
 
-// PageNames lists every page ParsePages parses.
-var PageNames = []string{PageLogin, PageVerify, PageEnroll, PageLogout, PageError}
+// PageNames lists every page ParsePages parses: every *.html file except
+// layout.html and the partials (files starting with "_", parsed into
+// every page, e.g. _nav.html). Adding a page is adding its file.
+var PageNames = pageNames()
+
+func pageNames() []string {
+	files, err := fs.Glob(FS, "*.html")
+	if err != nil {
+		panic(err) // only a malformed pattern fails
+	}
+	var names []string
+	for _, f := range files {
+		if f == "layout.html" || strings.HasPrefix(f, "_") {
+			continue
+		}
+		names = append(names, strings.TrimSuffix(f, ".html"))
+	}
+	return names
+}
 
 // LayoutName is the template every page is executed through:
 // t.ExecuteTemplate(w, LayoutName, data).
@@ -37,6 +56,11 @@ func Parse() (*template.Template, error) {
 	t, err := template.New(LayoutName).Option("missingkey=error").ParseFS(FS, "layout.html")
 	if err != nil {
 		return nil, fmt.Errorf("templates: parse layout: %w", err)
+	}
+	if partials, _ := fs.Glob(FS, "_*.html"); len(partials) > 0 {
+		if t, err = t.ParseFS(FS, partials...); err != nil {
+			return nil, fmt.Errorf("templates: parse partials: %w", err)
+		}
 	}
 	return t, nil
 }

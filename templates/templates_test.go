@@ -272,7 +272,8 @@ func TestMapDataMissingKey(t *testing.T) {
 
 func TestTemplateFilesHaveNoExternalReferences(t *testing.T) {
 	files, err := fs.Glob(FS, "*.html")
-	if err != nil || len(files) != len(PageNames)+1 {
+	partials, _ := fs.Glob(FS, "_*.html")
+	if err != nil || len(files) != len(PageNames)+1+len(partials) {
 		t.Fatalf("embedded files %v, %v", files, err)
 	}
 	for _, f := range files {
