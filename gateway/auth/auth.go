@@ -8,11 +8,11 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/authgate/authgate/gateway/factor"
 	"github.com/authgate/authgate/gateway/proxy"
 	"github.com/authgate/authgate/gateway/session"
 	"github.com/authgate/authgate/gateway/settings"
 	"github.com/authgate/authgate/gateway/store"
-	"github.com/authgate/authgate/gateway/totp"
 	"github.com/authgate/authgate/middleware"
 	"github.com/authgate/authgate/templates"
 )
@@ -35,11 +35,6 @@ type UserStore interface {
 	UpdateUser(ctx context.Context, name string, fn func(*store.User) error) (store.User, error)
 }
 
-// StepStore records used TOTP steps (replay protection).
-type StepStore interface {
-	UseStep(ctx context.Context, user string, step int64, ttl time.Duration) (bool, error)
-}
-
 // CounterStore counts failures.
 type CounterStore interface {
 	Incr(ctx context.Context, key string, delta int64, window time.Duration) (int64, error)
@@ -58,10 +53,9 @@ type Passwords interface {
 	Hash(password string) (string, error)
 }
 
-// SecretBox seals TOTP secrets at rest; aad is the user name.
-type SecretBox interface {
-	Seal(plaintext, aad []byte) ([]byte, error)
-	Open(sealed, aad []byte) ([]byte, error)
+// Auditor records auth events.
+type Auditor interface {
+	Record(ctx context.Context, ev store.AuditEvent)
 }
 
 // Upstreams routes and forwards proxied requests.
@@ -79,12 +73,15 @@ type Pages interface {
 // Deps are the collaborators of the Handler.
 type Deps struct {
 	Users     UserStore
-	Steps     StepStore
 	Counters  CounterStore
 	Settings  SettingsSource
 	Sessions  *session.Manager
 	Passwords Passwords
-	Box       SecretBox
+	// TOTP checks codes (consuming their step) and issues secrets.
+	TOTP *factor.TOTP
+	// Recovery checks recovery codes and makes new ones.
+	Recovery  *factor.Recovery
+	Audit     Auditor
 	Upstreams Upstreams
 	Pages     Pages
 	// CSRFToken returns the token to embed in forms (middleware.CSRF).
@@ -95,7 +92,6 @@ type Deps struct {
 
 // Options tune the flow.
 type Options struct {
-	TOTP totp.Options
 	// DefaultIssuer is used when the Issuer setting is empty (host of
 	// public_url, else the machine's host name).
 	DefaultIssuer string
@@ -126,6 +122,8 @@ func New(d Deps, o Options) *Handler {
 	h.mux.HandleFunc("POST /.authgate/login", h.loginSubmit)
 	h.mux.HandleFunc("GET /.authgate/verify", h.verifyPage)
 	h.mux.HandleFunc("POST /.authgate/verify", h.verifySubmit)
+	h.mux.HandleFunc("GET /.authgate/recovery", h.recoveryPage)
+	h.mux.HandleFunc("POST /.authgate/recovery", h.recoverySubmit)
 	h.mux.HandleFunc("GET /.authgate/enroll", h.enrollPage)
 	h.mux.HandleFunc("POST /.authgate/enroll", h.enrollSubmit)
 	h.mux.HandleFunc("GET /.authgate/logout", h.logoutPage)
@@ -180,6 +178,12 @@ func (h *Handler) decision(r *http.Request, user, route, result, reason string) 
 		Str("reason", reason).Str("client_ip", client(r).IP.String()).Msg("auth decision")
 }
 
+// audit records an auth event for user (actor and target alike: at the
+// login pages the user acts on their own account).
+func (h *Handler) audit(r *http.Request, action, user, detail string) {
+	h.d.Audit.Record(r.Context(), store.AuditEvent{Actor: user, Action: action, Target: user, IP: client(r).IP.String(), Detail: detail})
+}
+
 func (h *Handler) common(r *http.Request, title string) commonData {
 	tok := ""
 	if h.d.CSRFToken != nil {
@@ -210,10 +214,4 @@ func needsSecondFactor(mode string, u store.User) bool {
 // redirectTarget validates rd against the current host and the allow list.
 func (h *Handler) redirectTarget(r *http.Request, rd string) string {
 	return SafeRedirect(rd, client(r).Host, h.o.RedirectHosts)
-}
-
-// stepTTL is how long a used step must stay recorded: past the whole
-// acceptance window.
-func (h *Handler) stepTTL() time.Duration {
-	return time.Duration(h.o.TOTP.Period) * time.Second * time.Duration(2*h.o.TOTP.Skew+2)
 }

@@ -16,6 +16,11 @@ import (
 // PasswordPage is where a user whose password was reset must go first.
 const PasswordPage = "/.authgate/account/password"
 
+// FirstRecoveryCodesPage is where sign-in enrolment continues: the
+// account pages make the user's first recovery codes there, show them once
+// and lead on to ?rd=.
+const FirstRecoveryCodesPage = "/.authgate/account/recovery/first"
+
 // Current is the signed-in user of a request to a gateway page.
 type Current struct {
 	Session store.Session

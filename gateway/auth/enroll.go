@@ -1,13 +1,13 @@
 package auth
 
 import (
-	"crypto/rand"
 	"errors"
 	"html/template"
 	"net/http"
+	"net/url"
 
+	"github.com/authgate/authgate/gateway/audit"
 	"github.com/authgate/authgate/gateway/store"
-	"github.com/authgate/authgate/gateway/totp"
 )
 
 var errAlreadyEnrolled = errors.New("auth: user already has two-factor authentication")
@@ -25,13 +25,7 @@ func (h *Handler) enrollPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(s.PendingTOTPSecret) == 0 {
-		secret, err := totp.NewSecret(rand.Reader)
-		if err != nil {
-			h.d.Pages.RenderError(w, r, unavailable(err))
-			return
-		}
-		sealed, err := h.d.Box.Seal(secret, []byte(u.Name))
-		clear(secret)
+		sealed, err := h.d.TOTP.NewSecret(u.Name)
 		if err != nil {
 			h.d.Pages.RenderError(w, r, unavailable(err))
 			return
@@ -46,33 +40,26 @@ func (h *Handler) enrollPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) renderEnroll(w http.ResponseWriter, r *http.Request, s store.Session, user, rd, errMsg string, status int) {
-	secret, err := h.d.Box.Open(s.PendingTOTPSecret, []byte(user))
-	if err != nil {
-		h.d.Pages.RenderError(w, r, unavailable(err))
-		return
-	}
-	defer clear(secret)
 	vals, err := h.d.Settings.Current(r.Context())
 	if err != nil {
 		h.d.Pages.RenderError(w, r, unavailable(err))
 		return
 	}
-	issuer := h.issuer(vals)
-	keyURL := totp.KeyURL(issuer, user, secret, h.o.TOTP)
-	qr, err := totp.QRCodeDataURI(keyURL, 256)
+	en, err := h.d.TOTP.Describe(user, h.issuer(vals), s.PendingTOTPSecret)
 	if err != nil {
 		h.d.Pages.RenderError(w, r, unavailable(err))
 		return
 	}
+	opts := h.d.TOTP.Options()
 	d := enrollData{
 		Common:     h.common(r, "Set up two-factor authentication"),
 		User:       user,
-		Issuer:     issuer,
-		QRDataURI:  template.URL(qr),
-		KeyGrouped: totp.GroupKey(totp.EncodeSecret(secret)),
-		OTPAuthURL: template.URL(keyURL),
-		Digits:     h.o.TOTP.Digits,
-		Period:     int(h.o.TOTP.Period),
+		Issuer:     en.Issuer,
+		QRDataURI:  template.URL(en.QRDataURI),
+		KeyGrouped: en.KeyGrouped,
+		OTPAuthURL: template.URL(en.KeyURL),
+		Digits:     opts.Digits,
+		Period:     int(opts.Period),
 		RD:         rd,
 	}
 	d.Error = errMsg
@@ -117,6 +104,7 @@ func (h *Handler) enrollSubmit(w http.ResponseWriter, r *http.Request) {
 		h.d.Pages.RenderError(w, r, unavailable(err))
 		return
 	}
-	h.log(r).Info().Str("event", "audit").Str("action", "totp_enrolled").Str("user", u.Name).Msg("two-factor authentication set up")
-	h.completeLogin(w, r, s, rd, "enrolled", step)
+	h.audit(r, audit.TOTPEnrolled, u.Name, "at sign-in")
+	// On to the first recovery codes (shown once), then to rd.
+	h.completeLogin(w, r, s, FirstRecoveryCodesPage+"?rd="+url.QueryEscape(rd), "enrolled", step)
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/authgate/authgate/gateway/audit"
 	"github.com/authgate/authgate/gateway/store"
 )
 
@@ -56,6 +57,7 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, store.ErrNotFound):
 		h.d.Passwords.VerifyDummy(pw)
 		h.decision(r, username, "", "deny", "unknown_user")
+		h.audit(r, audit.LoginFailed, username, "unknown user")
 		h.loginFailed(w, r, shown, rd, msgBadLogin, http.StatusUnauthorized)
 		return
 	case err != nil:
@@ -72,6 +74,7 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 			h.log(r).Error().Err(err).Str("user", username).Msg("login: stored password hash unusable")
 		}
 		h.decision(r, username, "", "deny", reason)
+		h.audit(r, audit.LoginFailed, username, strings.ReplaceAll(reason, "_", " "))
 		h.loginFailed(w, r, shown, rd, msgBadLogin, http.StatusUnauthorized)
 		return
 	}
@@ -109,6 +112,7 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	h.d.Sessions.SetCookie(w, id, s, secure(r))
 	if s.Stage == store.StageFull {
 		h.decision(r, u.Name, "", "login", "password")
+		h.audit(r, audit.Login, u.Name, "password only")
 	} else {
 		h.decision(r, u.Name, "", "pending", "second_factor_owed")
 	}

@@ -1,6 +1,10 @@
 package auth
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/authgate/authgate/gateway/audit"
+)
 
 // logoutPage is a confirm form: a GET never ends a session (so a link or
 // image on another site cannot log the user out).
@@ -20,6 +24,7 @@ func (h *Handler) logoutSubmit(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		h.decision(r, s.User, "", "logout", "user_request")
+		h.audit(r, audit.Logout, s.User, "")
 	}
 	h.d.Sessions.ClearCookie(w, secure(r))
 	http.Redirect(w, r, "/.authgate/login?signed_out=1", http.StatusSeeOther)

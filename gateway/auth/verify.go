@@ -2,11 +2,12 @@ package auth
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
+	"strings"
 
+	"github.com/authgate/authgate/gateway/audit"
+	"github.com/authgate/authgate/gateway/factor"
 	"github.com/authgate/authgate/gateway/store"
-	"github.com/authgate/authgate/gateway/totp"
 	"github.com/authgate/authgate/middleware"
 )
 
@@ -91,31 +92,9 @@ func (h *Handler) afterSecondFactor(r *http.Request, s store.Session, rd string)
 	return h.redirectTarget(r, rd)
 }
 
-var (
-	errCodeInvalid  = errors.New("code does not match")
-	errCodeReplayed = errors.New("code already used")
-)
-
-// checkCode verifies code against the sealed secret and consumes its time
-// step, so the same code cannot be used twice on any instance.
+// checkCode verifies code against the sealed secret and consumes its step.
 func (h *Handler) checkCode(r *http.Request, user string, sealed []byte, code string) (int64, error) {
-	secret, err := h.d.Box.Open(sealed, []byte(user))
-	if err != nil {
-		return 0, fmt.Errorf("open secret: %w", err)
-	}
-	step, ok := totp.Check(secret, code, h.d.Now(), h.o.TOTP)
-	clear(secret)
-	if !ok {
-		return 0, errCodeInvalid
-	}
-	fresh, err := h.d.Steps.UseStep(r.Context(), user, step, h.stepTTL())
-	if err != nil {
-		return 0, fmt.Errorf("record used step: %w", err)
-	}
-	if !fresh {
-		return 0, errCodeReplayed
-	}
-	return step, nil
+	return h.d.TOTP.Check(r.Context(), user, sealed, code)
 }
 
 // codeFailed answers an invalid code with the one public message, and ends
@@ -123,13 +102,14 @@ func (h *Handler) checkCode(r *http.Request, user string, sealed []byte, code st
 func (h *Handler) codeFailed(w http.ResponseWriter, r *http.Request, s store.Session, user, page, rd string, cause error) {
 	reason := "invalid_code"
 	switch {
-	case errors.Is(cause, errCodeReplayed):
+	case errors.Is(cause, factor.ErrReplayed):
 		reason = "replayed_code"
-	case !errors.Is(cause, errCodeInvalid):
+	case !errors.Is(cause, factor.ErrInvalid):
 		reason = "code_check_error"
 		h.log(r).Error().Err(cause).Str("user", user).Msg("second factor check failed")
 	}
 	h.decision(r, user, "", "deny", reason)
+	h.audit(r, audit.LoginFailed, user, strings.ReplaceAll(reason, "_", " "))
 	n, err := h.d.Counters.Incr(r.Context(), "codefail:"+s.IDHash, 1, h.d.Sessions.PendingLifetime())
 	if err != nil || n >= int64(h.o.MaxCodeFailures) {
 		_ = h.d.Sessions.Destroy(r.Context(), s.IDHash)
@@ -140,8 +120,12 @@ func (h *Handler) codeFailed(w http.ResponseWriter, r *http.Request, s store.Ses
 		h.d.Pages.Render(w, r, http.StatusUnauthorized, "login", d)
 		return
 	}
-	if page == "enroll" {
+	switch page {
+	case "enroll":
 		h.renderEnroll(w, r, s, user, rd, msgBadCode, http.StatusUnauthorized)
+		return
+	case "recovery":
+		h.renderRecovery(w, r, user, rd, msgBadRecovery, http.StatusUnauthorized)
 		return
 	}
 	d := verifyData{Common: h.common(r, "Two-factor authentication"), User: user, RD: rd}
@@ -165,6 +149,13 @@ func (h *Handler) completeLogin(w http.ResponseWriter, r *http.Request, s store.
 		return
 	}
 	h.d.Sessions.SetCookie(w, id, ns, secure(r))
+	switch {
+	case how == "recovery_code": // recorded by the caller, flagged
+	case s.Stage == store.StageFull:
+		h.audit(r, audit.StepUp, s.User, how)
+	default:
+		h.audit(r, audit.Login, s.User, how)
+	}
 	h.log(r).Info().Str("event", "auth").Str("user", s.User).Str("result", "login").Str("reason", how).Int64("step", step).Msg("second factor accepted")
 	middleware.SetUser(r.Context(), s.User)
 	http.Redirect(w, r, rd, http.StatusSeeOther)

@@ -130,6 +130,10 @@ func (m *Manager) CookieNames() []string {
 // IP, UserAgent, Redirect, PendingTOTPSecret are taken from it) under a new
 // random id, and returns the id for the cookie.
 func (m *Manager) Create(ctx context.Context, tmpl store.Session) (string, store.Session, error) {
+	return m.create(ctx, tmpl, false)
+}
+
+func (m *Manager) create(ctx context.Context, tmpl store.Session, keepLifetime bool) (string, store.Session, error) {
 	id, err := m.newID()
 	if err != nil {
 		return "", store.Session{}, err
@@ -146,7 +150,13 @@ func (m *Manager) Create(ctx context.Context, tmpl store.Session) (string, store
 	if s.Stage != store.StageFull {
 		life = m.opts.PendingLifetime
 	}
-	s.ExpiresAt = now.Add(life)
+	if keepLifetime {
+		// A new id for the same login: the absolute lifetime still counts
+		// from the original sign-in.
+		s.CreatedAt = tmpl.CreatedAt
+	} else {
+		s.ExpiresAt = now.Add(life)
+	}
 	if err := m.put(ctx, s, now); err != nil {
 		return "", store.Session{}, err
 	}
@@ -155,13 +165,15 @@ func (m *Manager) Create(ctx context.Context, tmpl store.Session) (string, store
 
 // Rotate replaces the session old with a new id (after a privilege change
 // such as a passed second factor), applying upd to the copy first. The old
-// id stops working.
+// id stops working. A complete session keeps its creation time and
+// absolute expiry (rotation never extends a login); a half-finished one
+// that becomes complete starts its full lifetime now.
 func (m *Manager) Rotate(ctx context.Context, old store.Session, upd func(*store.Session)) (string, store.Session, error) {
 	tmpl := old
 	if upd != nil {
 		upd(&tmpl)
 	}
-	id, s, err := m.Create(ctx, tmpl)
+	id, s, err := m.create(ctx, tmpl, old.Stage == store.StageFull && tmpl.Stage == store.StageFull)
 	if err != nil {
 		return "", store.Session{}, err
 	}

@@ -186,3 +186,25 @@ func TestFromRequestReadsOnlySchemeCookie(t *testing.T) {
 		t.Fatalf("plain cookie accepted over https: %v", err)
 	}
 }
+
+// Regression: rotating a complete session (password change, step-up) used
+// to restart its absolute lifetime, so a login could be kept alive forever.
+func TestRotateKeepsAbsoluteLifetime(t *testing.T) {
+	m, _, clk := newManager(t)
+	ctx := context.Background()
+	_, s, _ := m.Create(ctx, store.Session{User: "alice", Stage: store.StageFull})
+	clk.Advance(11 * time.Hour)
+	_, ns, err := m.Rotate(ctx, s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ns.ExpiresAt.Equal(s.ExpiresAt) || !ns.CreatedAt.Equal(s.CreatedAt) {
+		t.Fatalf("rotation moved the lifetime: %v → %v", s.ExpiresAt, ns.ExpiresAt)
+	}
+	// A pending session that completes starts its full lifetime.
+	_, p, _ := m.Create(ctx, store.Session{User: "bob", Stage: store.StagePending})
+	_, full, _ := m.Rotate(ctx, p, func(x *store.Session) { x.Stage = store.StageFull })
+	if got := full.ExpiresAt.Sub(clk.Now()); got != 12*time.Hour {
+		t.Fatalf("completed login lives %v, want 12h", got)
+	}
+}

@@ -124,6 +124,10 @@ type Session struct {
 	// PendingTOTPSecret holds a sealed secret during enrolment until the
 	// user confirms it with a valid code.
 	PendingTOTPSecret []byte `json:"pending_totp_secret,omitempty"`
+	// RecoveryCodesSealed holds recovery codes just generated on the
+	// account page, sealed (never in clear), so the user can download them
+	// for a short while after they were shown once.
+	RecoveryCodesSealed []byte `json:"recovery_codes_sealed,omitempty"`
 	// Redirect is where to send the user after the pending stage.
 	Redirect string `json:"redirect,omitempty"`
 }
