@@ -86,6 +86,8 @@ type RecoveryCodesPage struct {
 	// DownloadMinutes minutes.
 	DownloadURL     string
 	DownloadMinutes int
+	// Replaced is true when these codes replace earlier ones.
+	Replaced bool
 	// ContinueURL, when set, is where the page leads on (after sign-in
 	// enrolment: the page the user was going to); else the account page.
 	ContinueURL string

@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+	"time"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -32,15 +33,26 @@ Usage:
   authgate user delete NAME
   authgate user import-htpasswd FILE      add the bcrypt users of an htpasswd file; existing users
                                           are kept, other lines reported (exit 1 if any)
+  authgate 2fa status [USER]              2FA mode and issuer, and every user's 2FA state
+                                          (or one user's: enrolled, last code, recovery codes left)
+  authgate 2fa disable USER...            remove the users' 2FA secrets and recovery codes and end
+                                          their sessions (lost phone); unknown names change nothing
+  authgate 2fa mode off|on|required       set the 2FA mode for every instance
+  authgate 2fa issuer NAME                set the Issuer shown in authenticator apps ("" = default)
+  authgate sessions list USER             show the user's active sessions
+  authgate sessions revoke USER           end all of the user's sessions
+  authgate audit [--since DURATION|RFC3339] [--limit N]
+                                          the audit trail (last 500 events), newest first
   authgate version
   authgate help
 
 The config file is --config PATH, else $AUTHGATE_CONFIG, else
-/etc/authgate/authgate.yaml. The user commands take --config too (flags
-may come before or after NAME) and work on the store the server uses,
-also while it runs: the embedded store through the server's control socket
-in data_dir, Redis directly. Without --password-stdin, add and passwd ask
-for the password twice on the terminal.
+/etc/authgate/authgate.yaml. The user, 2fa, sessions and audit commands
+take --config too (flags may come before or after NAME) and work on the
+store the server uses, also while it runs: the embedded store through the
+server's control socket in data_dir, Redis directly. Their changes are
+recorded in the audit trail with actor "cli". Without --password-stdin,
+add and passwd ask for the password twice on the terminal.
 
 Environment: AUTHGATE_CONFIG; AUTHGATE_SECRET_KEY (64 hex characters,
 overrides secret_key_file); AUTHGATE_REDIS_PASSWORD.
@@ -94,6 +106,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdConfig(args[1:], stdout, stderr)
 	case "user":
 		err = cmdUser(ctx, args[1:], stdin, stdout, stderr)
+	case "2fa":
+		err = cmd2FA(ctx, args[1:], stdout, stderr)
+	case "sessions":
+		err = cmdSessions(ctx, args[1:], stdout, stderr)
+	case "audit":
+		err = cmdAudit(ctx, args[1:], time.Now, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "authgate", versionString())
 	case "help", "-h", "--help":

@@ -15,11 +15,14 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/rs/zerolog"
 	"golang.org/x/term"
 
+	"github.com/authgate/authgate/gateway/audit"
 	"github.com/authgate/authgate/gateway/config"
 	"github.com/authgate/authgate/gateway/password"
 	"github.com/authgate/authgate/gateway/server"
+	"github.com/authgate/authgate/gateway/settings"
 	"github.com/authgate/authgate/gateway/store"
 	"github.com/authgate/authgate/gateway/store/embedded"
 	"github.com/authgate/authgate/gateway/useradmin"
@@ -59,7 +62,11 @@ func openAdmin(ctx context.Context, cfg *config.Config) (useradmin.Admin, func()
 		return nil, nil, err
 	}
 	var s store.Store = st
-	return useradmin.NewService(s, time.Now), func() { _ = s.Close() }, nil
+	src := settings.New(s, settings.Values{Mode: cfg.TwoFactor.Mode, Issuer: cfg.TwoFactor.Issuer}, 0, time.Now)
+	// The events go to the store's audit list; the command's own output
+	// is what the operator reads, so the recorder does not log.
+	rec := audit.New(s, zerolog.Nop(), time.Now)
+	return useradmin.NewService(s, src, rec, server.DefaultIssuer(cfg), time.Now), func() { _ = s.Close() }, nil
 }
 
 // userCommands maps each user subcommand to its number of positional

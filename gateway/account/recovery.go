@@ -154,7 +154,11 @@ func (h *Handler) issueCodes(w http.ResponseWriter, r *http.Request, c auth.Curr
 		h.d.Pages.RenderError(w, r, unavailable(err))
 		return
 	}
-	h.record(r, c, audit.RecoveryGenerated, fmt.Sprintf("replaced %d unused", len(u.RecoveryCodes)))
+	detail := "first codes"
+	if !u.RecoveryCodesAt.IsZero() {
+		detail = fmt.Sprintf("replaced %d unused", len(u.RecoveryCodes))
+	}
+	h.record(r, c, audit.RecoveryGenerated, detail)
 	held, err := h.sealCodes(nu, codes)
 	if err == nil {
 		s := c.Session
@@ -166,16 +170,17 @@ func (h *Handler) issueCodes(w http.ResponseWriter, r *http.Request, c auth.Curr
 		h.log(r).Error().Err(err).Msg("account: recovery codes not held for download")
 		held = nil
 	}
-	h.renderCodes(w, r, auth.Current{Session: c.Session, User: nu}, codes, held != nil, continueURL, "")
+	h.renderCodes(w, r, auth.Current{Session: c.Session, User: nu}, codes, held != nil, !u.RecoveryCodesAt.IsZero(), continueURL, "")
 }
 
-func (h *Handler) renderCodes(w http.ResponseWriter, r *http.Request, c auth.Current, codes []string, downloadable bool, continueURL, notice string) {
+func (h *Handler) renderCodes(w http.ResponseWriter, r *http.Request, c auth.Current, codes []string, downloadable, replaced bool, continueURL, notice string) {
 	d := templates.RecoveryCodesPage{
 		Common:      h.common(r, "Your recovery codes"),
 		Nav:         nav(c),
 		User:        c.User.Name,
 		Codes:       codes,
 		ContinueURL: continueURL,
+		Replaced:    replaced,
 	}
 	if downloadable {
 		d.DownloadURL = PathDownload

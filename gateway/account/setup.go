@@ -141,7 +141,7 @@ func (h *Handler) setupSubmit(w http.ResponseWriter, r *http.Request, c auth.Cur
 	h.record(r, c, audit.TOTPEnrolled, "")
 	h.record(r, c, audit.RecoveryGenerated, "at set-up")
 	c = auth.Current{Session: ns, User: u}
-	h.renderCodes(w, r, c, codes, held != nil, "", notices["enrolled"])
+	h.renderCodes(w, r, c, codes, held != nil, false, "", notices["enrolled"])
 }
 
 // remove turns off the user's second factor after a confirmation with

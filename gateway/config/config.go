@@ -30,7 +30,13 @@ type Config struct {
 	// lines maps a key path ("routes[0].upstream") to the line of the
 	// file it was read from; filled by Load, used to cite lines.
 	lines map[string]int
+	// path is the file the config was read from ("" when built in code).
+	path string
 }
+
+// Path returns the file the config was read from, "" if it was built in
+// code (the demo).
+func (c *Config) Path() string { return c.path }
 
 // Store selects and configures the backend.
 type Store struct {

@@ -123,6 +123,7 @@ func decodeAll(data []byte, name string) (*Config, Problems, error) {
 		return nil, nil, err
 	}
 	c.lines = lines
+	c.path = name
 	c.FillDerived()
 	return &c, probs, nil
 }

@@ -54,7 +54,7 @@ func TestLoadEmptyIsDefaults(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c.lines = nil
+			c.lines, c.path = nil, ""
 			if d := Defaults(); !reflect.DeepEqual(*c, d) {
 				t.Fatalf("got\n%+v\nwant defaults\n%+v", *c, d)
 			}

@@ -24,4 +24,16 @@
 // back to P. An upstream without a path (or with "/") receives the
 // canonical path unchanged and only the origin of its redirects is
 // rewritten.
+//
+// Upstream health. Every proxied request is recorded per route: the
+// latency to the response headers, the status, and transport failures
+// (the ErrorHandler path; a client that went away is not held against
+// the upstream). Counts of requests and errors (transport errors and 5xx)
+// over the last five minutes live in a ring of 10-second buckets, one
+// atomic word each, so Forward takes no lock. StartProbes adds active
+// checks: every interval a HEAD (GET if HEAD gets 405 or 501) of each
+// route's upstream path through the route's own transport, without user
+// identity, 5 s timeout; probes update the last observation but not the
+// counts. Proxy.Health reports both, per route in route order, with short
+// error texts safe to show to operators. Options.Now injects the clock.
 package proxy

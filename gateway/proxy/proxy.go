@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -39,6 +40,9 @@ type Options struct {
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 	// Logger is used when the request context carries no zerolog logger.
 	Logger zerolog.Logger
+	// Now is the clock for health records (latency, LastCheck and the
+	// 5-minute counts); default time.Now.
+	Now func() time.Time
 	// Transport tuning; zero values take the defaults shown.
 	DialTimeout           time.Duration // 10s
 	TLSHandshakeTimeout   time.Duration // 10s
@@ -55,12 +59,16 @@ type Proxy struct {
 	stripCookies map[string]struct{}
 	errorHandler func(http.ResponseWriter, *http.Request, error)
 	logger       zerolog.Logger
+	now          func() time.Time
+	start        time.Time      // epoch 0 of the health buckets
+	probes       sync.WaitGroup // StartProbes loops
 }
 
 type routeProxy struct {
 	route     Route
 	rp        *httputil.ReverseProxy
 	transport *http.Transport
+	stats     *routeStats
 }
 
 // builtinIdentityHeaders are always stripped from client requests: the
@@ -87,10 +95,15 @@ func New(o Options) (*Proxy, error) {
 		stripCookies: make(map[string]struct{}),
 		errorHandler: o.ErrorHandler,
 		logger:       o.Logger,
+		now:          o.Now,
 	}
 	if p.errorHandler == nil {
 		p.errorHandler = defaultErrorHandler
 	}
+	if p.now == nil {
+		p.now = time.Now
+	}
+	p.start = p.now()
 	for _, h := range builtinIdentityHeaders {
 		p.strip[normalizeHeaderName(h)] = struct{}{}
 	}
@@ -153,7 +166,7 @@ func New(o Options) (*Proxy, error) {
 			errs = append(errs, fmt.Errorf("%w %q: %w", ErrInvalidRoute, r.Name, err))
 			continue
 		}
-		p.routes[i] = routeProxy{route: r, transport: t}
+		p.routes[i] = routeProxy{route: r, transport: t, stats: new(routeStats)}
 		p.routes[i].rp = p.newReverseProxy(&p.routes[i], t, pool)
 	}
 	if len(errs) > 0 {
@@ -202,6 +215,8 @@ type forwardState struct {
 	id        *Identity
 	sentHost  string // Host header sent upstream
 	routeName string
+	start     time.Time // when Forward handed the request to the ReverseProxy
+	recorded  bool      // the outcome went into the route's health record
 }
 
 // Forward sends r to rt's upstream asserting id (nil: no identity headers,
@@ -236,6 +251,7 @@ func (p *Proxy) Forward(w http.ResponseWriter, r *http.Request, rt *Route, id *I
 		client:    clientOf(r),
 		id:        id,
 		routeName: rp.route.Name,
+		start:     p.now(),
 	}
 	rp.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), forwardKey{}, st)))
 }
@@ -258,15 +274,19 @@ func (p *Proxy) newReverseProxy(rp *routeProxy, t http.RoundTripper, pool httput
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			p.rewrite(pr, &rp.route)
 		},
-		Transport:      t,
-		FlushInterval:  -1,
-		BufferPool:     pool,
-		ErrorLog:       log.New(logWriter{l: p.logger, route: rp.route.Name}, "", 0),
-		ModifyResponse: func(res *http.Response) error { return p.modifyResponse(res, &rp.route) },
+		Transport:     t,
+		FlushInterval: -1,
+		BufferPool:    pool,
+		ErrorLog:      log.New(logWriter{l: p.logger, route: rp.route.Name}, "", 0),
+		ModifyResponse: func(res *http.Response) error {
+			p.recordResponse(rp, res)
+			return p.modifyResponse(res, &rp.route)
+		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			in := r
 			if st, ok := r.Context().Value(forwardKey{}).(*forwardState); ok {
 				in = st.in
+				p.recordFailure(rp, st, err)
 			}
 			p.fail(w, in, rp.route.Name, err)
 		},

@@ -3,6 +3,7 @@ package server_test
 import (
 	"net/http/httptest"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,8 @@ import (
 	"github.com/authgate/authgate/gateway/demo"
 	"github.com/authgate/authgate/gateway/internal/browsertest"
 )
+
+var recoveryCodeTextRE = regexp.MustCompile(`[2-9A-Z]{5}-[2-9A-Z]{5}`)
 
 // TestBrowserLoginWithEnrolment drives Debian's chromium through the whole
 // first sign-in: password, QR enrolment with a generated code, then the
@@ -63,9 +66,18 @@ func TestBrowserLoginWithEnrolment(t *testing.T) {
 	if err := chromedp.Do(ctx,
 		chromedp.SendKeys(chromedp.CSS(`input[name="code"]`), code),
 		chromedp.Submit(chromedp.CSS(`input[name="code"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`form`)),
+		// The first recovery codes are shown once; the user saves them
+		// and continues.
+		chromedp.WaitVisible(chromedp.CSS(`ol.codes`)),
 	); err != nil {
 		fail("code step", err)
+	}
+	codesText, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`ol.codes`)))
+	if err != nil || len(recoveryCodeTextRE.FindAllString(codesText, -1)) != 10 {
+		fail("recovery codes page: "+codesText, err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`a[href="/"]`))); err != nil {
+		fail("continue after the codes", err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {

@@ -225,6 +225,8 @@ func location(r resp) string { return r.header.Get("Location") }
 
 var secretRE = regexp.MustCompile(`secret=([A-Z2-7]+)`)
 
+var recoveryCodeRE = regexp.MustCompile(`<code>[2-9A-Z]{5}-[2-9A-Z]{5}</code>`)
+
 func codeFor(t *testing.T, secretB32 string, at time.Time) string {
 	t.Helper()
 	raw, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(secretB32)
@@ -267,8 +269,23 @@ func enroll(t *testing.T, g *gateway, b *browser) string {
 	}
 	r = b.post("/.authgate/enroll", "/.authgate/enroll", url.Values{"code": {codeFor(t, m[1], g.clock.Now())}})
 	mustStatus(t, r, http.StatusSeeOther, "enrol")
-	if location(r) != "/dashboard?tab=1" {
-		t.Fatalf("after enrolment went to %q", location(r))
+	// Next: the first recovery codes, shown once, leading on to rd.
+	if want := "/.authgate/account/recovery/first?rd=" + url.QueryEscape("/dashboard?tab=1"); location(r) != want {
+		t.Fatalf("after enrolment went to %q, want %q", location(r), want)
+	}
+	codes := b.get(location(r))
+	mustStatus(t, codes, http.StatusOK, "first recovery codes")
+	if n := len(recoveryCodeRE.FindAllString(codes.body, -1)); n != 10 {
+		t.Fatalf("first codes page shows %d codes, want 10", n)
+	}
+	if !strings.Contains(codes.body, `href="/dashboard?tab=1"`) {
+		t.Fatalf("first codes page does not lead on to rd: %.500s", codes.body)
+	}
+	// Only once: a second visit goes straight on.
+	again := b.get(location(r))
+	mustStatus(t, again, http.StatusSeeOther, "first codes again")
+	if location(again) != "/dashboard?tab=1" {
+		t.Fatalf("second visit went to %q", location(again))
 	}
 	return m[1]
 }

@@ -18,8 +18,12 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/authgate/authgate/gateway/account"
+	"github.com/authgate/authgate/gateway/admin"
+	"github.com/authgate/authgate/gateway/audit"
 	"github.com/authgate/authgate/gateway/auth"
 	"github.com/authgate/authgate/gateway/config"
+	"github.com/authgate/authgate/gateway/factor"
 	"github.com/authgate/authgate/gateway/password"
 	"github.com/authgate/authgate/gateway/proxy"
 	"github.com/authgate/authgate/gateway/secretbox"
@@ -46,6 +50,11 @@ type Server struct {
 	handler http.Handler
 	ctlPath string
 	now     func() time.Time
+	// admin serves both the admin web UI and the control socket.
+	admin *useradmin.Service
+	// loadedAt is when the config was loaded (shown on the admin page).
+	loadedAt time.Time
+	proxy    *proxy.Proxy
 }
 
 // Options are optional knobs for tests and the demo.
@@ -67,7 +76,7 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, o Options)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, store: st, now: now}
+	s := &Server{cfg: cfg, log: log, store: st, now: now, loadedAt: now()}
 	if err := s.build(ctx); err != nil {
 		_ = st.Close()
 		return nil, err
@@ -145,27 +154,27 @@ func redisTLS(t config.RedisTLS) (*tls.Config, error) {
 	return c, nil
 }
 
-// LoadBox returns the secret box from AUTHGATE_SECRET_KEY or the key file
+// LoadKey returns the secret key from AUTHGATE_SECRET_KEY or the key file
 // (generated on first start).
-func LoadBox(cfg *config.Config, log zerolog.Logger) (*secretbox.Box, error) {
+func LoadKey(cfg *config.Config, log zerolog.Logger) (secretbox.Key, error) {
 	var key secretbox.Key
 	if cfg.SecretKey != "" {
 		k, err := secretbox.ParseKey(cfg.SecretKey)
 		if err != nil {
-			return nil, fmt.Errorf("AUTHGATE_SECRET_KEY: %w", err)
+			return secretbox.Key{}, fmt.Errorf("AUTHGATE_SECRET_KEY: %w", err)
 		}
 		key = k
 	} else {
 		k, created, err := secretbox.LoadOrCreate(cfg.SecretKeyFile, rand.Reader)
 		if err != nil {
-			return nil, fmt.Errorf("secret_key_file: %w", err)
+			return secretbox.Key{}, fmt.Errorf("secret_key_file: %w", err)
 		}
 		if created {
 			log.Warn().Str("path", cfg.SecretKeyFile).Msg("generated a new secret key for TOTP secrets; back it up: without it enrolled users must set up 2FA again")
 		}
 		key = k
 	}
-	return secretbox.New(key)
+	return key, nil
 }
 
 // DefaultIssuer is the Issuer shown in authenticator apps when the admin
@@ -184,7 +193,11 @@ func DefaultIssuer(cfg *config.Config) string {
 
 func (s *Server) build(ctx context.Context) error {
 	cfg := s.cfg
-	box, err := LoadBox(cfg, s.log)
+	key, err := LoadKey(cfg, s.log)
+	if err != nil {
+		return err
+	}
+	box, err := secretbox.New(key)
 	if err != nil {
 		return err
 	}
@@ -255,31 +268,57 @@ func (s *Server) build(ctx context.Context) error {
 			renderer.RenderError(w, r, web.Errorf(http.StatusBadGateway, "The application behind this gateway is not responding. Please try again in a moment.", err))
 		},
 		Logger: s.log,
+		Now:    s.now,
 	})
 	if err != nil {
 		return fmt.Errorf("routes: %w", err)
 	}
+	s.proxy = px
 
+	recorder := audit.New(s.store, s.log, s.now)
+	totpCheck := factor.NewTOTP(box, s.store, topts, s.now, nil)
+	recovery := factor.NewRecovery(key[:], nil)
 	ah := auth.New(auth.Deps{
 		Users:     s.store,
-		Steps:     s.store,
 		Counters:  s.store,
 		Settings:  src,
 		Sessions:  sessions,
 		Passwords: hasher,
-		Box:       box,
+		TOTP:      totpCheck,
+		Recovery:  recovery,
+		Audit:     recorder,
 		Upstreams: px,
 		Pages:     renderer,
 		CSRFToken: middleware.CSRFToken,
 		Logger:    s.log,
 		Now:       s.now,
 	}, auth.Options{
-		TOTP:          topts,
 		DefaultIssuer: DefaultIssuer(cfg),
 		RedirectHosts: redirectHosts,
 	})
 
-	pagesChain := middleware.SecurityHeaders()(middleware.MaxBody(maxFormBytes)(csrf.Middleware()(ah.Pages())))
+	acct := account.New(account.Deps{
+		Users: s.store, Sessions: s.store, Counters: s.store, Settings: src,
+		SessionManager: sessions, TOTP: totpCheck, Recovery: recovery, Box: box,
+		Passwords: hasher, Audit: recorder, Pages: renderer, CSRFToken: middleware.CSRFToken,
+		Logger: s.log, Now: s.now,
+	}, account.Options{DefaultIssuer: DefaultIssuer(cfg)})
+
+	s.admin = useradmin.NewService(s.store, src, recorder, DefaultIssuer(cfg), s.now)
+	adm := admin.New(admin.Deps{Users: s.admin, Upstreams: px, Hasher: hasher, Pages: renderer, Now: s.now},
+		admin.Options{ConfigPath: cfg.Path(), ConfigLoadedAt: s.loadedAt})
+
+	// The gateway's own pages: the sign-in flow, and behind a complete
+	// session the account pages and (role admin) the admin area.
+	gwPages := http.NewServeMux()
+	signedIn := ah.RequireUser(acct.Handler())
+	gwPages.Handle("/.authgate/account", signedIn)
+	gwPages.Handle("/.authgate/account/", signedIn)
+	adminArea := ah.RequireUser(adm.Handler())
+	gwPages.Handle("/.authgate/admin", adminArea)
+	gwPages.Handle("/.authgate/admin/", adminArea)
+	gwPages.Handle("/", ah.Pages())
+	pagesChain := middleware.SecurityHeaders()(middleware.MaxBody(maxFormBytes)(csrf.Middleware()(gwPages)))
 	health := http.HandlerFunc(s.health)
 	root := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := proxy.CanonicalPath(r.URL)
@@ -366,7 +405,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			_ = s.store.Close() // Serve owns the store: release it on every return
 			return fmt.Errorf("control socket: %w", err)
 		}
-		ctl = &http.Server{Handler: useradmin.NewSocketHandler(useradmin.NewService(s.store, s.now), s.log), ReadHeaderTimeout: 5 * time.Second}
+		ctl = &http.Server{Handler: useradmin.NewSocketHandler(s.admin, s.log), ReadHeaderTimeout: 5 * time.Second}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -374,6 +413,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		}()
 		s.log.Info().Str("path", s.ctlPath).Msg("control socket listening for `authgate user` commands")
 	}
+	// Health probes of the upstreams run while the server serves, and
+	// stop before the proxy's connections are closed.
+	probeCtx, stopProbes := context.WithCancel(ctx)
+	s.proxy.StartProbes(probeCtx, proxy.DefaultProbeInterval)
+	defer s.proxy.Close()
+	defer stopProbes()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	s.log.Info().Str("addr", ln.Addr().String()).Msg("authgate listening")

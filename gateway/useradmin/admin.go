@@ -39,6 +39,77 @@ type Admin interface {
 	// Existing users are skipped and reported, never overwritten. Entries
 	// are all validated first: if any is invalid nothing is added.
 	Import(ctx context.Context, entries []ImportEntry) (ImportResult, error)
+
+	// Page lists users matching f, a page at a time, with their 2FA state
+	// and live session counts (counted for the returned rows only, so a
+	// page stays cheap with 10,000 users).
+	Page(ctx context.Context, f Filter) (UserPage, error)
+	// DisableTwoFactor removes each user's TOTP secret and recovery codes
+	// and revokes all their sessions. Every name is checked first: an
+	// unknown name changes nothing (store.ErrNotFound). It returns the
+	// names that had 2FA.
+	DisableTwoFactor(ctx context.Context, names []string) ([]string, error)
+	// ResetPassword sets a new (temporary) password hash, marks it to be
+	// changed at next login and revokes the user's sessions.
+	ResetPassword(ctx context.Context, name, passwordHash string) error
+	// SetRole changes the role; demoting the last admin is refused
+	// (ErrLastAdmin), and so is deleting it.
+	SetRole(ctx context.Context, name, role string) error
+	// Sessions lists the user's live sessions, oldest first.
+	Sessions(ctx context.Context, name string) ([]SessionInfo, error)
+	// RevokeSessions ends all of the user's sessions and returns how many.
+	RevokeSessions(ctx context.Context, name string) (int, error)
+	// Settings returns the gateway-wide 2FA settings.
+	Settings(ctx context.Context) (SettingsInfo, error)
+	// SetMode sets the 2FA mode (off, on, required) for every instance.
+	SetMode(ctx context.Context, mode string) error
+	// SetIssuer sets the Issuer for new enrolments ("" = the default).
+	SetIssuer(ctx context.Context, issuer string) error
+	// Audit returns up to limit events newer than since (zero = all),
+	// newest first.
+	Audit(ctx context.Context, since time.Time, limit int) ([]store.AuditEvent, error)
+}
+
+// ErrLastAdmin refuses a change that would leave no admin.
+var ErrLastAdmin = errors.New("useradmin: that would leave no admin")
+
+// Filter selects users for Page.
+type Filter struct {
+	// Query matches names containing it (case-insensitive).
+	Query string `json:"query,omitempty"`
+	// Status is "", "enabled" (2FA set up) or "disabled" (not set up).
+	Status string `json:"status,omitempty"`
+	// Page is 1-based; PageSize defaults to 50 (max 500).
+	Page     int `json:"page,omitempty"`
+	PageSize int `json:"page_size,omitempty"`
+}
+
+// UserPage is one page of users.
+type UserPage struct {
+	Users []UserInfo `json:"users"`
+	// Total is the number of users matching the filter.
+	Total    int `json:"total"`
+	Page     int `json:"page"`
+	PageSize int `json:"page_size"`
+}
+
+// SessionInfo describes a live session without its id: ID is a short
+// prefix of the stored SHA-256, enough to pick one to revoke.
+type SessionInfo struct {
+	ID         string    `json:"id"`
+	CreatedAt  time.Time `json:"created_at"`
+	LastSeenAt time.Time `json:"last_seen_at"`
+	IP         string    `json:"ip,omitempty"`
+	UserAgent  string    `json:"user_agent,omitempty"`
+	TwoFactor  bool      `json:"two_factor"`
+}
+
+// SettingsInfo is the gateway-wide 2FA settings.
+type SettingsInfo struct {
+	Mode string `json:"mode"`
+	// Issuer as set ("" = default); DefaultIssuer is what "" means.
+	Issuer        string `json:"issuer"`
+	DefaultIssuer string `json:"default_issuer"`
 }
 
 // UserInfo is what List shows of a user. It carries no secrets.
@@ -49,7 +120,12 @@ type UserInfo struct {
 	TwoFactor bool      `json:"two_factor"`
 	CreatedAt time.Time `json:"created_at"`
 	// Sessions is the number of live sessions.
-	Sessions int `json:"sessions"`
+	Sessions       int       `json:"sessions"`
+	TOTPEnrolledAt time.Time `json:"totp_enrolled_at,omitzero"`
+	TOTPLastUsedAt time.Time `json:"totp_last_used_at,omitzero"`
+	// RecoveryLeft is the number of unused recovery codes.
+	RecoveryLeft       int  `json:"recovery_left"`
+	MustChangePassword bool `json:"must_change_password,omitempty"`
 }
 
 // ImportEntry is one user to import, e.g. one line of an htpasswd file.

@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/authgate/authgate/gateway/store"
 )
 
 // clientTimeout is a backstop for a server that accepts but never answers;
@@ -18,8 +20,9 @@ const clientTimeout = 10 * time.Minute
 
 // Client implements Admin by calling a running server over its control
 // socket. Errors match the same sentinels as Service's (ErrInvalid,
-// store.ErrExists, store.ErrNotFound, store.ErrConflict) and carry the
-// server's message unchanged; an unreachable socket gives ErrUnavailable.
+// ErrLastAdmin, store.ErrExists, store.ErrNotFound, store.ErrConflict)
+// and carry the server's message unchanged; an unreachable socket gives
+// ErrUnavailable.
 type Client struct {
 	path string
 	http *http.Client
@@ -83,6 +86,85 @@ func (c *Client) Import(ctx context.Context, entries []ImportEntry) (ImportResul
 		return partial, err
 	}
 	return resp.Result, nil
+}
+
+// Page implements Admin.
+func (c *Client) Page(ctx context.Context, f Filter) (UserPage, error) {
+	var resp UserPage
+	if err := c.call(ctx, http.MethodPost, pathPage, pageRequest{Filter: f}, &resp, nil); err != nil {
+		return UserPage{}, err
+	}
+	return resp, nil
+}
+
+// DisableTwoFactor implements Admin.
+func (c *Client) DisableTwoFactor(ctx context.Context, names []string) ([]string, error) {
+	if names == nil {
+		names = []string{}
+	}
+	var resp namesResponse
+	if err := c.call(ctx, http.MethodPost, pathDisable2FA, namesRequest{Names: names}, &resp, nil); err != nil {
+		return nil, err
+	}
+	return resp.Names, nil
+}
+
+// ResetPassword implements Admin.
+func (c *Client) ResetPassword(ctx context.Context, name, passwordHash string) error {
+	return c.call(ctx, http.MethodPost, pathResetPass, setPasswordRequest{
+		Name: name, PasswordHash: passwordHash,
+	}, &okResponse{}, nil)
+}
+
+// SetRole implements Admin.
+func (c *Client) SetRole(ctx context.Context, name, role string) error {
+	return c.call(ctx, http.MethodPost, pathSetRole, roleRequest{Name: name, Role: role}, &okResponse{}, nil)
+}
+
+// Sessions implements Admin.
+func (c *Client) Sessions(ctx context.Context, name string) ([]SessionInfo, error) {
+	var resp sessionsResponse
+	if err := c.call(ctx, http.MethodPost, pathSessions, nameRequest{Name: name}, &resp, nil); err != nil {
+		return nil, err
+	}
+	return resp.Sessions, nil
+}
+
+// RevokeSessions implements Admin.
+func (c *Client) RevokeSessions(ctx context.Context, name string) (int, error) {
+	var resp countResponse
+	if err := c.call(ctx, http.MethodPost, pathRevoke, nameRequest{Name: name}, &resp, nil); err != nil {
+		return 0, err
+	}
+	return resp.Count, nil
+}
+
+// Settings implements Admin.
+func (c *Client) Settings(ctx context.Context) (SettingsInfo, error) {
+	var resp SettingsInfo
+	if err := c.call(ctx, http.MethodGet, pathSettings, nil, &resp, nil); err != nil {
+		return SettingsInfo{}, err
+	}
+	return resp, nil
+}
+
+// SetMode implements Admin.
+func (c *Client) SetMode(ctx context.Context, mode string) error {
+	return c.call(ctx, http.MethodPost, pathSetMode, modeRequest{Mode: mode}, &okResponse{}, nil)
+}
+
+// SetIssuer implements Admin.
+func (c *Client) SetIssuer(ctx context.Context, issuer string) error {
+	return c.call(ctx, http.MethodPost, pathSetIssuer, issuerRequest{Issuer: issuer}, &okResponse{}, nil)
+}
+
+// Audit implements Admin.
+func (c *Client) Audit(ctx context.Context, since time.Time, limit int) ([]store.AuditEvent, error) {
+	var resp auditResponse
+	if err := c.call(ctx, http.MethodPost, pathAudit, auditRequest{Since: since, Limit: limit}, &resp, nil); err != nil {
+		return nil, err
+	}
+	return resp.Events, nil
 }
 
 // remoteError is an error reported by the server: its message unchanged,

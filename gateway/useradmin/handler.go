@@ -9,26 +9,42 @@ import (
 	"net/http"
 
 	"github.com/rs/zerolog"
+
+	"github.com/authgate/authgate/gateway/audit"
+	"github.com/authgate/authgate/gateway/store"
 )
 
 // NewSocketHandler serves a over the control protocol (JSON over HTTP),
-// for the unix socket made by ListenSocket. Every change is audit-logged
-// with logger (see Audited). The socket's 0600 mode is the access
-// control: whoever can connect is the server's own user (or root).
+// for the unix socket made by ListenSocket. Every request acts as
+// audit.ActorCLI: a Service records each change with that actor. The
+// socket's 0600 mode is the access control: whoever can connect is the
+// server's own user (or root).
 func NewSocketHandler(a Admin, logger zerolog.Logger) http.Handler {
-	h := &handler{admin: Audited(a, logger), log: logger}
+	h := &handler{admin: a, log: logger}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+pathAdd, h.add)
 	mux.HandleFunc("POST "+pathSetPassword, h.setPassword)
 	mux.HandleFunc("POST "+pathDelete, h.delete)
 	mux.HandleFunc("GET "+pathList, h.list)
 	mux.HandleFunc("POST "+pathImport, h.importUsers)
+	mux.HandleFunc("POST "+pathPage, h.page)
+	mux.HandleFunc("POST "+pathDisable2FA, h.disableTwoFactor)
+	mux.HandleFunc("POST "+pathResetPass, h.resetPassword)
+	mux.HandleFunc("POST "+pathSetRole, h.setRole)
+	mux.HandleFunc("POST "+pathSessions, h.sessions)
+	mux.HandleFunc("POST "+pathRevoke, h.revokeSessions)
+	mux.HandleFunc("GET "+pathSettings, h.settings)
+	mux.HandleFunc("POST "+pathSetMode, h.setMode)
+	mux.HandleFunc("POST "+pathSetIssuer, h.setIssuer)
+	mux.HandleFunc("POST "+pathAudit, h.audit)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		h.writeJSON(w, http.StatusNotFound, errorResponse{Error: wireError{
 			Code: codeBadRequest, Message: fmt.Sprintf("useradmin: no operation %s %s", r.Method, r.URL.Path),
 		}})
 	})
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mux.ServeHTTP(w, r.WithContext(audit.WithActor(r.Context(), audit.ActorCLI, "")))
+	})
 }
 
 type handler struct {
@@ -80,6 +96,104 @@ func (h *handler) importUsers(w http.ResponseWriter, r *http.Request) {
 	h.reply(w, importResponse{Result: res}, err, &res)
 }
 
+func (h *handler) page(w http.ResponseWriter, r *http.Request) {
+	var req pageRequest
+	if !h.decode(w, r, &req) {
+		return
+	}
+	p, err := h.admin.Page(r.Context(), req.Filter)
+	if p.Users == nil {
+		p.Users = []UserInfo{}
+	}
+	h.reply(w, p, err, nil)
+}
+
+func (h *handler) disableTwoFactor(w http.ResponseWriter, r *http.Request) {
+	var req namesRequest
+	if !h.decode(w, r, &req) {
+		return
+	}
+	names, err := h.admin.DisableTwoFactor(r.Context(), req.Names)
+	if names == nil {
+		names = []string{}
+	}
+	h.reply(w, namesResponse{Names: names}, err, nil)
+}
+
+func (h *handler) resetPassword(w http.ResponseWriter, r *http.Request) {
+	var req setPasswordRequest
+	if !h.decode(w, r, &req) {
+		return
+	}
+	err := h.admin.ResetPassword(r.Context(), req.Name, req.PasswordHash)
+	h.reply(w, okResponse{OK: true}, err, nil)
+}
+
+func (h *handler) setRole(w http.ResponseWriter, r *http.Request) {
+	var req roleRequest
+	if !h.decode(w, r, &req) {
+		return
+	}
+	err := h.admin.SetRole(r.Context(), req.Name, req.Role)
+	h.reply(w, okResponse{OK: true}, err, nil)
+}
+
+func (h *handler) sessions(w http.ResponseWriter, r *http.Request) {
+	var req nameRequest
+	if !h.decode(w, r, &req) {
+		return
+	}
+	ss, err := h.admin.Sessions(r.Context(), req.Name)
+	if ss == nil {
+		ss = []SessionInfo{}
+	}
+	h.reply(w, sessionsResponse{Sessions: ss}, err, nil)
+}
+
+func (h *handler) revokeSessions(w http.ResponseWriter, r *http.Request) {
+	var req nameRequest
+	if !h.decode(w, r, &req) {
+		return
+	}
+	n, err := h.admin.RevokeSessions(r.Context(), req.Name)
+	h.reply(w, countResponse{Count: n}, err, nil)
+}
+
+func (h *handler) settings(w http.ResponseWriter, r *http.Request) {
+	v, err := h.admin.Settings(r.Context())
+	h.reply(w, v, err, nil)
+}
+
+func (h *handler) setMode(w http.ResponseWriter, r *http.Request) {
+	var req modeRequest
+	if !h.decode(w, r, &req) {
+		return
+	}
+	err := h.admin.SetMode(r.Context(), req.Mode)
+	h.reply(w, okResponse{OK: true}, err, nil)
+}
+
+func (h *handler) setIssuer(w http.ResponseWriter, r *http.Request) {
+	var req issuerRequest
+	if !h.decode(w, r, &req) {
+		return
+	}
+	err := h.admin.SetIssuer(r.Context(), req.Issuer)
+	h.reply(w, okResponse{OK: true}, err, nil)
+}
+
+func (h *handler) audit(w http.ResponseWriter, r *http.Request) {
+	var req auditRequest
+	if !h.decode(w, r, &req) {
+		return
+	}
+	evs, err := h.admin.Audit(r.Context(), req.Since, req.Limit)
+	if evs == nil {
+		evs = []store.AuditEvent{}
+	}
+	h.reply(w, auditResponse{Events: evs}, err, nil)
+}
+
 // decode reads the JSON body strictly; on failure it answers and returns
 // false.
 func (h *handler) decode(w http.ResponseWriter, r *http.Request, v any) bool {
@@ -109,6 +223,8 @@ func (h *handler) reply(w http.ResponseWriter, ok any, err error, partial *Impor
 	code, status := classify(err)
 	if code == codeInternal {
 		h.log.Error().Err(err).Msg("control socket: operation failed")
+	} else {
+		h.log.Warn().Err(err).Str("code", code).Msg("control socket: operation refused")
 	}
 	h.writeJSON(w, status, errorResponse{
 		Error:  wireError{Code: code, Message: err.Error()},

@@ -3,18 +3,29 @@ package useradmin
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/authgate/authgate/gateway/audit"
+	"github.com/authgate/authgate/gateway/internal/redistest"
+	"github.com/authgate/authgate/gateway/settings"
 	"github.com/authgate/authgate/gateway/store"
 	"github.com/authgate/authgate/gateway/store/embedded"
+	"github.com/authgate/authgate/gateway/store/redisstore"
 )
 
-// The real embedded store satisfies what Service needs.
-var _ ServiceStore = (*embedded.Store)(nil)
+// The real stores and settings satisfy what Service needs.
+var (
+	_ ServiceStore  = (*embedded.Store)(nil)
+	_ ServiceStore  = (*redisstore.Store)(nil)
+	_ SettingsStore = (*settings.Source)(nil)
+	_ Recorder      = (*audit.Recorder)(nil)
+)
 
 // argonHash is a well-formed argon2id PHC string (its content is never
 // verified here: hashing belongs to the caller).
@@ -82,8 +93,47 @@ func openStore(t testing.TB, c *clock) *embedded.Store {
 	return st
 }
 
+// openRedis starts a real redis-server for the test and returns a store
+// on it.
+func openRedis(t testing.TB) *redisstore.Store {
+	t.Helper()
+	srv := redistest.Start(t, redistest.Options{})
+	st := redisstore.New(redisstore.NewClient(redisstore.ClientOptions{Addrs: []string{srv.Addr()}}), redisstore.Options{})
+	t.Cleanup(func() { _ = st.Close() })
+	return st
+}
+
+// env is a Service over a real store, with the parts it was built from.
+type env struct {
+	st  store.Store
+	c   *clock
+	set *settings.Source
+	svc *Service
+}
+
+const testDefaultIssuer = "gw.example"
+
+func newEnv(st store.Store, c *clock) *env {
+	set := settings.New(st, settings.Values{Mode: settings.ModeOn}, time.Hour, c.Now)
+	rec := audit.New(st, zerolog.Nop(), c.Now)
+	return &env{st: st, c: c, set: set, svc: NewService(st, set, rec, testDefaultIssuer, c.Now)}
+}
+
+// eachBackend runs fn on a fresh embedded store and on a fresh Redis.
+func eachBackend(t *testing.T, fn func(t *testing.T, e *env)) {
+	t.Helper()
+	t.Run("embedded", func(t *testing.T) {
+		c := newClock()
+		fn(t, newEnv(openStore(t, c), c))
+	})
+	t.Run("redis", func(t *testing.T) {
+		c := newClock()
+		fn(t, newEnv(openRedis(t), c))
+	})
+}
+
 // putSession stores a live session for user.
-func putSession(t testing.TB, st *embedded.Store, c *clock, id, user string) {
+func putSession(t testing.TB, st store.Sessions, c *clock, id, user string) {
 	t.Helper()
 	now := c.Now()
 	err := st.PutSession(context.Background(), store.Session{
@@ -95,11 +145,34 @@ func putSession(t testing.TB, st *embedded.Store, c *clock, id, user string) {
 	}
 }
 
-func sessionCount(t testing.TB, st *embedded.Store, user string) int {
+func sessionCount(t testing.TB, st store.Sessions, user string) int {
 	t.Helper()
 	ss, err := st.ListUserSessions(context.Background(), user)
 	if err != nil {
 		t.Fatalf("list sessions of %s: %v", user, err)
 	}
 	return len(ss)
+}
+
+// auditEvents returns the stored audit events, oldest first.
+func auditEvents(t testing.TB, st store.Audit) []store.AuditEvent {
+	t.Helper()
+	evs, err := st.ListAudit(context.Background(), audit.Keep)
+	if err != nil {
+		t.Fatalf("list audit: %v", err)
+	}
+	slices.Reverse(evs)
+	return evs
+}
+
+// ev is the part of an audit event tests compare.
+type ev struct{ Actor, Action, Target, Detail string }
+
+func auditSummary(t testing.TB, st store.Audit) []ev {
+	t.Helper()
+	var out []ev
+	for _, e := range auditEvents(t, st) {
+		out = append(out, ev{e.Actor, e.Action, e.Target, e.Detail})
+	}
+	return out
 }

@@ -1,7 +1,6 @@
 package useradmin
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/authgate/authgate/gateway/settings"
 	"github.com/authgate/authgate/gateway/store"
 )
 
@@ -86,8 +86,8 @@ func TestSocketRoundTrip(t *testing.T) {
 
 	ctx := context.Background()
 	c := newClock()
-	st := openStore(t, c)
-	svc := NewService(st, c.Now)
+	e := newEnv(openStore(t, c), c)
+	st, svc := e.st, e.svc
 	cl, logs, _ := serveSocket(t, svc)
 	bc, bc2 := bcryptHashes(t)
 
@@ -154,36 +154,23 @@ func TestSocketRoundTrip(t *testing.T) {
 		t.Errorf("final List = %+v", got)
 	}
 
-	// Audit log: one line per change, with action and user, no hashes.
+	// Every change is audited in the store with the CLI as the actor,
+	// and no hash reaches the log.
 	out := logs.String()
 	for _, h := range []string{argonHash, bc, bc2} {
 		if strings.Contains(out, h) {
-			t.Fatalf("audit log contains a password hash:\n%s", out)
+			t.Fatalf("log contains a password hash:\n%s", out)
 		}
 	}
-	type entry struct{ Action, User, Result string }
-	var entries []entry
-	sc := bufio.NewScanner(strings.NewReader(out))
-	for sc.Scan() {
-		var e entry
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			t.Fatalf("log line %q: %v", sc.Text(), err)
-		}
-		if e.Action != "" {
-			entries = append(entries, e)
-		}
+	wantEvents := []ev{
+		{"cli", "user_added", "alice", "role=admin groups=ops"},
+		{"cli", "user_added", "bob", "role=user"},
+		{"cli", "password_changed", "alice", "2 session(s) revoked"},
+		{"cli", "users_imported", "", "added 1 (carol), skipped 1 existing"},
+		{"cli", "user_deleted", "bob", "0 session(s) revoked"},
 	}
-	wantEntries := []entry{
-		{"user_add", "alice", "ok"},
-		{"user_add", "bob", "ok"},
-		{"user_set_password", "alice", "ok"},
-		{"user_import", "carol", "ok"},
-		{"user_import", "bob", "skipped_exists"},
-		{"user_import", "", "ok"},
-		{"user_delete", "bob", "ok"},
-	}
-	if !reflect.DeepEqual(entries, wantEntries) {
-		t.Errorf("audit entries =\n%+v\nwant\n%+v", entries, wantEntries)
+	if got := auditSummary(t, st); !reflect.DeepEqual(got, wantEvents) {
+		t.Errorf("audit events =\n%+v\nwant\n%+v", got, wantEvents)
 	}
 }
 
@@ -192,11 +179,13 @@ func TestSocketRoundTrip(t *testing.T) {
 func TestSocketErrorsMatchService(t *testing.T) {
 	ctx := context.Background()
 	c := newClock()
-	st := openStore(t, c)
-	svc := NewService(st, c.Now)
+	svc := newEnv(openStore(t, c), c).svc
 	cl, logs, _ := serveSocket(t, svc)
 	bc, _ := bcryptHashes(t)
-	if err := svc.Add(ctx, "alice", bc, store.RoleUser, nil); err != nil {
+	if err := svc.Add(ctx, "alice", bc, store.RoleAdmin, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Add(ctx, "bob", bc, store.RoleUser, nil); err != nil {
 		t.Fatal(err)
 	}
 
@@ -218,6 +207,38 @@ func TestSocketErrorsMatchService(t *testing.T) {
 			_, err := a.Import(ctx, []ImportEntry{{Name: "x", PasswordHash: argonHash}})
 			return err
 		}, ErrInvalid},
+		{"delete last admin", func(a Admin) error { return a.Delete(ctx, "alice") }, ErrLastAdmin},
+		{"page bad status", func(a Admin) error {
+			_, err := a.Page(ctx, Filter{Status: "maybe"})
+			return err
+		}, ErrInvalid},
+		{"disable 2fa unknown", func(a Admin) error {
+			_, err := a.DisableTwoFactor(ctx, []string{"bob", "nobody"})
+			return err
+		}, store.ErrNotFound},
+		{"disable 2fa none", func(a Admin) error {
+			_, err := a.DisableTwoFactor(ctx, nil)
+			return err
+		}, ErrInvalid},
+		{"disable 2fa bad name", func(a Admin) error {
+			_, err := a.DisableTwoFactor(ctx, []string{"bob", "b c"})
+			return err
+		}, ErrInvalid},
+		{"reset missing", func(a Admin) error { return a.ResetPassword(ctx, "nobody", bc) }, store.ErrNotFound},
+		{"reset plaintext", func(a Admin) error { return a.ResetPassword(ctx, "bob", "secret") }, ErrInvalid},
+		{"role invalid", func(a Admin) error { return a.SetRole(ctx, "bob", "root") }, ErrInvalid},
+		{"role missing", func(a Admin) error { return a.SetRole(ctx, "nobody", store.RoleAdmin) }, store.ErrNotFound},
+		{"role last admin", func(a Admin) error { return a.SetRole(ctx, "alice", store.RoleUser) }, ErrLastAdmin},
+		{"sessions missing", func(a Admin) error {
+			_, err := a.Sessions(ctx, "nobody")
+			return err
+		}, store.ErrNotFound},
+		{"revoke missing", func(a Admin) error {
+			_, err := a.RevokeSessions(ctx, "nobody")
+			return err
+		}, store.ErrNotFound},
+		{"mode invalid", func(a Admin) error { return a.SetMode(ctx, "sometimes") }, ErrInvalid},
+		{"issuer invalid", func(a Admin) error { return a.SetIssuer(ctx, "a:b") }, ErrInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -237,8 +258,8 @@ func TestSocketErrorsMatchService(t *testing.T) {
 	if strings.Contains(logs.String(), bc) {
 		t.Errorf("a hash reached the log:\n%s", logs.String())
 	}
-	if !strings.Contains(logs.String(), `"result":"failed"`) {
-		t.Error("failed changes are not audit-logged")
+	if !strings.Contains(logs.String(), "operation refused") {
+		t.Error("refused operations are not logged")
 	}
 }
 
@@ -256,6 +277,20 @@ func (s *scripted) List(context.Context) ([]UserInfo, error)                    
 func (s *scripted) Import(context.Context, []ImportEntry) (ImportResult, error) {
 	return s.res, s.err
 }
+func (s *scripted) Page(context.Context, Filter) (UserPage, error) { return UserPage{}, s.err }
+func (s *scripted) DisableTwoFactor(context.Context, []string) ([]string, error) {
+	return nil, s.err
+}
+func (s *scripted) ResetPassword(context.Context, string, string) error     { return s.err }
+func (s *scripted) SetRole(context.Context, string, string) error           { return s.err }
+func (s *scripted) Sessions(context.Context, string) ([]SessionInfo, error) { return nil, s.err }
+func (s *scripted) RevokeSessions(context.Context, string) (int, error)     { return 0, s.err }
+func (s *scripted) Settings(context.Context) (SettingsInfo, error)          { return SettingsInfo{}, s.err }
+func (s *scripted) SetMode(context.Context, string) error                   { return s.err }
+func (s *scripted) SetIssuer(context.Context, string) error                 { return s.err }
+func (s *scripted) Audit(context.Context, time.Time, int) ([]store.AuditEvent, error) {
+	return nil, s.err
+}
 
 func TestSocketErrorCodes(t *testing.T) {
 	ctx := context.Background()
@@ -268,6 +303,8 @@ func TestSocketErrorCodes(t *testing.T) {
 		{"exists", fmt.Errorf("x: %w", store.ErrExists), store.ErrExists},
 		{"not found", fmt.Errorf("x: %w", store.ErrNotFound), store.ErrNotFound},
 		{"invalid", fmt.Errorf("%w: because", ErrInvalid), ErrInvalid},
+		{"settings invalid", fmt.Errorf("settings: mode %q: %w", "x", settings.ErrInvalid), ErrInvalid},
+		{"last admin", fmt.Errorf("set role: %w", ErrLastAdmin), ErrLastAdmin},
 		{"internal", errors.New("list users: redis: connection refused"), nil},
 	}
 	for _, tt := range tests {
@@ -277,7 +314,7 @@ func TestSocketErrorCodes(t *testing.T) {
 			if err == nil || err.Error() != tt.err.Error() {
 				t.Fatalf("List error = %v, want message %q", err, tt.err)
 			}
-			for _, s := range []error{ErrInvalid, store.ErrExists, store.ErrNotFound, store.ErrConflict, ErrUnavailable} {
+			for _, s := range []error{ErrInvalid, ErrLastAdmin, store.ErrExists, store.ErrNotFound, store.ErrConflict, ErrUnavailable} {
 				if got, want := errors.Is(err, s), s == tt.sentinel; got != want {
 					t.Errorf("errors.Is(err, %v) = %v, want %v", s, got, want)
 				}

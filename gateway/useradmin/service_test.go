@@ -46,11 +46,11 @@ func TestValidateName(t *testing.T) {
 	}
 }
 
-func TestAdd(t *testing.T) {
+func TestAdd(t *testing.T) { eachBackend(t, testAdd) }
+
+func testAdd(t *testing.T, e *env) {
 	ctx := context.Background()
-	c := newClock()
-	st := openStore(t, c)
-	s := NewService(st, c.Now)
+	c, st, s := e.c, e.st, e.svc
 	bc, _ := bcryptHashes(t)
 
 	if err := s.Add(ctx, "alice", argonHash, store.RoleAdmin, []string{"ops", "dev", "ops"}); err != nil {
@@ -83,6 +83,15 @@ func TestAdd(t *testing.T) {
 	if u2, _ := st.GetUser(ctx, "alice"); u2.PasswordHash != argonHash {
 		t.Error("Add of an existing user overwrote it")
 	}
+	// Only the successful adds are audited; without an actor in the
+	// context the actor is the CLI.
+	want := []ev{
+		{"cli", "user_added", "alice", "role=admin groups=ops,dev"},
+		{"cli", "user_added", "bob", "role=user"},
+	}
+	if got := auditSummary(t, st); !reflect.DeepEqual(got, want) {
+		t.Errorf("audit = %+v, want %+v", got, want)
+	}
 }
 
 func TestAddInvalid(t *testing.T) {
@@ -105,32 +114,35 @@ func TestAddInvalid(t *testing.T) {
 		{"bad group", "carol", bc, store.RoleUser, []string{"ok", "not ok"}, "group"},
 		{"empty group", "carol", bc, store.RoleUser, []string{""}, "group"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := newClock()
-			st := openStore(t, c)
-			err := NewService(st, c.Now).Add(context.Background(), tt.user, tt.hash, tt.role, tt.groups)
-			if !errors.Is(err, ErrInvalid) {
-				t.Fatalf("Add = %v, want ErrInvalid", err)
-			}
-			if !strings.Contains(err.Error(), tt.inMsg) {
-				t.Errorf("error %q does not mention %q", err, tt.inMsg)
-			}
-			if tt.hash != "" && strings.Contains(err.Error(), tt.hash) {
-				t.Errorf("error %q repeats the hash/password", err)
-			}
-			if n, _ := st.CountUsers(context.Background()); n != 0 {
-				t.Errorf("%d users stored after a rejected Add", n)
-			}
-		})
-	}
+	eachBackend(t, func(t *testing.T, e *env) {
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				err := e.svc.Add(context.Background(), tt.user, tt.hash, tt.role, tt.groups)
+				if !errors.Is(err, ErrInvalid) {
+					t.Fatalf("Add = %v, want ErrInvalid", err)
+				}
+				if !strings.Contains(err.Error(), tt.inMsg) {
+					t.Errorf("error %q does not mention %q", err, tt.inMsg)
+				}
+				if tt.hash != "" && strings.Contains(err.Error(), tt.hash) {
+					t.Errorf("error %q repeats the hash/password", err)
+				}
+				if n, _ := e.st.CountUsers(context.Background()); n != 0 {
+					t.Errorf("%d users stored after a rejected Add", n)
+				}
+				if got := auditSummary(t, e.st); len(got) != 0 {
+					t.Errorf("rejected Add audited: %+v", got)
+				}
+			})
+		}
+	})
 }
 
-func TestSetPassword(t *testing.T) {
+func TestSetPassword(t *testing.T) { eachBackend(t, testSetPassword) }
+
+func testSetPassword(t *testing.T, e *env) {
 	ctx := context.Background()
-	c := newClock()
-	st := openStore(t, c)
-	s := NewService(st, c.Now)
+	c, st, s := e.c, e.st, e.svc
 	bc, bc2 := bcryptHashes(t)
 
 	created := c.Now()
@@ -183,13 +195,18 @@ func TestSetPassword(t *testing.T) {
 	if u, _ := st.GetUser(ctx, "bob"); u.PasswordHash != bc {
 		t.Error("rejected SetPassword changed bob")
 	}
+	got := auditSummary(t, st)
+	want := []ev{{"cli", "password_changed", "alice", "2 session(s) revoked"}}
+	if len(got) != 3 || !reflect.DeepEqual(got[2:], want) {
+		t.Errorf("audit = %+v, want 2 adds then %+v", got, want)
+	}
 }
 
-func TestDelete(t *testing.T) {
+func TestDelete(t *testing.T) { eachBackend(t, testDelete) }
+
+func testDelete(t *testing.T, e *env) {
 	ctx := context.Background()
-	c := newClock()
-	st := openStore(t, c)
-	s := NewService(st, c.Now)
+	c, st, s := e.c, e.st, e.svc
 	bc, _ := bcryptHashes(t)
 	for _, name := range []string{"alice", "bob"} {
 		if err := s.Add(ctx, name, bc, store.RoleUser, nil); err != nil {
@@ -231,13 +248,18 @@ func TestDelete(t *testing.T) {
 	if err := s.Delete(ctx, "a/b"); !errors.Is(err, ErrInvalid) {
 		t.Errorf("Delete bad name = %v, want ErrInvalid", err)
 	}
+	got := auditSummary(t, st)
+	want := []ev{{"cli", "user_deleted", "alice", "1 session(s) revoked"}}
+	if len(got) != 3 || !reflect.DeepEqual(got[2:], want) {
+		t.Errorf("audit = %+v, want 2 adds then %+v", got, want)
+	}
 }
 
-func TestList(t *testing.T) {
+func TestList(t *testing.T) { eachBackend(t, testList) }
+
+func testList(t *testing.T, e *env) {
 	ctx := context.Background()
-	c := newClock()
-	st := openStore(t, c)
-	s := NewService(st, c.Now)
+	c, st, s := e.c, e.st, e.svc
 	bc, _ := bcryptHashes(t)
 
 	if got, err := s.List(ctx); err != nil || len(got) != 0 {
@@ -292,11 +314,11 @@ func TestList(t *testing.T) {
 	}
 }
 
-func TestImport(t *testing.T) {
+func TestImport(t *testing.T) { eachBackend(t, testImport) }
+
+func testImport(t *testing.T, e *env) {
 	ctx := context.Background()
-	c := newClock()
-	st := openStore(t, c)
-	s := NewService(st, c.Now)
+	c, st, s := e.c, e.st, e.svc
 	bc, bc2 := bcryptHashes(t)
 
 	if err := s.Add(ctx, "alice", argonHash, store.RoleAdmin, []string{"ops"}); err != nil {
@@ -339,13 +361,24 @@ func TestImport(t *testing.T) {
 	if err != nil || len(res.Added)+len(res.Skipped) != 0 {
 		t.Errorf("empty import = %+v, %v", res, err)
 	}
+	// One event per import sums it up (a big import must not flush the
+	// capped audit list); an import that did nothing is not an event.
+	got := auditSummary(t, st)
+	wantEvents := []ev{
+		{"cli", "user_added", "alice", "role=admin groups=ops"},
+		{"cli", "users_imported", "", "added 2 (bob,carol), skipped 1 existing"},
+		{"cli", "users_imported", "", "added 0, skipped 1 existing"},
+	}
+	if !reflect.DeepEqual(got, wantEvents) {
+		t.Errorf("audit = %+v, want %+v", got, wantEvents)
+	}
 }
 
-func TestImportInvalid(t *testing.T) {
+func TestImportInvalid(t *testing.T) { eachBackend(t, testImportInvalid) }
+
+func testImportInvalid(t *testing.T, e *env) {
 	ctx := context.Background()
-	c := newClock()
-	st := openStore(t, c)
-	s := NewService(st, c.Now)
+	st, s := e.st, e.svc
 	bc, _ := bcryptHashes(t)
 
 	_, err := s.Import(ctx, []ImportEntry{
@@ -399,7 +432,7 @@ func TestStoreFailures(t *testing.T) {
 	st := openStore(t, c)
 	bc, bc2 := bcryptHashes(t)
 	fs := &failingStore{Store: st}
-	s := NewService(fs, c.Now)
+	s := newEnv(fs, c).svc
 	if err := s.Add(ctx, "alice", bc, store.RoleUser, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -409,6 +442,23 @@ func TestStoreFailures(t *testing.T) {
 	err := s.SetPassword(ctx, "alice", bc2)
 	if !errors.Is(err, errBackend) || !strings.Contains(err.Error(), "revoking their sessions failed") {
 		t.Errorf("SetPassword with failing session delete = %v", err)
+	}
+	err = s.ResetPassword(ctx, "alice", bc)
+	if !errors.Is(err, errBackend) || !strings.Contains(err.Error(), "revoking their sessions failed") {
+		t.Errorf("ResetPassword with failing session delete = %v", err)
+	}
+	if _, err := st.UpdateUser(ctx, "alice", func(u *store.User) error { u.TOTPSecret = []byte("x"); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.DisableTwoFactor(ctx, []string{"alice"})
+	if !errors.Is(err, errBackend) || !strings.Contains(err.Error(), "revoking their sessions failed") {
+		t.Errorf("DisableTwoFactor with failing session delete = %v", err)
+	}
+	if u, _ := st.GetUser(ctx, "alice"); u.HasTOTP() {
+		t.Error("the secret must be gone even when revoking sessions failed")
+	}
+	if _, err := s.RevokeSessions(ctx, "alice"); !errors.Is(err, errBackend) {
+		t.Errorf("RevokeSessions with failing store = %v", err)
 	}
 	err = s.Delete(ctx, "alice")
 	if !errors.Is(err, errBackend) || !strings.Contains(err.Error(), "deleted, but removing their sessions failed") {

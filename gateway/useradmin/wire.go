@@ -3,7 +3,9 @@ package useradmin
 import (
 	"errors"
 	"net/http"
+	"time"
 
+	"github.com/authgate/authgate/gateway/settings"
 	"github.com/authgate/authgate/gateway/store"
 )
 
@@ -16,6 +18,16 @@ const (
 	pathDelete      = "/v1/users/delete"
 	pathList        = "/v1/users"
 	pathImport      = "/v1/users/import"
+	pathPage        = "/v1/users/page"
+	pathDisable2FA  = "/v1/users/disable-2fa"
+	pathResetPass   = "/v1/users/reset-password"
+	pathSetRole     = "/v1/users/role"
+	pathSessions    = "/v1/users/sessions"
+	pathRevoke      = "/v1/users/revoke-sessions"
+	pathSettings    = "/v1/settings"
+	pathSetMode     = "/v1/settings/mode"
+	pathSetIssuer   = "/v1/settings/issuer"
+	pathAudit       = "/v1/audit"
 
 	// maxRequestBody caps a request (an import of ~100k htpasswd lines).
 	maxRequestBody = 16 << 20
@@ -39,6 +51,52 @@ type deleteRequest struct {
 
 type importRequest struct {
 	Entries []ImportEntry `json:"entries"`
+}
+
+type pageRequest struct {
+	Filter Filter `json:"filter"`
+}
+
+type namesRequest struct {
+	Names []string `json:"names"`
+}
+
+type namesResponse struct {
+	Names []string `json:"names"`
+}
+
+type nameRequest struct {
+	Name string `json:"name"`
+}
+
+type roleRequest struct {
+	Name string `json:"name"`
+	Role string `json:"role"`
+}
+
+type sessionsResponse struct {
+	Sessions []SessionInfo `json:"sessions"`
+}
+
+type countResponse struct {
+	Count int `json:"count"`
+}
+
+type modeRequest struct {
+	Mode string `json:"mode"`
+}
+
+type issuerRequest struct {
+	Issuer string `json:"issuer"`
+}
+
+type auditRequest struct {
+	Since time.Time `json:"since,omitzero"`
+	Limit int       `json:"limit,omitempty"`
+}
+
+type auditResponse struct {
+	Events []store.AuditEvent `json:"events"`
 }
 
 type okResponse struct {
@@ -70,6 +128,7 @@ const (
 	codeExists     = "exists"
 	codeNotFound   = "not_found"
 	codeConflict   = "conflict"
+	codeLastAdmin  = "last_admin"
 	codeBadRequest = "bad_request"
 	codeInternal   = "internal"
 )
@@ -82,6 +141,8 @@ var sentinels = []struct {
 	err    error
 }{
 	{codeInvalid, http.StatusBadRequest, ErrInvalid},
+	{codeInvalid, http.StatusBadRequest, settings.ErrInvalid},
+	{codeLastAdmin, http.StatusConflict, ErrLastAdmin},
 	{codeExists, http.StatusConflict, store.ErrExists},
 	{codeNotFound, http.StatusNotFound, store.ErrNotFound},
 	{codeConflict, http.StatusConflict, store.ErrConflict},

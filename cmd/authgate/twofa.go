@@ -1,0 +1,173 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/authgate/authgate/gateway/settings"
+	"github.com/authgate/authgate/gateway/useradmin"
+)
+
+// twoFACommands are "authgate 2fa ...".
+var twoFACommands = []adminCmd{
+	{
+		name: "status", usage: "authgate 2fa status [USER] [--config PATH]", minArgs: 0, maxArgs: 1,
+		check: checkNames, run: twoFAStatus,
+	},
+	{
+		name: "disable", usage: "authgate 2fa disable USER... [--config PATH]", minArgs: 1, maxArgs: -1,
+		check: checkNames, run: twoFADisable,
+	},
+	{
+		name: "mode", usage: "authgate 2fa mode off|on|required [--config PATH]", minArgs: 1, maxArgs: 1,
+		check: func(pos []string) error {
+			if !settings.ValidMode(pos[0]) {
+				return fmt.Errorf("%w: unknown 2FA mode %q (off, on or required)", errUsage, pos[0])
+			}
+			return nil
+		},
+		run: twoFAMode,
+	},
+	{
+		name: "issuer", usage: `authgate 2fa issuer NAME [--config PATH]   (NAME "" = the default)`, minArgs: 1, maxArgs: 1,
+		run: twoFAIssuer,
+	},
+}
+
+func cmd2FA(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return runAdminGroup(ctx, "2fa", twoFACommands, args, stdout, stderr)
+}
+
+func twoFAStatus(ctx context.Context, a useradmin.Admin, pos []string, stdout io.Writer) error {
+	if len(pos) == 1 {
+		return twoFAUser(ctx, a, pos[0], stdout)
+	}
+	set, err := a.Settings(ctx)
+	if err != nil {
+		return err
+	}
+	users, err := a.List(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "2FA mode: %s; issuer: %s\n\n", set.Mode, issuerText(set))
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tROLE\t2FA\tENROLLED\tLAST CODE\tRECOVERY\tSESSIONS")
+	enabled := 0
+	for _, u := range users {
+		recovery := "-"
+		if u.TwoFactor {
+			enabled++
+			recovery = fmt.Sprintf("%d left", u.RecoveryLeft)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", u.Name, u.Role, twoFAText(u.TwoFactor),
+			when(u.TOTPEnrolledAt), when(u.TOTPLastUsedAt), recovery, u.Sessions)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "\n%d user(s), %d with 2FA enabled\n", len(users), enabled)
+	return nil
+}
+
+// twoFAUser prints one user's details.
+func twoFAUser(ctx context.Context, a useradmin.Admin, name string, stdout io.Writer) error {
+	u, err := findUser(ctx, a, name)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "user:\t%s\n", u.Name)
+	fmt.Fprintf(tw, "role:\t%s\n", u.Role)
+	fmt.Fprintf(tw, "2FA:\t%s\n", twoFAText(u.TwoFactor))
+	if u.TwoFactor {
+		fmt.Fprintf(tw, "enrolled:\t%s\n", when(u.TOTPEnrolledAt))
+		fmt.Fprintf(tw, "last code used:\t%s\n", when(u.TOTPLastUsedAt))
+		fmt.Fprintf(tw, "recovery codes left:\t%d\n", u.RecoveryLeft)
+	}
+	if u.MustChangePassword {
+		fmt.Fprintf(tw, "password:\tmust be changed at next login\n")
+	}
+	fmt.Fprintf(tw, "active sessions:\t%d\n", u.Sessions)
+	return tw.Flush()
+}
+
+// findUser looks one user up by exact name through Page (which counts
+// sessions for the returned rows only).
+func findUser(ctx context.Context, a useradmin.Admin, name string) (useradmin.UserInfo, error) {
+	for page := 1; ; page++ {
+		p, err := a.Page(ctx, useradmin.Filter{Query: name, Page: page, PageSize: useradmin.MaxPageSize})
+		if err != nil {
+			return useradmin.UserInfo{}, err
+		}
+		for _, u := range p.Users {
+			if u.Name == name {
+				return u, nil
+			}
+		}
+		if len(p.Users) == 0 || page*p.PageSize >= p.Total {
+			return useradmin.UserInfo{}, fmt.Errorf("no user %q", name)
+		}
+	}
+}
+
+func twoFADisable(ctx context.Context, a useradmin.Admin, names []string, stdout io.Writer) error {
+	had, err := a.DisableTwoFactor(ctx, names)
+	if err != nil {
+		// The error names every unknown user.
+		return userError(err, "")
+	}
+	hadSet := make(map[string]bool, len(had))
+	for _, n := range had {
+		hadSet[n] = true
+	}
+	seen := make(map[string]bool, len(names))
+	for _, n := range names {
+		if seen[n] {
+			continue
+		}
+		seen[n] = true
+		if hadSet[n] {
+			fmt.Fprintf(stdout, "2FA of %s disabled (secret and recovery codes removed); their sessions were ended\n", n)
+		} else {
+			fmt.Fprintf(stdout, "%s had no 2FA set up; their sessions were ended\n", n)
+		}
+	}
+	return nil
+}
+
+func twoFAMode(ctx context.Context, a useradmin.Admin, pos []string, stdout io.Writer) error {
+	if err := a.SetMode(ctx, pos[0]); err != nil {
+		return userError(err, "")
+	}
+	fmt.Fprintf(stdout, "2FA mode set to %s (every instance uses it within seconds)\n", pos[0])
+	return nil
+}
+
+func twoFAIssuer(ctx context.Context, a useradmin.Admin, pos []string, stdout io.Writer) error {
+	if err := a.SetIssuer(ctx, pos[0]); err != nil {
+		return userError(err, "")
+	}
+	set, err := a.Settings(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "issuer set to %s; it applies to new enrolments, existing codes keep working\n", issuerText(set))
+	return nil
+}
+
+func issuerText(s useradmin.SettingsInfo) string {
+	if s.Issuer == "" {
+		return fmt.Sprintf("%q (the default)", s.DefaultIssuer)
+	}
+	return fmt.Sprintf("%q", s.Issuer)
+}
+
+func twoFAText(on bool) string {
+	if on {
+		return "enabled"
+	}
+	return "not set up"
+}

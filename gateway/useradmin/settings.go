@@ -1,0 +1,78 @@
+package useradmin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/authgate/authgate/gateway/audit"
+	"github.com/authgate/authgate/gateway/settings"
+)
+
+// Settings implements Admin.
+func (s *Service) Settings(ctx context.Context) (SettingsInfo, error) {
+	v, err := s.set.Current(ctx)
+	if err != nil {
+		return SettingsInfo{}, fmt.Errorf("read settings: %w", err)
+	}
+	return SettingsInfo{Mode: v.Mode, Issuer: v.Issuer, DefaultIssuer: s.defaultIssuer}, nil
+}
+
+// SetMode implements Admin.
+func (s *Service) SetMode(ctx context.Context, mode string) error {
+	if !settings.ValidMode(mode) {
+		return fmt.Errorf("%w: 2FA mode %q: must be %s, %s or %s", ErrInvalid, mode, settings.ModeOff, settings.ModeOn, settings.ModeRequired)
+	}
+	was := s.previous(ctx, func(v settings.Values) string { return v.Mode })
+	if err := s.set.SetMode(ctx, mode); err != nil {
+		return settingError(err)
+	}
+	s.record(ctx, audit.SettingChanged, settings.KeyMode, settings.KeyMode+"="+mode+was)
+	return nil
+}
+
+// SetIssuer implements Admin.
+func (s *Service) SetIssuer(ctx context.Context, issuer string) error {
+	was := s.previous(ctx, func(v settings.Values) string { return v.Issuer })
+	if err := s.set.SetIssuer(ctx, issuer); err != nil {
+		return settingError(err)
+	}
+	shown := issuer
+	if shown == "" {
+		shown = "(default: " + s.defaultIssuer + ")"
+	}
+	s.record(ctx, audit.SettingChanged, settings.KeyIssuer, settings.KeyIssuer+"="+shown+was)
+	return nil
+}
+
+// previous describes a setting's value before a change for the audit
+// detail, "" if it cannot be read.
+func (s *Service) previous(ctx context.Context, pick func(settings.Values) string) string {
+	v, err := s.set.Current(ctx)
+	if err != nil {
+		return ""
+	}
+	return fmt.Sprintf(" (was %q)", pick(v))
+}
+
+// settingError maps the settings package's rejection to ErrInvalid (it
+// still matches settings.ErrInvalid too).
+func settingError(err error) error {
+	if errors.Is(err, settings.ErrInvalid) {
+		msg := strings.TrimPrefix(err.Error(), "settings: ")
+		msg = strings.TrimSuffix(msg, ": "+settings.ErrInvalid.Error())
+		return &sentinelError{msg: ErrInvalid.Error() + ": " + msg, errs: []error{ErrInvalid, err}}
+	}
+	return fmt.Errorf("change settings: %w", err)
+}
+
+// sentinelError is an error with its own message that matches the given
+// errors.
+type sentinelError struct {
+	msg  string
+	errs []error
+}
+
+func (e *sentinelError) Error() string   { return e.msg }
+func (e *sentinelError) Unwrap() []error { return e.errs }
