@@ -71,6 +71,13 @@ func (h *Handler) Gate(w http.ResponseWriter, r *http.Request) {
 		h.challenge(w, r, "/.authgate/login", original)
 		return
 	}
+	if u.MustChangePassword {
+		// An admin reset the password: nothing is reached with the
+		// temporary one until it is changed.
+		h.decision(r, u.Name, rt.Name, "challenge", "password_change_required")
+		h.challenge(w, r, PasswordPage, original)
+		return
+	}
 	if rt.Policy != policyPassword {
 		vals, err := h.d.Settings.Current(r.Context())
 		if err != nil {

@@ -25,6 +25,7 @@ type Config struct {
 	Password       Password  `yaml:"password"`
 	Routes         []Route   `yaml:"routes"`
 	TrustedProxies []string  `yaml:"trusted_proxies"`
+	Time           Time      `yaml:"time"`
 	Log            Log       `yaml:"log"`
 
 	// lines maps a key path ("routes[0].upstream") to the line of the
@@ -98,6 +99,24 @@ type TwoFactor struct {
 	Digits    int    `yaml:"digits"`    // 6 or 8, default 6
 	Algorithm string `yaml:"algorithm"` // SHA1|SHA256|SHA512, default SHA1
 	Skew      int    `yaml:"skew"`      // steps either side, default 1
+	// DriftScan is how far (either side) a failed code is searched for
+	// as evidence of clock drift, and the largest offset a resync may
+	// store. Default 10m. Never widens what is accepted.
+	DriftScan time.Duration `yaml:"drift_scan"`
+}
+
+// Time configures the server clock check.
+type Time struct {
+	// NTPServers to measure the server clock's offset against (SNTP);
+	// empty = no check. host or host:port (default port 123).
+	NTPServers []string `yaml:"ntp_servers"`
+	// CheckInterval between measurements, default 5m.
+	CheckInterval time.Duration `yaml:"check_interval"`
+	// WarnOver: |offset| above this is a warning, default 5s.
+	WarnOver time.Duration `yaml:"warn_over"`
+	// RefuseStartOver: refuse to start when |offset| at start exceeds
+	// this; 0 (default) = only warn.
+	RefuseStartOver time.Duration `yaml:"refuse_start_over"`
 }
 
 // Password configures hashing of new passwords (argon2id).

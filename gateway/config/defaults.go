@@ -18,6 +18,9 @@ const (
 	DefaultDigits          = 6
 	DefaultAlgorithm       = "SHA1"
 	DefaultSkew            = 1
+	DefaultDriftScan       = 10 * time.Minute
+	DefaultClockCheck      = 5 * time.Minute
+	DefaultClockWarnOver   = 5 * time.Second
 	DefaultArgon2MemoryKiB = 64 * 1024
 	DefaultArgon2Iter      = 3
 	DefaultArgon2Threads   = 2
@@ -63,7 +66,9 @@ func baseDefaults() Config {
 			Digits:    DefaultDigits,
 			Algorithm: DefaultAlgorithm,
 			Skew:      DefaultSkew,
+			DriftScan: DefaultDriftScan,
 		},
+		Time: Time{CheckInterval: DefaultClockCheck, WarnOver: DefaultClockWarnOver},
 		Password: Password{Argon2: Argon2{
 			MemoryKiB:   DefaultArgon2MemoryKiB,
 			Iterations:  DefaultArgon2Iter,

@@ -31,9 +31,10 @@ func TestDefaults(t *testing.T) {
 		},
 		Session: Session{CookieName: "authgate_session", IdleTimeout: time.Hour, MaxLifetime: 12 * time.Hour},
 		TwoFactor: TwoFactor{
-			Mode: "on", Issuer: "", Period: 30, Digits: 6, Algorithm: "SHA1", Skew: 1,
+			Mode: "on", Issuer: "", Period: 30, Digits: 6, Algorithm: "SHA1", Skew: 1, DriftScan: 10 * time.Minute,
 		},
 		Password: Password{Argon2: Argon2{MemoryKiB: 65536, Iterations: 3, Parallelism: 2}},
+		Time:     Time{CheckInterval: 5 * time.Minute, WarnOver: 5 * time.Second},
 		Log:      Log{Level: "info", Format: "json"},
 	}
 	if !reflect.DeepEqual(d, want) {

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"net/url"
 	"os"
 	"strings"
+	"time"
 )
 
 // Limits enforced by Validate.
@@ -41,6 +43,7 @@ func (c *Config) Validate() error {
 	k.argon2()
 	k.routes()
 	k.trustedProxies()
+	k.clock()
 	k.log()
 	if len(k.probs) == 0 {
 		return nil
@@ -194,6 +197,48 @@ func (k *checker) twoFactor() {
 	if t.Skew < 0 || t.Skew > MaxSkew {
 		k.add("two_factor.skew", "must be between 0 and %d steps, got %d", MaxSkew, t.Skew)
 	}
+	if t.DriftScan < time.Minute || t.DriftScan > 24*time.Hour {
+		k.add("two_factor.drift_scan", "must be between 1m and 24h, got %v", t.DriftScan)
+	}
+}
+
+func (k *checker) clock() {
+	t := &k.c.Time
+	for i, s := range t.NTPServers {
+		if msg := checkNTPServer(s); msg != "" {
+			k.add(fmt.Sprintf("time.ntp_servers[%d]", i), "%s", msg)
+		}
+	}
+	if t.CheckInterval < 10*time.Second {
+		k.add("time.check_interval", "must be at least 10s, got %v", t.CheckInterval)
+	}
+	if t.WarnOver <= 0 {
+		k.add("time.warn_over", "must be positive, got %v", t.WarnOver)
+	}
+	if t.RefuseStartOver < 0 {
+		k.add("time.refuse_start_over", "must be 0 (never refuse) or positive, got %v", t.RefuseStartOver)
+	}
+}
+
+// checkNTPServer accepts host or host:port.
+func checkNTPServer(s string) string {
+	if s == "" {
+		return "must not be empty"
+	}
+	if strings.ContainsAny(s, "/ ") {
+		return fmt.Sprintf("%q must be a host or host:port", s)
+	}
+	host := s
+	if h, port, err := net.SplitHostPort(s); err == nil {
+		if !validPort(port, false) {
+			return fmt.Sprintf("%q has an invalid port", s)
+		}
+		host = h
+	}
+	if !isIP(host) && !validHostname(host) {
+		return fmt.Sprintf("%q must be a host or host:port", s)
+	}
+	return ""
 }
 
 func (k *checker) argon2() {

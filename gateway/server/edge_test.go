@@ -175,3 +175,31 @@ func TestWrongSecretKeyRefusesToStart(t *testing.T) {
 	}
 	_ = srv.Close()
 }
+
+// Regression: a user whose password an admin reset could reach the panel
+// with the temporary password; the change was only enforced on the
+// gateway's own pages.
+func TestTemporaryPasswordMustBeChangedBeforeThePanel(t *testing.T) {
+	g := startGateway(t, gwOpts{mode: "off"})
+	g.addUser(t, "alice", "temporary pass")
+	if _, err := g.srv.Store().UpdateUser(context.Background(), "alice", func(u *store.User) error {
+		u.MustChangePassword = true
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	b := g.browser(t)
+	login(t, b, "alice", "temporary pass")
+	r := b.get("/panel?x=1")
+	mustStatus(t, r, http.StatusFound, "panel with a temporary password")
+	if want := "/.authgate/account/password?rd=" + url.QueryEscape("/panel?x=1"); location(r) != want {
+		t.Fatalf("sent to %q, want %q", location(r), want)
+	}
+	r = b.post("/.authgate/account/password", "/.authgate/account/password", url.Values{
+		"current_password": {"temporary pass"}, "new_password": {"my own secret"}, "new_password_repeat": {"my own secret"}, "rd": {"/panel?x=1"}})
+	mustStatus(t, r, http.StatusSeeOther, "password change")
+	if location(r) != "/panel?x=1" {
+		t.Fatalf("after the change went to %q", location(r))
+	}
+	mustStatus(t, b.get("/panel?x=1"), http.StatusOK, "panel after the change")
+}
