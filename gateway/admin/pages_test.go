@@ -105,8 +105,8 @@ func TestUsersFilterAndPaging(t *testing.T) {
 		for _, want := range []string{
 			`<th scope="row" class="name">u003</th>`, "<td>user</td>", "<td>staff</td>",
 			`<span class="badge on">enabled</span>`,
-			"<td>" + formatTime(e.clk.Now().Add(-48*time.Hour)) + "</td>",
-			"<td>" + formatTime(e.clk.Now().Add(-time.Hour)) + "</td>",
+			`<td class="nowrap">` + formatTime(e.clk.Now().Add(-48*time.Hour)) + "</td>",
+			`<td class="nowrap">` + formatTime(e.clk.Now().Add(-time.Hour)) + "</td>",
 			"<td>10</td>", "<td>0</td>",
 			`<button type="submit" class="small danger">Disable 2FA</button>`,
 			`<button type="submit" class="small secondary">Reset password</button>`,
