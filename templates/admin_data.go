@@ -21,6 +21,10 @@ type AdminSettingsPage struct {
 	// DefaultIssuer is what an empty Issuer means (shown as placeholder);
 	// empty when it is the request's host name.
 	DefaultIssuer string
+	// Clock is the "Server clock" block (partial _clock.html).
+	Clock ClockStatus
+	// Drift is the "Clock drift evidence" block (partial _drift.html).
+	Drift DriftSummary
 }
 
 // AdminMode is one choice of the 2FA mode radio group.
@@ -77,6 +81,8 @@ type AdminUserRow struct {
 	MustChangePassword bool
 	// IsSelf marks the signed-in admin's own row.
 	IsSelf bool
+	// Drift is the user's clock note (drift_data.go).
+	Drift DriftNote
 }
 
 // AdminUpstreamsPage is the data for "admin_upstreams".

@@ -27,6 +27,9 @@ Usage:
                                           generated admin password; Ctrl-C ends it
   authgate demo-panel [--listen ADDR]     run only the demo "legacy panel" (default 127.0.0.1:9000)
   authgate config check [--config PATH]   validate a config file; prints every problem, exit 1 if any
+  authgate doctor [--config PATH]         diagnose: config warnings, server clock vs NTP, store
+                                          reachability and latency, clock drift seen in failed
+                                          codes; each problem with its fix, exit 1 if any
   authgate user add NAME [--admin] [--group G]... [--password-stdin]
   authgate user list
   authgate user passwd NAME [--password-stdin]
@@ -41,13 +44,15 @@ Usage:
   authgate 2fa issuer NAME                set the Issuer shown in authenticator apps ("" = default)
   authgate sessions list USER             show the user's active sessions
   authgate sessions revoke USER           end all of the user's sessions
+  authgate bans list                      active sign-in bans (user names and client addresses)
+  authgate bans lift USER|IP|KEY...       lift bans early and clear their failure counts
   authgate audit [--since DURATION|RFC3339] [--limit N]
                                           the audit trail (last 500 events), newest first
   authgate version
   authgate help
 
 The config file is --config PATH, else $AUTHGATE_CONFIG, else
-/etc/authgate/authgate.yaml. The user, 2fa, sessions and audit commands
+/etc/authgate/authgate.yaml. The user, 2fa, sessions, bans and audit commands
 take --config too (flags may come before or after NAME) and work on the
 store the server uses, also while it runs: the embedded store through the
 server's control socket in data_dir, Redis directly. Their changes are
@@ -104,12 +109,16 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdDemoPanel(ctx, args[1:], stderr)
 	case "config":
 		err = cmdConfig(args[1:], stdout, stderr)
+	case "doctor":
+		err = cmdDoctor(ctx, args[1:], time.Now, stdout, stderr)
 	case "user":
 		err = cmdUser(ctx, args[1:], stdin, stdout, stderr)
 	case "2fa":
 		err = cmd2FA(ctx, args[1:], stdout, stderr)
 	case "sessions":
 		err = cmdSessions(ctx, args[1:], stdout, stderr)
+	case "bans":
+		err = cmdBans(ctx, args[1:], stdout, stderr)
 	case "audit":
 		err = cmdAudit(ctx, args[1:], time.Now, stdout, stderr)
 	case "version", "--version":

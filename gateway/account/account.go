@@ -116,11 +116,14 @@ type Deps struct {
 	// session.
 	SessionManager *session.Manager
 	TOTP           *factor.TOTP
-	Recovery       *factor.Recovery
-	Box            Box
-	Passwords      Passwords
-	Audit          Auditor
-	Pages          Pages
+	// Resync resynchronises the user's authenticator clock (nil: the page
+	// is not offered).
+	Resync    Resyncer
+	Recovery  *factor.Recovery
+	Box       Box
+	Passwords Passwords
+	Audit     Auditor
+	Pages     Pages
 	// CSRFToken returns the token for forms; default middleware.CSRFToken.
 	CSRFToken func(r *http.Request) string
 	Logger    zerolog.Logger
@@ -175,6 +178,8 @@ func New(d Deps, o Options) *Handler {
 	h.handle("GET "+PathSetup, h.setupPage)
 	h.handle("POST "+PathSetup, h.setupSubmit)
 	h.handle("POST "+PathRemove, h.remove)
+	h.handle("GET "+PathResync, h.resyncPage)
+	h.handle("POST "+PathResync, h.resyncSubmit)
 	h.handle("POST "+PathGenerate, h.generate)
 	h.handle("GET "+PathFirstCodes, h.firstCodes)
 	h.handle("GET "+PathDownload, h.download)
@@ -311,6 +316,7 @@ var notices = map[string]string{
 	"revoked":        "The session was signed out.",
 	"revoked-others": "All your other sessions were signed out.",
 	"not-enrolled":   msgNotEnrolled,
+	"resynced":       "Your authenticator's clock is resynchronised: its codes are accepted again.",
 }
 
 // localPath returns rd if it is a safe path on this gateway, else "".

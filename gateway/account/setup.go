@@ -82,7 +82,8 @@ func (h *Handler) setupSubmit(w http.ResponseWriter, r *http.Request, c auth.Cur
 		http.Redirect(w, r, PathSetup, http.StatusSeeOther)
 		return
 	}
-	if _, err := h.d.TOTP.Check(ctx, c.User.Name, pending, r.PostForm.Get("code")); err != nil {
+	res, err := h.d.TOTP.Check(ctx, c.User.Name, pending, 0, r.PostForm.Get("code"))
+	if err != nil {
 		if !errors.Is(err, factor.ErrInvalid) && !errors.Is(err, factor.ErrReplayed) {
 			h.d.Pages.RenderError(w, r, unavailable(err))
 			return
@@ -103,6 +104,7 @@ func (h *Handler) setupSubmit(w http.ResponseWriter, r *http.Request, c auth.Cur
 		x.TOTPSecret = append([]byte(nil), pending...)
 		x.TOTPEnrolledAt = now
 		x.TOTPLastUsedAt = now
+		x.TOTPDriftSteps = res.Drift // the new device's, not the old one's
 		x.UpdatedAt = now
 		if first {
 			x.RecoveryCodes = append([]string(nil), hashes...)
@@ -178,6 +180,7 @@ func (h *Handler) remove(w http.ResponseWriter, r *http.Request, c auth.Current)
 		x.TOTPSecret = nil
 		x.TOTPEnrolledAt = time.Time{}
 		x.TOTPLastUsedAt = time.Time{}
+		x.TOTPDriftSteps, x.DriftSeen = 0, nil
 		x.RecoveryCodes = nil
 		x.RecoveryCodesAt = time.Time{}
 		x.UpdatedAt = h.now()
@@ -253,7 +256,7 @@ func (h *Handler) checkProof(w http.ResponseWriter, r *http.Request, c auth.Curr
 		}
 		h.proofFailed(r, u.Name, "wrong_password")
 	case code != "":
-		_, err := h.d.TOTP.Check(ctx, u.Name, u.TOTPSecret, code)
+		_, err := h.d.TOTP.Check(ctx, u.Name, u.TOTPSecret, u.TOTPDriftSteps, code)
 		if err == nil {
 			h.proofPassed(r, u.Name)
 			return "code", true

@@ -73,7 +73,7 @@ func TestFirstSetUp(t *testing.T) {
 		if err != nil || !bytes.Equal(secret, raw) {
 			t.Fatalf("stored secret differs from the one shown (%v)", err)
 		}
-		if _, err := e.totp.Check(e.ctx(), "alice", u.TOTPSecret, code); !errors.Is(err, factor.ErrReplayed) {
+		if _, err := e.totp.Check(e.ctx(), "alice", u.TOTPSecret, 0, code); !errors.Is(err, factor.ErrReplayed) {
 			t.Fatalf("confirming code reusable: %v", err)
 		}
 		// The session was rotated: the old id is dead, the new one is
@@ -148,7 +148,7 @@ func TestReconfigure(t *testing.T) {
 		}
 
 		// Until confirmed, the old secret is the one in force.
-		if _, err := e.totp.Check(e.ctx(), "bob", e.user("bob").TOTPSecret, e.code(oldRaw)); err != nil {
+		if _, err := e.totp.Check(e.ctx(), "bob", e.user("bob").TOTPSecret, 0, e.code(oldRaw)); err != nil {
 			t.Fatalf("old secret stopped working before confirmation: %v", err)
 		}
 		e.tick()
@@ -159,7 +159,7 @@ func TestReconfigure(t *testing.T) {
 		if u := e.user("bob"); !bytes.Equal(u.TOTPSecret, before.TOTPSecret) {
 			t.Fatal("a refused code replaced the secret")
 		}
-		if _, err := e.totp.Check(e.ctx(), "bob", e.user("bob").TOTPSecret, e.code(oldRaw)); err != nil {
+		if _, err := e.totp.Check(e.ctx(), "bob", e.user("bob").TOTPSecret, 0, e.code(oldRaw)); err != nil {
 			t.Fatalf("old secret stopped working after a refused code: %v", err)
 		}
 		e.tick()
@@ -175,7 +175,7 @@ func TestReconfigure(t *testing.T) {
 		if bytes.Equal(u.TOTPSecret, before.TOTPSecret) {
 			t.Fatal("secret not replaced")
 		}
-		if _, err := e.totp.Check(e.ctx(), "bob", u.TOTPSecret, e.code(oldRaw)); !errors.Is(err, factor.ErrInvalid) {
+		if _, err := e.totp.Check(e.ctx(), "bob", u.TOTPSecret, 0, e.code(oldRaw)); !errors.Is(err, factor.ErrInvalid) {
 			t.Fatalf("old secret still works after reconfiguring: %v", err)
 		}
 		// Recovery codes are kept as they were.

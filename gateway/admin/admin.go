@@ -80,6 +80,14 @@ type Deps struct {
 	Upstreams Upstreams
 	Hasher    Hasher
 	Pages     Pages
+	// Bans lists and lifts sign-in bans (nil: no Bans tab).
+	Bans Bans
+	// Clock is the server clock check shown on the Settings page (nil:
+	// shown as not configured).
+	Clock Clock
+	// Drift is the clock-drift evidence (Settings page, users' rows) and
+	// the resync action (nil: not shown).
+	Drift Drift
 	// Now is the clock (default time.Now); Rand the source of temporary
 	// passwords (default crypto/rand).
 	Now  func() time.Time
@@ -145,8 +153,11 @@ func New(d Deps, o Options) *Handler {
 	m.HandleFunc("POST "+RevokePath, h.revoke)
 	m.HandleFunc("POST "+ResetPath, h.resetPassword)
 	m.HandleFunc("POST "+RolePath, h.setRole)
+	m.HandleFunc("POST "+ResyncPath, h.resync)
 	m.HandleFunc("GET "+UpstreamsPath, h.upstreamsPage)
 	m.HandleFunc("GET "+AuditPath, h.auditPage)
+	m.HandleFunc("GET "+BansPath, h.bansPage)
+	m.HandleFunc("POST "+LiftBanPath, h.liftBan)
 	m.HandleFunc(Prefix+"/", func(w http.ResponseWriter, r *http.Request) {
 		h.d.Pages.RenderError(w, r, web.Errorf(http.StatusNotFound, "There is no such page in the admin area.", nil))
 	})
@@ -200,6 +211,9 @@ func returnPage(path string) string {
 	}
 	if path == SettingsPath {
 		return SettingsPath
+	}
+	if path == LiftBanPath {
+		return BansPath
 	}
 	return SettingsPath
 }

@@ -444,10 +444,11 @@ func TestSetRole(t *testing.T) {
 		if e.getUser(t, "bob").Role != store.RoleAdmin || !e.hasEvent(t, audit.RoleChanged, "bob", "root") {
 			t.Error("bob not made admin, or not audited")
 		}
-		// With another admin, root may step down (and then loses the area).
+		// With another admin, root may step down. A role change ends the
+		// user's sessions, so root is signed out at once.
 		r = a.follow(t, a.post(t, RolePath, url.Values{"user": {"root"}, "role": {store.RoleUser}}))
-		if r.status != http.StatusForbidden || e.getUser(t, "root").Role != store.RoleUser {
-			t.Errorf("root stepping down: %d, role %s", r.status, e.getUser(t, "root").Role)
+		if r.status != http.StatusSeeOther || !strings.HasPrefix(r.location, "/.authgate/login") || e.getUser(t, "root").Role != store.RoleUser {
+			t.Errorf("root stepping down: %d to %q, role %s", r.status, r.location, e.getUser(t, "root").Role)
 		}
 
 		e.addUser(t, user{name: "boss", role: store.RoleAdmin})

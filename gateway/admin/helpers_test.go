@@ -179,7 +179,7 @@ func newEnv(t testing.TB, open opener) *env {
 		t.Fatalf("NewRenderer: %v", err)
 	}
 	e.loadedAt = e.clk.Now().Add(-time.Hour)
-	h := New(Deps{Users: e.svc, Upstreams: e.proxy, Hasher: e.hasher, Pages: rd, Now: e.clk.Now},
+	h := New(Deps{Users: e.svc, Bans: e.svc, Upstreams: e.proxy, Hasher: e.hasher, Pages: rd, Now: e.clk.Now},
 		Options{ConfigPath: configPath, ConfigLoadedAt: e.loadedAt})
 	csrf := middleware.NewCSRF(middleware.CSRFOptions{})
 	e.srv = httptest.NewServer(middleware.Logger(log)(csrf.Middleware()(requireUser(e.st)(h.Handler()))))

@@ -57,6 +57,8 @@ func (h *Handler) renderSettings(w http.ResponseWriter, r *http.Request, status 
 		Modes:         ms,
 		Issuer:        issuer,
 		DefaultIssuer: def,
+		Clock:         h.clockStatus(),
+		Drift:         h.driftSummary(r),
 	}
 	p.Error, p.Notice = errMsg, notice
 	h.d.Pages.Render(w, r, status, templates.PageAdminSettings, p)

@@ -94,12 +94,12 @@ func backView(r *http.Request) view {
 
 func (h *Handler) usersPage(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	h.renderUsers(w, r, parseView(q), http.StatusOK, "", usersNotice(q))
+	h.renderUsers(w, r, parseView(q), http.StatusOK, "", h.usersNotice(q))
 }
 
 // usersNotice is the message for a finished action (set by the redirect
 // after it). Only fixed texts with numbers and a user name are shown.
-func usersNotice(q url.Values) string {
+func (h *Handler) usersNotice(q url.Values) string {
 	n, _ := strconv.Atoi(q.Get("n"))
 	n = max(0, n)
 	name := q.Get("user")
@@ -118,6 +118,11 @@ func usersNotice(q url.Values) string {
 			return ""
 		}
 		return fmt.Sprintf("Ended %d %s of %s.", n, plural(n, "session", "sessions"), name)
+	case "resynced":
+		if h.d.Drift == nil {
+			return ""
+		}
+		return resyncNotice(name, q.Get("steps"), h.d.Drift.Period())
 	case "role":
 		role := q.Get("role")
 		if name == "" || role != store.RoleAdmin && role != store.RoleUser {
@@ -145,6 +150,7 @@ func (h *Handler) renderUsers(w http.ResponseWriter, r *http.Request, v view, st
 		return
 	}
 	self := current(r).User.Name
+	rep, repOK := h.driftReport(r)
 	p := templates.AdminUsersPage{
 		Common: h.common(r, titleUsers),
 		Nav:    h.nav(r, "users"),
@@ -175,6 +181,7 @@ func (h *Handler) renderUsers(w http.ResponseWriter, r *http.Request, v view, st
 			Sessions:           u.Sessions,
 			MustChangePassword: u.MustChangePassword,
 			IsSelf:             u.Name == self,
+			Drift:              h.driftNote(u, rep, repOK),
 		})
 	}
 	if len(p.Users) > 0 {

@@ -26,6 +26,7 @@ const (
 	TOTPReconfigured  = "totp_reconfigured"
 	TOTPRemoved       = "totp_removed"  // by the user
 	TOTPDisabled      = "totp_disabled" // by an admin
+	TOTPResynced      = "totp_resynced" // clock offset measured from two codes
 	RecoveryGenerated = "recovery_codes_generated"
 	PasswordChanged   = "password_changed"
 	PasswordReset     = "password_reset"
@@ -36,6 +37,8 @@ const (
 	UserAdded         = "user_added"
 	UserDeleted       = "user_deleted"
 	UsersImported     = "users_imported"
+	BanStarted        = "ban_started" // too many failed attempts locked a user name or address out
+	BanLifted         = "ban_lifted"  // an admin lifted a ban early
 	ActorCLI          = "cli"
 	maxDetailLen      = 200
 	maxFieldLen       = 128

@@ -84,6 +84,10 @@ type Deps struct {
 	Audit     Auditor
 	Upstreams Upstreams
 	Pages     Pages
+	// Regulator counts failed attempts and bans (nil: no regulation).
+	Regulator Regulator
+	// HashSlots bounds concurrent password hashing at login (nil: none).
+	HashSlots HashSlots
 	// CSRFToken returns the token to embed in forms (middleware.CSRF).
 	CSRFToken func(r *http.Request) string
 	Logger    zerolog.Logger

@@ -72,6 +72,9 @@ func (h *Handler) enrollSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rd := h.afterSecondFactor(r, s, r.PostForm.Get("rd"))
+	if h.refuseBanned(w, r, u.Name, h.errorPage(w, r)) {
+		return
+	}
 	if u.HasTOTP() {
 		http.Redirect(w, r, "/.authgate/verify"+rdQuery(rd), http.StatusSeeOther)
 		return
@@ -80,7 +83,7 @@ func (h *Handler) enrollSubmit(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/.authgate/enroll"+rdQuery(rd), http.StatusSeeOther)
 		return
 	}
-	step, err := h.checkCode(r, u.Name, s.PendingTOTPSecret, r.PostForm.Get("code"))
+	res, err := h.checkCode(r, u.Name, s.PendingTOTPSecret, 0, r.PostForm.Get("code"))
 	if err != nil {
 		h.codeFailed(w, r, s, u.Name, "enroll", rd, err)
 		return
@@ -93,6 +96,7 @@ func (h *Handler) enrollSubmit(w http.ResponseWriter, r *http.Request) {
 		x.TOTPSecret = append([]byte(nil), s.PendingTOTPSecret...)
 		x.TOTPEnrolledAt = now
 		x.TOTPLastUsedAt = now
+		x.TOTPDriftSteps = res.Drift // a new device: its first code's side
 		x.UpdatedAt = now
 		return nil
 	})
@@ -106,5 +110,5 @@ func (h *Handler) enrollSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	h.audit(r, audit.TOTPEnrolled, u.Name, "at sign-in")
 	// On to the first recovery codes (shown once), then to rd.
-	h.completeLogin(w, r, s, FirstRecoveryCodesPage+"?rd="+url.QueryEscape(rd), "enrolled", step)
+	h.completeLogin(w, r, s, FirstRecoveryCodesPage+"?rd="+url.QueryEscape(rd), "enrolled", res.Step)
 }

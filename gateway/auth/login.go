@@ -46,9 +46,22 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 
+	// A ban is checked before anything else, then a hashing slot is taken
+	// for the whole attempt (every path below hashes once).
+	page := func(status int, msg string) { h.loginFailed(w, r, shown, rd, msg, status) }
+	if h.refuseBanned(w, r, shown, page) {
+		return
+	}
+	release, got := h.hashSlot(w, r, page)
+	if !got {
+		return
+	}
+	defer release()
+
 	if username == "" || pw == "" || len(username) > maxUsernameLen || len(pw) > maxPasswordLen || !utf8.ValidString(username) {
 		h.d.Passwords.VerifyDummy(pw[:min(len(pw), maxPasswordLen)])
 		h.decision(r, "", "", "deny", "malformed_credentials")
+		h.failed(r, shown)
 		h.loginFailed(w, r, shown, rd, msgBadLogin, http.StatusUnauthorized)
 		return
 	}
@@ -57,6 +70,7 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, store.ErrNotFound):
 		h.d.Passwords.VerifyDummy(pw)
 		h.decision(r, username, "", "deny", "unknown_user")
+		h.failed(r, username)
 		h.audit(r, audit.LoginFailed, username, "unknown user")
 		h.loginFailed(w, r, shown, rd, msgBadLogin, http.StatusUnauthorized)
 		return
@@ -74,6 +88,7 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 			h.log(r).Error().Err(err).Str("user", username).Msg("login: stored password hash unusable")
 		}
 		h.decision(r, username, "", "deny", reason)
+		h.failed(r, username)
 		h.audit(r, audit.LoginFailed, username, strings.ReplaceAll(reason, "_", " "))
 		h.loginFailed(w, r, shown, rd, msgBadLogin, http.StatusUnauthorized)
 		return
@@ -112,6 +127,7 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	h.d.Sessions.SetCookie(w, id, s, secure(r))
 	if s.Stage == store.StageFull {
 		h.decision(r, u.Name, "", "login", "password")
+		h.succeeded(r, u.Name)
 		h.audit(r, audit.Login, u.Name, "password only")
 	} else {
 		h.decision(r, u.Name, "", "pending", "second_factor_owed")

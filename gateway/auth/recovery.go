@@ -40,6 +40,9 @@ func (h *Handler) recoverySubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rd := h.afterSecondFactor(r, s, r.PostForm.Get("rd"))
+	if h.refuseBanned(w, r, u.Name, h.errorPage(w, r)) {
+		return
+	}
 	if !u.HasTOTP() {
 		http.Redirect(w, r, "/.authgate/enroll", http.StatusSeeOther)
 		return

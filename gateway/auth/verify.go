@@ -32,11 +32,14 @@ func (h *Handler) verifySubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rd := h.afterSecondFactor(r, s, r.PostForm.Get("rd"))
+	if h.refuseBanned(w, r, u.Name, h.errorPage(w, r)) {
+		return
+	}
 	if !u.HasTOTP() {
 		http.Redirect(w, r, "/.authgate/enroll", http.StatusSeeOther)
 		return
 	}
-	step, err := h.checkCode(r, u.Name, u.TOTPSecret, r.PostForm.Get("code"))
+	res, err := h.checkCode(r, u.Name, u.TOTPSecret, u.TOTPDriftSteps, r.PostForm.Get("code"))
 	if err != nil {
 		h.codeFailed(w, r, s, u.Name, "verify", rd, err)
 		return
@@ -44,11 +47,16 @@ func (h *Handler) verifySubmit(w http.ResponseWriter, r *http.Request) {
 	now := h.d.Now().UTC()
 	if _, err := h.d.Users.UpdateUser(r.Context(), u.Name, func(x *store.User) error {
 		x.TOTPLastUsedAt = now
+		// A code one step off-centre nudges the drift (RFC 6238 §6),
+		// unless a resync changed it meanwhile.
+		if x.TOTPDriftSteps == u.TOTPDriftSteps {
+			x.TOTPDriftSteps = res.Drift
+		}
 		return nil
 	}); err != nil {
 		h.log(r).Warn().Err(err).Str("user", u.Name).Msg("verify: last-used time not stored")
 	}
-	h.completeLogin(w, r, s, rd, "totp", step)
+	h.completeLogin(w, r, s, rd, "totp", res.Step)
 }
 
 // secondFactorContext loads the session and user for verify/enroll. It
@@ -92,9 +100,10 @@ func (h *Handler) afterSecondFactor(r *http.Request, s store.Session, rd string)
 	return h.redirectTarget(r, rd)
 }
 
-// checkCode verifies code against the sealed secret and consumes its step.
-func (h *Handler) checkCode(r *http.Request, user string, sealed []byte, code string) (int64, error) {
-	return h.d.TOTP.Check(r.Context(), user, sealed, code)
+// checkCode verifies code against the sealed secret around the user's
+// drift and consumes its step.
+func (h *Handler) checkCode(r *http.Request, user string, sealed []byte, drift int, code string) (factor.Result, error) {
+	return h.d.TOTP.Check(r.Context(), user, sealed, drift, code)
 }
 
 // codeFailed answers an invalid code with the one public message, and ends
@@ -110,6 +119,9 @@ func (h *Handler) codeFailed(w http.ResponseWriter, r *http.Request, s store.Ses
 	}
 	h.decision(r, user, "", "deny", reason)
 	h.audit(r, audit.LoginFailed, user, strings.ReplaceAll(reason, "_", " "))
+	if reason != "code_check_error" {
+		h.failed(r, user)
+	}
 	n, err := h.d.Counters.Incr(r.Context(), "codefail:"+s.IDHash, 1, h.d.Sessions.PendingLifetime())
 	if err != nil || n >= int64(h.o.MaxCodeFailures) {
 		_ = h.d.Sessions.Destroy(r.Context(), s.IDHash)
@@ -149,6 +161,7 @@ func (h *Handler) completeLogin(w http.ResponseWriter, r *http.Request, s store.
 		return
 	}
 	h.d.Sessions.SetCookie(w, id, ns, secure(r))
+	h.succeeded(r, s.User)
 	switch {
 	case how == "recovery_code": // recorded by the caller, flagged
 	case s.Stage == store.StageFull:

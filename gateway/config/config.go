@@ -19,14 +19,16 @@ type Config struct {
 	// SecretKey is filled from AUTHGATE_SECRET_KEY (never from YAML).
 	SecretKey string `yaml:"-"`
 
-	Store          Store     `yaml:"store"`
-	Session        Session   `yaml:"session"`
-	TwoFactor      TwoFactor `yaml:"two_factor"`
-	Password       Password  `yaml:"password"`
-	Routes         []Route   `yaml:"routes"`
-	TrustedProxies []string  `yaml:"trusted_proxies"`
-	Time           Time      `yaml:"time"`
-	Log            Log       `yaml:"log"`
+	Store          Store      `yaml:"store"`
+	Session        Session    `yaml:"session"`
+	TwoFactor      TwoFactor  `yaml:"two_factor"`
+	Password       Password   `yaml:"password"`
+	Routes         []Route    `yaml:"routes"`
+	TrustedProxies []string   `yaml:"trusted_proxies"`
+	Regulation     Regulation `yaml:"regulation"`
+	Proxy          Proxy      `yaml:"proxy"`
+	Time           Time       `yaml:"time"`
+	Log            Log        `yaml:"log"`
 
 	// lines maps a key path ("routes[0].upstream") to the line of the
 	// file it was read from; filled by Load, used to cite lines.
@@ -122,6 +124,9 @@ type Time struct {
 // Password configures hashing of new passwords (argon2id).
 type Password struct {
 	Argon2 Argon2 `yaml:"argon2"`
+	// MaxConcurrent bounds the password hashes and verifications running
+	// at once (each takes argon2.memory_kib); 0 (default) = one per CPU.
+	MaxConcurrent int `yaml:"max_concurrent"`
 }
 
 // Argon2 parameters; defaults follow RFC 9106's second recommendation
@@ -176,6 +181,15 @@ type UpstreamTLS struct {
 type IdentityHeaders struct {
 	User   string `yaml:"user"`   // default Remote-User
 	Groups string `yaml:"groups"` // default Remote-Groups
+}
+
+// Proxy tunes the connections to the upstreams (every route).
+type Proxy struct {
+	// ResponseHeaderTimeout bounds how long an upstream may take to send
+	// its response headers once the request is sent; a slower upstream
+	// gets the gateway's 504 page. Bodies (streams, downloads) are not
+	// limited. Default 2m.
+	ResponseHeaderTimeout time.Duration `yaml:"response_header_timeout"`
 }
 
 // Log configures zerolog.

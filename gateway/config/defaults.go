@@ -7,29 +7,31 @@ import (
 
 // Default values that do not depend on other settings.
 const (
-	DefaultListen          = ":8080"
-	DefaultDataDir         = "/var/lib/authgate"
-	DefaultStoreDriver     = "embedded"
-	DefaultKeyPrefix       = "authgate"
-	DefaultCookieName      = "authgate_session"
-	DefaultIdleTimeout     = time.Hour
-	DefaultMaxLifetime     = 12 * time.Hour
-	DefaultPeriod          = 30
-	DefaultDigits          = 6
-	DefaultAlgorithm       = "SHA1"
-	DefaultSkew            = 1
-	DefaultDriftScan       = 10 * time.Minute
-	DefaultClockCheck      = 5 * time.Minute
-	DefaultClockWarnOver   = 5 * time.Second
-	DefaultArgon2MemoryKiB = 64 * 1024
-	DefaultArgon2Iter      = 3
-	DefaultArgon2Threads   = 2
-	DefaultPathPrefix      = "/"
-	DefaultPolicy          = PolicyTwoFactor
-	DefaultUserHeader      = "Remote-User"
-	DefaultGroupsHeader    = "Remote-Groups"
-	DefaultLogLevel        = "info"
-	DefaultLogFormat       = "json"
+	DefaultListen        = ":8080"
+	DefaultDataDir       = "/var/lib/authgate"
+	DefaultStoreDriver   = "embedded"
+	DefaultKeyPrefix     = "authgate"
+	DefaultCookieName    = "authgate_session"
+	DefaultIdleTimeout   = time.Hour
+	DefaultMaxLifetime   = 12 * time.Hour
+	DefaultPeriod        = 30
+	DefaultDigits        = 6
+	DefaultAlgorithm     = "SHA1"
+	DefaultSkew          = 1
+	DefaultDriftScan     = 10 * time.Minute
+	DefaultClockCheck    = 5 * time.Minute
+	DefaultClockWarnOver = 5 * time.Second
+	// DefaultResponseHeaderTimeout is proxy.response_header_timeout.
+	DefaultResponseHeaderTimeout = 2 * time.Minute
+	DefaultArgon2MemoryKiB       = 64 * 1024
+	DefaultArgon2Iter            = 3
+	DefaultArgon2Threads         = 2
+	DefaultPathPrefix            = "/"
+	DefaultPolicy                = PolicyTwoFactor
+	DefaultUserHeader            = "Remote-User"
+	DefaultGroupsHeader          = "Remote-Groups"
+	DefaultLogLevel              = "info"
+	DefaultLogFormat             = "json"
 
 	// Store drivers.
 	DriverEmbedded = "embedded"
@@ -68,12 +70,19 @@ func baseDefaults() Config {
 			Skew:      DefaultSkew,
 			DriftScan: DefaultDriftScan,
 		},
-		Time: Time{CheckInterval: DefaultClockCheck, WarnOver: DefaultClockWarnOver},
+		Time:  Time{CheckInterval: DefaultClockCheck, WarnOver: DefaultClockWarnOver},
+		Proxy: Proxy{ResponseHeaderTimeout: DefaultResponseHeaderTimeout},
 		Password: Password{Argon2: Argon2{
 			MemoryKiB:   DefaultArgon2MemoryKiB,
 			Iterations:  DefaultArgon2Iter,
 			Parallelism: DefaultArgon2Threads,
 		}},
+		Regulation: Regulation{
+			MaxFailures: DefaultMaxFailures,
+			Window:      DefaultRegWindow,
+			Ban:         DefaultBan,
+			MaxBan:      DefaultMaxBan,
+		},
 		Log: Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
 	}
 }

@@ -41,9 +41,11 @@ func (c *Config) Validate() error {
 	k.session()
 	k.twoFactor()
 	k.argon2()
+	k.regulation()
 	k.routes()
 	k.trustedProxies()
 	k.clock()
+	k.proxy()
 	k.log()
 	if len(k.probs) == 0 {
 		return nil
@@ -217,6 +219,15 @@ func (k *checker) clock() {
 	}
 	if t.RefuseStartOver < 0 {
 		k.add("time.refuse_start_over", "must be 0 (never refuse) or positive, got %v", t.RefuseStartOver)
+	}
+}
+
+// MaxResponseHeaderTimeout bounds proxy.response_header_timeout.
+const MaxResponseHeaderTimeout = time.Hour
+
+func (k *checker) proxy() {
+	if d := k.c.Proxy.ResponseHeaderTimeout; d < time.Second || d > MaxResponseHeaderTimeout {
+		k.add("proxy.response_header_timeout", "must be between 1s and %v, got %v", MaxResponseHeaderTimeout, d)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // validYAML is a small valid configuration the cases below break.
@@ -265,6 +266,11 @@ func TestValidateProblems(t *testing.T) {
 			`trusted_proxies[6]: "10.0.0.0/33" is not an IP address or CIDR`,
 			`trusted_proxies[7]: "localhost" is not an IP address or CIDR`,
 		}},
+		{"proxy timeout too short", func(c *Config) { c.Proxy.ResponseHeaderTimeout = 500 * time.Millisecond },
+			[]string{`proxy.response_header_timeout: must be between 1s and 1h0m0s, got 500ms`}},
+		{"proxy timeout too long", func(c *Config) { c.Proxy.ResponseHeaderTimeout = 2 * time.Hour },
+			[]string{`proxy.response_header_timeout: must be between 1s and 1h0m0s, got 2h0m0s`}},
+		{"proxy timeout ok", func(c *Config) { c.Proxy.ResponseHeaderTimeout = 5 * time.Second }, nil},
 		{"log level", func(c *Config) { c.Log.Level = "verbose" },
 			[]string{`log.level: must be "trace", "debug", "info", "warn" or "error", got "verbose"`}},
 		{"log format", func(c *Config) { c.Log.Format = "text" },

@@ -42,17 +42,17 @@ func TestTOTPCheckConsumesTheStep(t *testing.T) {
 	}
 	raw, _ := totp.DecodeSecret(en.KeyGrouped)
 	code, _ := totp.Code(raw, at, totp.DefaultOptions())
-	if _, err := f.Check(ctx, "alice", sealed, code); err != nil {
+	if _, err := f.Check(ctx, "alice", sealed, 0, code); err != nil {
 		t.Fatalf("first use: %v", err)
 	}
-	if _, err := f.Check(ctx, "alice", sealed, code); !errors.Is(err, factor.ErrReplayed) {
+	if _, err := f.Check(ctx, "alice", sealed, 0, code); !errors.Is(err, factor.ErrReplayed) {
 		t.Fatalf("second use: %v, want ErrReplayed", err)
 	}
-	if _, err := f.Check(ctx, "alice", sealed, "000000"); !errors.Is(err, factor.ErrInvalid) && !errors.Is(err, factor.ErrReplayed) {
+	if _, err := f.Check(ctx, "alice", sealed, 0, "000000"); !errors.Is(err, factor.ErrInvalid) && !errors.Is(err, factor.ErrReplayed) {
 		t.Fatalf("wrong code: %v", err)
 	}
 	// A secret sealed for alice does not open for bob.
-	if _, err := f.Check(ctx, "bob", sealed, code); err == nil || errors.Is(err, factor.ErrInvalid) {
+	if _, err := f.Check(ctx, "bob", sealed, 0, code); err == nil || errors.Is(err, factor.ErrInvalid) {
 		t.Fatalf("secret used under another user: %v", err)
 	}
 }

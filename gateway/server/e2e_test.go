@@ -156,7 +156,10 @@ type browser struct {
 
 func (g *gateway) browser(t *testing.T) *browser {
 	jar, _ := cookiejar.New(nil)
-	c := g.http.Client()
+	// A copy: httptest's Client() is one shared value, and every browser
+	// needs its own jar.
+	cc := *g.http.Client()
+	c := &cc
 	c.Jar = jar
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return &browser{t: t, c: c, g: g, hdr: http.Header{"Accept": {"text/html,application/xhtml+xml"}}}

@@ -22,10 +22,13 @@ import (
 	"github.com/authgate/authgate/gateway/admin"
 	"github.com/authgate/authgate/gateway/audit"
 	"github.com/authgate/authgate/gateway/auth"
+	"github.com/authgate/authgate/gateway/clock"
 	"github.com/authgate/authgate/gateway/config"
+	"github.com/authgate/authgate/gateway/drift"
 	"github.com/authgate/authgate/gateway/factor"
 	"github.com/authgate/authgate/gateway/password"
 	"github.com/authgate/authgate/gateway/proxy"
+	"github.com/authgate/authgate/gateway/regulation"
 	"github.com/authgate/authgate/gateway/secretbox"
 	"github.com/authgate/authgate/gateway/session"
 	"github.com/authgate/authgate/gateway/settings"
@@ -55,6 +58,13 @@ type Server struct {
 	// loadedAt is when the config was loaded (shown on the admin page).
 	loadedAt time.Time
 	proxy    *proxy.Proxy
+	// readHeaderTimeout is Serve's header deadline.
+	readHeaderTimeout time.Duration
+	// clock checks the server clock against NTP (time.ntp_servers).
+	clock *clock.Monitor
+	// driftRec stores drift evidence from failed codes off the request
+	// path; stopped before the store closes.
+	driftRec *drift.Recorder
 }
 
 // Options are optional knobs for tests and the demo.
@@ -64,7 +74,19 @@ type Options struct {
 	// NoControlSocket skips the local control socket (tests that run
 	// several servers on one data dir).
 	NoControlSocket bool
+	// ReadHeaderTimeout replaces DefaultReadHeaderTimeout (tests of slow
+	// clients).
+	ReadHeaderTimeout time.Duration
 }
+
+// Limits of Serve's HTTP server.
+const (
+	// DefaultReadHeaderTimeout is how long a client may take to send the
+	// request line and headers (slow-header clients are cut off).
+	DefaultReadHeaderTimeout = 10 * time.Second
+	// MaxHeaderBytes bounds the request line plus headers; larger gets 431.
+	MaxHeaderBytes = 64 << 10
+)
 
 // New builds a Server from a validated config.
 func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, o Options) (*Server, error) {
@@ -72,12 +94,20 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, o Options)
 	if now == nil {
 		now = time.Now
 	}
+	mon := newClockMonitor(cfg.Time, log, now)
+	if err := checkClockAtStart(ctx, mon, cfg.Time, log); err != nil {
+		return nil, err
+	}
 	st, err := OpenStore(ctx, cfg, now)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, store: st, now: now, loadedAt: now()}
+	s := &Server{cfg: cfg, log: log, store: st, now: now, loadedAt: now(), clock: mon, readHeaderTimeout: o.ReadHeaderTimeout}
+	if s.readHeaderTimeout <= 0 {
+		s.readHeaderTimeout = DefaultReadHeaderTimeout
+	}
 	if err := s.build(ctx); err != nil {
+		s.stopDrift()
 		_ = st.Close()
 		return nil, err
 	}
@@ -119,8 +149,11 @@ func OpenStore(ctx context.Context, cfg *config.Config, now func() time.Time) (s
 			return nil, fmt.Errorf("store: create directory for %s: %w", cfg.Store.Path, err)
 		}
 		st, err := embedded.Open(cfg.Store.Path, embedded.Options{Now: now})
+		if errors.Is(err, embedded.ErrLocked) {
+			return nil, fmt.Errorf("store: %w (another authgate, or an `authgate user` command, has it open)", err)
+		}
 		if err != nil {
-			return nil, fmt.Errorf("store: open %s: %w", cfg.Store.Path, err)
+			return nil, fmt.Errorf("store: %w: the file is damaged or not an authgate database; restore it from a backup, or move it aside to start with an empty store", err)
 		}
 		return st, nil
 	default:
@@ -265,10 +298,11 @@ func (s *Server) build(ctx context.Context) error {
 		Routes:       routes,
 		StripCookies: stripCookies,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			renderer.RenderError(w, r, web.Errorf(http.StatusBadGateway, "The application behind this gateway is not responding. Please try again in a moment.", err))
+			securePages{renderer}.RenderError(w, r, upstreamError(err))
 		},
-		Logger: s.log,
-		Now:    s.now,
+		Logger:                s.log,
+		Now:                   s.now,
+		ResponseHeaderTimeout: cfg.Proxy.ResponseHeaderTimeout,
 	})
 	if err != nil {
 		return fmt.Errorf("routes: %w", err)
@@ -276,7 +310,19 @@ func (s *Server) build(ctx context.Context) error {
 	s.proxy = px
 
 	recorder := audit.New(s.store, s.log, s.now)
-	totpCheck := factor.NewTOTP(box, s.store, topts, s.now, nil)
+	// Brute-force protection: failures counted per user and address in
+	// the shared store; argon2id runs bounded to password.max_concurrent.
+	regulator := regulation.New(s.store, recorder, regulation.Options{
+		MaxFailures: cfg.Regulation.MaxFailures, Window: cfg.Regulation.Window,
+		Ban: cfg.Regulation.Ban, MaxBan: cfg.Regulation.MaxBan,
+	}, s.now)
+	hashSlots := password.NewLimiter(cfg.Password.MaxConcurrent, -1, 0)
+	// Failed codes are searched ±two_factor.drift_scan for clock drift
+	// evidence (never accepted), stored by the recorder.
+	driftSteps := int(cfg.TwoFactor.DriftScan / (time.Duration(topts.Period) * time.Second))
+	s.driftRec = drift.NewRecorder(s.store, s.log, drift.RecorderOptions{Period: topts.Period})
+	totpCheck := factor.NewTOTP(box, s.store, topts, s.now, nil, factor.WithDriftScan(driftSteps, s.driftRec))
+	driftSvc := drift.NewService(s.store, totpCheck, recorder, drift.Options{Period: topts.Period}, s.now)
 	recovery := factor.NewRecovery(key[:], nil)
 	ah := auth.New(auth.Deps{
 		Users:     s.store,
@@ -288,7 +334,9 @@ func (s *Server) build(ctx context.Context) error {
 		Recovery:  recovery,
 		Audit:     recorder,
 		Upstreams: px,
-		Pages:     renderer,
+		Pages:     securePages{renderer},
+		Regulator: regulator,
+		HashSlots: hashSlots,
 		CSRFToken: middleware.CSRFToken,
 		Logger:    s.log,
 		Now:       s.now,
@@ -301,11 +349,11 @@ func (s *Server) build(ctx context.Context) error {
 		Users: s.store, Sessions: s.store, Counters: s.store, Settings: src,
 		SessionManager: sessions, TOTP: totpCheck, Recovery: recovery, Box: box,
 		Passwords: hasher, Audit: recorder, Pages: renderer, CSRFToken: middleware.CSRFToken,
-		Logger: s.log, Now: s.now,
+		Logger: s.log, Now: s.now, Resync: driftSvc,
 	}, account.Options{DefaultIssuer: DefaultIssuer(cfg)})
 
 	s.admin = useradmin.NewService(s.store, src, recorder, DefaultIssuer(cfg), s.now)
-	adm := admin.New(admin.Deps{Users: s.admin, Upstreams: px, Hasher: hasher, Pages: renderer, Now: s.now},
+	adm := admin.New(admin.Deps{Users: s.admin, Bans: s.admin, Upstreams: px, Hasher: password.NewLimited(hasher, hashSlots), Pages: renderer, Now: s.now, Clock: s.clock, Drift: driftSvc},
 		admin.Options{ConfigPath: cfg.Path(), ConfigLoadedAt: s.loadedAt})
 
 	// The gateway's own pages: the sign-in flow, and behind a complete
@@ -320,13 +368,16 @@ func (s *Server) build(ctx context.Context) error {
 	gwPages.Handle("/", ah.Pages())
 	pagesChain := middleware.SecurityHeaders()(middleware.MaxBody(maxFormBytes)(csrf.Middleware()(gwPages)))
 	health := http.HandlerFunc(s.health)
+	ready := http.HandlerFunc(s.ready)
 	root := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := proxy.CanonicalPath(r.URL)
 		switch {
 		case err != nil:
 			ah.Gate(w, r) // renders the 400 page
-		case p == "/.authgate/healthz":
+		case p == HealthPath:
 			health.ServeHTTP(w, r)
+		case p == ReadyPath:
+			ready.ServeHTTP(w, r)
 		case auth.IsGatewayPath(p):
 			pagesChain.ServeHTTP(w, r)
 		default:
@@ -334,7 +385,7 @@ func (s *Server) build(ctx context.Context) error {
 		}
 	})
 	recoverer := middleware.Recover(func(w http.ResponseWriter, r *http.Request) {
-		renderer.RenderError(w, r, errors.New("panic"))
+		securePages{renderer}.RenderError(w, r, errors.New("panic"))
 	})
 	s.handler = middleware.RequestID()(middleware.Logger(s.log)(recoverer(middleware.RealClient(trusted)(root))))
 	return nil
@@ -362,19 +413,53 @@ func proxyRoutes(cfg *config.Config) ([]proxy.Route, []string, error) {
 	return routes, hosts, nil
 }
 
-// health answers load balancers: 200 when the store answers, else 503.
+// Probe endpoints. Neither authorises anything: they are answered before
+// the gate, never forwarded, and never read a session.
+const (
+	// HealthPath is the liveness check: 200 whenever the process serves
+	// HTTP. It does not touch the store, so an orchestrator does not
+	// restart a healthy gateway because Redis is briefly away.
+	HealthPath = "/.authgate/healthz"
+	// ReadyPath is the readiness check: 200 when the store answers, else
+	// 503 (take the instance out of the load balancer).
+	ReadyPath = "/.authgate/readyz"
+)
+
+// health answers liveness probes.
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	probeHeaders(w)
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+// ready answers readiness probes: 200 when the store answers, else 503.
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
+	probeHeaders(w)
 	if err := s.store.Ping(ctx); err != nil {
-		zerolog.Ctx(r.Context()).Error().Err(err).Msg("health: store unreachable")
+		zerolog.Ctx(r.Context()).Error().Err(err).Msg("readiness: store unreachable")
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_, _ = w.Write([]byte("store unavailable\n"))
 		return
 	}
-	_, _ = w.Write([]byte("ok\n"))
+	_, _ = w.Write([]byte("ready\n"))
+}
+
+func probeHeaders(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+}
+
+// upstreamError is the public error for a failed upstream request: 504
+// when the upstream did not answer in time, else 502. The cause only goes
+// to the log.
+func upstreamError(err error) *web.Error {
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+		return web.Errorf(http.StatusGatewayTimeout, "The application behind this gateway took too long to answer. Please try again in a moment.", err)
+	}
+	return web.Errorf(http.StatusBadGateway, "The application behind this gateway is not responding. Please try again in a moment.", err)
 }
 
 // Handler is the whole gateway as an http.Handler (tests mount it on
@@ -392,9 +477,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		// No ReadTimeout: it would cut slow uploads to the panel (backups,
 		// packages) mid-body. Headers must arrive within 10 s, and bodies
 		// for the gateway's own pages are size-limited.
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: s.readHeaderTimeout,
 		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
+		MaxHeaderBytes:    MaxHeaderBytes,
 		ErrorLog:          nil,
 	}
 	var wg sync.WaitGroup
@@ -402,6 +487,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if s.ctlPath != "" {
 		cln, err := useradmin.ListenSocket(s.ctlPath)
 		if err != nil {
+			s.stopDrift()
 			_ = s.store.Close() // Serve owns the store: release it on every return
 			return fmt.Errorf("control socket: %w", err)
 		}
@@ -419,6 +505,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.proxy.StartProbes(probeCtx, proxy.DefaultProbeInterval)
 	defer s.proxy.Close()
 	defer stopProbes()
+	// The clock check runs every time.check_interval while serving.
+	stopClock := s.clock.Start(ctx)
+	defer stopClock()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	s.log.Info().Str("addr", ln.Addr().String()).Msg("authgate listening")
@@ -439,6 +528,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		_ = os.Remove(s.ctlPath)
 	}
 	wg.Wait()
+	s.stopDrift()
 	if cerr := s.store.Close(); err == nil {
 		err = cerr
 	}
@@ -449,4 +539,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 }
 
 // Close releases the store (for servers built but never served).
-func (s *Server) Close() error { return s.store.Close() }
+func (s *Server) Close() error {
+	s.stopDrift()
+	return s.store.Close()
+}
+
+// stopDrift writes the queued drift evidence and stops its recorder.
+func (s *Server) stopDrift() {
+	if s.driftRec != nil {
+		_ = s.driftRec.Close()
+	}
+}

@@ -13,6 +13,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 )
@@ -50,9 +51,39 @@ type User struct {
 	RecoveryCodes   []string  `json:"recovery_codes,omitempty"`
 	RecoveryCodesAt time.Time `json:"recovery_codes_at,omitzero"`
 	// MustChangePassword is set when an admin resets the password.
-	MustChangePassword bool      `json:"must_change_password,omitempty"`
-	CreatedAt          time.Time `json:"created_at"`
-	UpdatedAt          time.Time `json:"updated_at"`
+	MustChangePassword bool `json:"must_change_password,omitempty"`
+	// TOTPDriftSteps is the clock offset of the user's authenticator, in
+	// time steps (positive: the device is ahead of the server), applied to
+	// every code check of this user (RFC 6238 §6): set by a resync, nudged
+	// by accepted codes one step off-centre.
+	TOTPDriftSteps int `json:"totp_drift_steps,omitempty"`
+	// DriftSeen holds the last MaxDriftSeen failed codes that matched the
+	// user's secret outside the accepted window (oldest first): evidence
+	// of a clock offset, never a reason to accept a code.
+	DriftSeen []DriftObservation `json:"drift_seen,omitempty"`
+	CreatedAt time.Time          `json:"created_at"`
+	UpdatedAt time.Time          `json:"updated_at"`
+}
+
+// MaxDriftSeen is how many drift observations a user keeps.
+const MaxDriftSeen = 5
+
+// DriftObservation is one failed code that matched at Steps time steps
+// from the server's current step (positive: the device is ahead).
+type DriftObservation struct {
+	At    time.Time `json:"at"`
+	Steps int       `json:"steps"`
+}
+
+// MarshalJSON stores At in UTC whatever its zone, so every backend keeps
+// the contract's "times in UTC" for observations too.
+func (o DriftObservation) MarshalJSON() ([]byte, error) {
+	type plain DriftObservation
+	p := plain(o)
+	if !p.At.IsZero() {
+		p.At = p.At.UTC()
+	}
+	return json.Marshal(p)
 }
 
 // HasTOTP reports whether the user has an active second factor.
@@ -72,6 +103,10 @@ func (u User) Clone() User {
 	}
 	if len(u.Groups) == 0 {
 		c.Groups = nil
+	}
+	c.DriftSeen = append([]DriftObservation(nil), u.DriftSeen...)
+	if len(u.DriftSeen) == 0 {
+		c.DriftSeen = nil
 	}
 	return c
 }
@@ -203,6 +238,7 @@ type Store interface {
 	Counters
 	Settings
 	Audit
+	Bans
 	// Ping checks the backend is reachable.
 	Ping(ctx context.Context) error
 	Close() error

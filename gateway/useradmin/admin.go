@@ -68,6 +68,13 @@ type Admin interface {
 	// Audit returns up to limit events newer than since (zero = all),
 	// newest first.
 	Audit(ctx context.Context, since time.Time, limit int) ([]store.AuditEvent, error)
+	// Bans lists the active sign-in bans (user names and client
+	// addresses), the one ending last first, at most MaxBansListed.
+	Bans(ctx context.Context) ([]BanInfo, error)
+	// LiftBan lifts the bans target means (a user name, an IP address or
+	// IPv6 /64, or a BanInfo.Key) and clears their failure counts. It
+	// returns the lifted bans; none is store.ErrNotFound.
+	LiftBan(ctx context.Context, target string) ([]BanInfo, error)
 }
 
 // ErrLastAdmin refuses a change that would leave no admin.
@@ -126,6 +133,11 @@ type UserInfo struct {
 	// RecoveryLeft is the number of unused recovery codes.
 	RecoveryLeft       int  `json:"recovery_left"`
 	MustChangePassword bool `json:"must_change_password,omitempty"`
+	// DriftSteps is the clock correction applied to the user's codes (in
+	// steps; positive: the phone is ahead); DriftSeen the offsets of the
+	// user's last refused codes that matched at a clock offset.
+	DriftSteps int                      `json:"drift_steps,omitempty"`
+	DriftSeen  []store.DriftObservation `json:"drift_seen,omitempty"`
 }
 
 // ImportEntry is one user to import, e.g. one line of an htpasswd file.

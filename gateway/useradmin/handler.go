@@ -37,6 +37,8 @@ func NewSocketHandler(a Admin, logger zerolog.Logger) http.Handler {
 	mux.HandleFunc("POST "+pathSetMode, h.setMode)
 	mux.HandleFunc("POST "+pathSetIssuer, h.setIssuer)
 	mux.HandleFunc("POST "+pathAudit, h.audit)
+	mux.HandleFunc("GET "+pathBans, h.bans)
+	mux.HandleFunc("POST "+pathLiftBan, h.liftBan)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		h.writeJSON(w, http.StatusNotFound, errorResponse{Error: wireError{
 			Code: codeBadRequest, Message: fmt.Sprintf("useradmin: no operation %s %s", r.Method, r.URL.Path),

@@ -240,8 +240,8 @@ func testSetRoleAndLastAdmin(t *testing.T, e *env) {
 		t.Errorf("delete alice with zed admin: %v", err)
 	}
 	want := []ev{
-		{"root", audit.RoleChanged, "alice", "role=admin (was user)"},
-		{"root", audit.RoleChanged, "root", "role=user (was admin)"},
+		{"root", audit.RoleChanged, "alice", "role=admin (was user), 0 session(s) revoked"},
+		{"root", audit.RoleChanged, "root", "role=user (was admin), 0 session(s) revoked"},
 		{"root", audit.UserDeleted, "alice", "0 session(s) revoked"},
 	}
 	if got := auditSummary(t, st); !reflect.DeepEqual(got, want) {

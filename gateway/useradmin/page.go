@@ -21,6 +21,8 @@ func info(u store.User, sessions int) UserInfo {
 		TOTPLastUsedAt:     u.TOTPLastUsedAt,
 		RecoveryLeft:       len(u.RecoveryCodes),
 		MustChangePassword: u.MustChangePassword,
+		DriftSteps:         u.TOTPDriftSteps,
+		DriftSeen:          append([]store.DriftObservation(nil), u.DriftSeen...),
 	}
 }
 

@@ -11,6 +11,8 @@ import (
 
 // SetRole implements Admin. Demoting the last admin is refused; two
 // concurrent demotions that would together leave no admin are both undone.
+// A changed role ends the user's sessions at once, so no session keeps
+// privileges granted under the old role.
 func (s *Service) SetRole(ctx context.Context, name, role string) error {
 	if err := ValidateName(name); err != nil {
 		return err
@@ -49,7 +51,12 @@ func (s *Service) SetRole(ctx context.Context, name, role string) error {
 			return fmt.Errorf("set role of user %q: %w", name, err)
 		}
 	}
-	s.record(ctx, audit.RoleChanged, name, fmt.Sprintf("role=%s (was %s)", role, old))
+	n, err := s.st.DeleteUserSessions(ctx, name)
+	if err != nil {
+		s.record(ctx, audit.RoleChanged, name, fmt.Sprintf("role=%s (was %s); revoking sessions failed", role, old))
+		return fmt.Errorf("role of user %q changed, but revoking their sessions failed (run `authgate sessions revoke %s`): %w", name, name, err)
+	}
+	s.record(ctx, audit.RoleChanged, name, fmt.Sprintf("role=%s (was %s), %d session(s) revoked", role, old, n))
 	return nil
 }
 

@@ -22,6 +22,10 @@ type ServiceStore interface {
 	ListUserSessions(ctx context.Context, user string) ([]store.Session, error)
 	DeleteUserSessions(ctx context.Context, user string) (int, error)
 	ListAudit(ctx context.Context, limit int) ([]store.AuditEvent, error)
+	ListBans(ctx context.Context, limit int) ([]store.Ban, error)
+	GetBan(ctx context.Context, key string) (store.Ban, error)
+	DeleteBan(ctx context.Context, key string) error
+	ResetCounter(ctx context.Context, key string) error
 }
 
 // SettingsStore is the part of a *settings.Source that Service uses.

@@ -27,6 +27,7 @@ func (s *Service) DisableTwoFactor(ctx context.Context, names []string) ([]strin
 			u.TOTPSecret = nil
 			u.TOTPEnrolledAt = time.Time{}
 			u.TOTPLastUsedAt = time.Time{}
+			u.TOTPDriftSteps, u.DriftSeen = 0, nil
 			u.RecoveryCodes = nil
 			u.RecoveryCodesAt = time.Time{}
 			u.UpdatedAt = now

@@ -47,7 +47,8 @@ var (
 	bucketCounters     = []byte("counters")
 	bucketSettings     = []byte("settings")
 	bucketAudit        = []byte("audit")
-	allBuckets         = [][]byte{bucketUsers, bucketSessions, bucketUserSessions, bucketSteps, bucketCounters, bucketSettings, bucketAudit}
+	bucketBans         = []byte("bans")
+	allBuckets         = [][]byte{bucketUsers, bucketSessions, bucketUserSessions, bucketSteps, bucketCounters, bucketSettings, bucketAudit, bucketBans}
 )
 
 // Store is a bbolt-backed store.Store. It is safe for concurrent use.

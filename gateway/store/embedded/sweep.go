@@ -28,11 +28,11 @@ func (s *Store) sweepLoop(interval time.Duration) {
 	}
 }
 
-// sweep deletes every expired session, step and counter and returns how
-// many items it removed.
+// sweep deletes every expired session, step, counter and ban and returns
+// how many items it removed.
 func (s *Store) sweep() (int, error) {
 	total := 0
-	for _, bucket := range [][]byte{bucketSessions, bucketSteps, bucketCounters} {
+	for _, bucket := range [][]byte{bucketSessions, bucketSteps, bucketCounters, bucketBans} {
 		for {
 			n, more, err := s.sweepBucket(bucket)
 			total += n
@@ -86,7 +86,8 @@ func (s *Store) sweepBucket(bucket []byte) (n int, more bool, err error) {
 	return n, more, err
 }
 
-// isExpiredValue decodes the expiry of a stored session, step or counter.
+// isExpiredValue decodes the expiry of a stored session, step, counter or
+// ban.
 // An undecodable value is left alone: reads report it as an error rather
 // than the sweeper hiding it.
 func isExpiredValue(v []byte, now time.Time) bool {

@@ -297,6 +297,10 @@ func testCanceledContext(t *testing.T, h Harness) {
 		{"SetSetting", func() error { return s.SetSetting(ctx, "k", "v") }},
 		{"AppendAudit", func() error { return s.AppendAudit(ctx, store.AuditEvent{Action: "x"}, 5) }},
 		{"ListAudit", func() error { _, err := s.ListAudit(ctx, 5); return err }},
+		{"PutBan", func() error { return s.PutBan(ctx, sampleBan("u:a", "a", 1), longTTL) }},
+		{"GetBan", func() error { _, err := s.GetBan(ctx, "u:a"); return err }},
+		{"DeleteBan", func() error { return s.DeleteBan(ctx, "u:a") }},
+		{"ListBans", func() error { _, err := s.ListBans(ctx, 5); return err }},
 		{"Ping", func() error { return s.Ping(ctx) }},
 	}
 	for _, c := range calls {

@@ -45,6 +45,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 	cases = append(cases, counterCases()...)
 	cases = append(cases, settingCases()...)
 	cases = append(cases, auditCases()...)
+	cases = append(cases, banCases()...)
 	cases = append(cases, lifecycleCases()...)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -86,7 +87,20 @@ func checkUser(t *testing.T, got, want store.User) {
 	checkTime(t, "RecoveryCodesAt", got.RecoveryCodesAt, want.RecoveryCodesAt)
 	checkTime(t, "CreatedAt", got.CreatedAt, want.CreatedAt)
 	checkTime(t, "UpdatedAt", got.UpdatedAt, want.UpdatedAt)
+	if len(got.DriftSeen) != len(want.DriftSeen) {
+		t.Errorf("DriftSeen has %d observations, want %d", len(got.DriftSeen), len(want.DriftSeen))
+	} else {
+		for i := range want.DriftSeen {
+			checkTime(t, fmt.Sprintf("DriftSeen[%d].At", i), got.DriftSeen[i].At, want.DriftSeen[i].At)
+		}
+	}
 	g, w := got.Clone(), want.Clone()
+	for i := range g.DriftSeen {
+		g.DriftSeen[i].At = time.Time{}
+	}
+	for i := range w.DriftSeen {
+		w.DriftSeen[i].At = time.Time{}
+	}
 	g.TOTPEnrolledAt, g.TOTPLastUsedAt, g.RecoveryCodesAt, g.CreatedAt, g.UpdatedAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}, time.Time{}
 	w.TOTPEnrolledAt, w.TOTPLastUsedAt, w.RecoveryCodesAt, w.CreatedAt, w.UpdatedAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}, time.Time{}
 	if !reflect.DeepEqual(g, w) {
@@ -125,8 +139,13 @@ func sampleUser(name string) store.User {
 		RecoveryCodes:      []string{"9f86d081884c7d65", "60303ae22b998861"},
 		RecoveryCodesAt:    baseTime.Add(90 * time.Minute),
 		MustChangePassword: true,
-		CreatedAt:          baseTime,
-		UpdatedAt:          baseTime.Add(3 * time.Hour),
+		TOTPDriftSteps:     -3,
+		DriftSeen: []store.DriftObservation{
+			{At: baseTime.Add(100 * time.Minute), Steps: 10},
+			{At: baseTime.Add(110 * time.Minute), Steps: -4},
+		},
+		CreatedAt: baseTime,
+		UpdatedAt: baseTime.Add(3 * time.Hour),
 	}
 }
 

@@ -89,6 +89,7 @@ func testUserCopies(t *testing.T, h Harness) {
 	// Mutating the caller's value after Create.
 	in.Groups[0] = "hacked"
 	in.TOTPSecret[0] = 0
+	in.DriftSeen[0].Steps = 99
 	got, err := h.Store.GetUser(ctx, "alice")
 	if err != nil {
 		t.Fatal(err)
@@ -97,6 +98,7 @@ func testUserCopies(t *testing.T, h Harness) {
 	// Mutating a value returned by Get.
 	got.Groups[0] = "hacked"
 	got.TOTPSecret[0] = 0
+	got.DriftSeen[0].Steps = 99
 	got.Role = store.RoleUser
 	again, _ := h.Store.GetUser(ctx, "alice")
 	checkUser(t, again, want)

@@ -1,0 +1,122 @@
+package account
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/authgate/authgate/gateway/auth"
+	"github.com/authgate/authgate/gateway/drift"
+	"github.com/authgate/authgate/gateway/factor"
+	"github.com/authgate/authgate/templates"
+)
+
+// PathResync resynchronises the user's own authenticator.
+const PathResync = "/.authgate/account/2fa/resync"
+
+// Resyncer stores the clock offset measured from two consecutive codes of
+// the user's authenticator, and audits it (a *drift.Service).
+type Resyncer interface {
+	Resync(ctx context.Context, user, code1, code2 string) (int, error)
+	Period() uint
+	MaxSteps() int
+}
+
+// Public messages of the resync page.
+const (
+	msgResyncInvalid  = "These are not two consecutive codes of your authenticator. Enter the current code, then the next one as soon as it appears."
+	msgResyncReplayed = "One of these codes was already used. Wait for the next code and enter two new codes."
+	msgResyncTooFar   = "Your phone's clock is %s, more than the %s that can be corrected. Set your phone to automatic (network) time instead."
+)
+
+func (h *Handler) resyncPage(w http.ResponseWriter, r *http.Request, c auth.Current) {
+	if !c.User.HasTOTP() || h.d.Resync == nil {
+		redirectDone(w, r, "not-enrolled")
+		return
+	}
+	h.renderResync(w, r, c, http.StatusOK, "")
+}
+
+func (h *Handler) renderResync(w http.ResponseWriter, r *http.Request, c auth.Current, status int, errMsg string) {
+	p := h.d.Resync.Period()
+	d := templates.AccountResyncPage{
+		Common:    h.common(r, "Resync your authenticator's clock"),
+		Nav:       nav(c),
+		User:      c.User.Name,
+		Action:    PathResync,
+		CancelURL: PathOverview,
+		Period:    int(p),
+		MaxOffset: drift.Seconds(h.d.Resync.MaxSteps() * int(p)),
+	}
+	if n := c.User.TOTPDriftSteps; n != 0 {
+		d.Applied = drift.StepsText(n, p) + ", phone " + drift.OffsetText(n*int(p))
+	}
+	d.Error = errMsg
+	h.d.Pages.Render(w, r, status, templates.PageAccountResync, d)
+}
+
+// resyncSubmit checks the password, then measures and stores the offset
+// from the two codes. Wrong passwords and codes count towards the
+// account pages' failure limit.
+func (h *Handler) resyncSubmit(w http.ResponseWriter, r *http.Request, c auth.Current) {
+	ctx := r.Context()
+	u := c.User
+	if !u.HasTOTP() || h.d.Resync == nil {
+		redirectDone(w, r, "not-enrolled")
+		return
+	}
+	blocked, err := h.proofBlocked(ctx, u.Name)
+	if err != nil {
+		h.d.Pages.RenderError(w, r, unavailable(err))
+		return
+	}
+	if blocked {
+		h.log(r).Warn().Str("user", u.Name).Msg("account: too many wrong passwords or codes")
+		h.renderResync(w, r, c, http.StatusTooManyRequests, msgTooMany)
+		return
+	}
+	pw := r.PostForm.Get("password")
+	ok, err := false, error(nil)
+	if pw != "" && len(pw) <= maxPasswordLen {
+		ok, err = h.d.Passwords.Verify(u.PasswordHash, pw)
+	}
+	if err != nil {
+		h.log(r).Error().Err(err).Str("user", u.Name).Msg("account: stored password hash unusable")
+	}
+	if !ok {
+		h.proofFailed(r, u.Name, "wrong_password")
+		h.renderResync(w, r, c, http.StatusForbidden, msgBadCurrent)
+		return
+	}
+	code1, code2 := strings.TrimSpace(r.PostForm.Get("code1")), strings.TrimSpace(r.PostForm.Get("code2"))
+	steps, err := h.d.Resync.Resync(ctx, u.Name, code1, code2)
+	var far *factor.TooFarError
+	switch {
+	case err == nil:
+	case errors.As(err, &far):
+		p := int(h.d.Resync.Period())
+		h.log(r).Warn().Str("user", u.Name).Int("offset_steps", far.Steps).Msg("account: resync refused: offset beyond drift_scan")
+		h.renderResync(w, r, c, http.StatusUnprocessableEntity,
+			fmt.Sprintf(msgResyncTooFar, drift.OffsetText(far.Steps*p), drift.Seconds(far.Max*p)))
+		return
+	case errors.Is(err, factor.ErrInvalid):
+		h.proofFailed(r, u.Name, "resync_codes")
+		h.renderResync(w, r, c, http.StatusUnprocessableEntity, msgResyncInvalid)
+		return
+	case errors.Is(err, factor.ErrReplayed):
+		h.proofFailed(r, u.Name, "resync_replayed")
+		h.renderResync(w, r, c, http.StatusUnprocessableEntity, msgResyncReplayed)
+		return
+	case errors.Is(err, drift.ErrNoTOTP):
+		redirectDone(w, r, "not-enrolled")
+		return
+	default:
+		h.d.Pages.RenderError(w, r, unavailable(err))
+		return
+	}
+	h.proofPassed(r, u.Name)
+	h.log(r).Info().Str("user", u.Name).Int("offset_steps", steps).Msg("account: authenticator clock resynchronised")
+	redirectDone(w, r, "resynced")
+}

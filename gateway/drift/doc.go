@@ -1,0 +1,17 @@
+// Package drift finds clock drift before users complain about "The
+// security code is invalid", and explains it when they do.
+//
+// A code that fails the normal window but matches the user's secret a few
+// minutes away is evidence of a clock offset (gateway/factor finds it and
+// never accepts it). The Recorder stores that evidence on the user (the
+// last few offsets) off the request path and logs a warning; Analyze
+// reads every user's recent evidence and tells a wrong server clock
+// (several users' codes off by the same amount) from a wrong phone (one
+// user's codes off, the others fine). Service also resynchronises a
+// user's device from two consecutive codes (RFC 6238 §6), for the account
+// page and the admin area.
+//
+// Metrics: there is no metrics package yet. When there is, the Recorder is
+// where a counter of observations (by direction) belongs, and Analyze's
+// estimate is the gauge of the server's likely offset.
+package drift

@@ -1,0 +1,124 @@
+package password
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync/atomic"
+	"time"
+)
+
+// ErrBusy is returned when every hashing slot is taken and the caller
+// could not wait for one (the queue was full, or the wait ran out).
+var ErrBusy = errors.New("password: too many password checks in progress")
+
+// DefaultMaxWait is how long a caller waits for a slot by default.
+const DefaultMaxWait = 2 * time.Second
+
+// Limiter bounds how many password hashes and verifications run at once.
+// Each argon2id run holds its memory (MemoryKiB) for its whole duration,
+// so without a bound a flood of logins turns into a flood of allocations.
+// Callers beyond the slots wait in a short queue, for a bounded time;
+// anyone beyond that is refused at once with ErrBusy.
+type Limiter struct {
+	slots   chan struct{}
+	queue   int64
+	waiting atomic.Int64
+	maxWait time.Duration
+}
+
+// NewLimiter returns a Limiter with n slots (n <= 0: one per CPU), up to
+// queue callers waiting (queue < 0: 2×n) at most maxWait each (maxWait
+// <= 0: DefaultMaxWait).
+func NewLimiter(n, queue int, maxWait time.Duration) *Limiter {
+	if n <= 0 {
+		n = runtime.NumCPU()
+	}
+	if queue < 0 {
+		queue = 2 * n
+	}
+	if maxWait <= 0 {
+		maxWait = DefaultMaxWait
+	}
+	return &Limiter{slots: make(chan struct{}, n), queue: int64(queue), maxWait: maxWait}
+}
+
+// Slots returns how many hashes may run at once.
+func (l *Limiter) Slots() int { return cap(l.slots) }
+
+// Acquire takes a slot, waiting in the queue if there is room, and returns
+// the function that gives it back (call it exactly once). It fails with
+// ErrBusy when the queue is full or maxWait passes, and with ctx's error
+// when ctx ends first.
+func (l *Limiter) Acquire(ctx context.Context) (release func(), err error) {
+	select {
+	case l.slots <- struct{}{}:
+		return l.release, nil
+	default:
+	}
+	if l.waiting.Add(1) > l.queue {
+		l.waiting.Add(-1)
+		return nil, ErrBusy
+	}
+	defer l.waiting.Add(-1)
+	timer := time.NewTimer(l.maxWait)
+	defer timer.Stop()
+	select {
+	case l.slots <- struct{}{}:
+		return l.release, nil
+	case <-timer.C:
+		return nil, fmt.Errorf("%w (waited %v)", ErrBusy, l.maxWait)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (l *Limiter) release() { <-l.slots }
+
+// Limited is a Hasher whose every hash and verification takes a slot of
+// a Limiter first: for callers that hash outside the sign-in handler
+// (which takes its slot itself, once per attempt). It is safe for
+// concurrent use.
+type Limited struct {
+	h *Hasher
+	l *Limiter
+}
+
+// NewLimited returns h gated by l.
+func NewLimited(h *Hasher, l *Limiter) *Limited { return &Limited{h: h, l: l} }
+
+// Hash is Hasher.Hash in a slot; ErrBusy when none is free in time.
+func (x *Limited) Hash(pw string) (string, error) {
+	release, err := x.l.Acquire(context.Background())
+	if err != nil {
+		return "", err
+	}
+	defer release()
+	return x.h.Hash(pw)
+}
+
+// Verify is Verify in a slot; (false, ErrBusy) when none is free in time.
+func (x *Limited) Verify(encoded, pw string) (bool, error) {
+	release, err := x.l.Acquire(context.Background())
+	if err != nil {
+		return false, err
+	}
+	defer release()
+	return x.h.Verify(encoded, pw)
+}
+
+// VerifyDummy is Hasher.VerifyDummy in a slot. When no slot is free in
+// time it returns without the work, like a busy Verify: under overload
+// both answer early, so timing still tells nothing about the user.
+func (x *Limited) VerifyDummy(pw string) {
+	release, err := x.l.Acquire(context.Background())
+	if err != nil {
+		return
+	}
+	defer release()
+	x.h.VerifyDummy(pw)
+}
+
+// NeedsRehash is Hasher.NeedsRehash (no hashing involved).
+func (x *Limited) NeedsRehash(encoded string) bool { return x.h.NeedsRehash(encoded) }
