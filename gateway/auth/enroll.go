@@ -67,12 +67,8 @@ func (h *Handler) renderEnroll(w http.ResponseWriter, r *http.Request, s store.S
 }
 
 func (h *Handler) enrollSubmit(w http.ResponseWriter, r *http.Request) {
-	_, s, u, ok := h.secondFactorContext(w, r)
+	s, u, rd, ok := h.secondFactorSubmit(w, r)
 	if !ok {
-		return
-	}
-	rd := h.afterSecondFactor(r, s, r.PostForm.Get("rd"))
-	if h.refuseBanned(w, r, u.Name, h.errorPage(w, r)) {
 		return
 	}
 	if u.HasTOTP() {

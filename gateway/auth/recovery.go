@@ -35,12 +35,8 @@ func (h *Handler) renderRecovery(w http.ResponseWriter, r *http.Request, user, r
 }
 
 func (h *Handler) recoverySubmit(w http.ResponseWriter, r *http.Request) {
-	_, s, u, ok := h.secondFactorContext(w, r)
+	s, u, rd, ok := h.secondFactorSubmit(w, r)
 	if !ok {
-		return
-	}
-	rd := h.afterSecondFactor(r, s, r.PostForm.Get("rd"))
-	if h.refuseBanned(w, r, u.Name, h.errorPage(w, r)) {
 		return
 	}
 	if !u.HasTOTP() {

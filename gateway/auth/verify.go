@@ -27,12 +27,8 @@ func (h *Handler) verifyPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) verifySubmit(w http.ResponseWriter, r *http.Request) {
-	_, s, u, ok := h.secondFactorContext(w, r)
+	s, u, rd, ok := h.secondFactorSubmit(w, r)
 	if !ok {
-		return
-	}
-	rd := h.afterSecondFactor(r, s, r.PostForm.Get("rd"))
-	if h.refuseBanned(w, r, u.Name, h.errorPage(w, r)) {
 		return
 	}
 	if !u.HasTOTP() {
@@ -89,6 +85,21 @@ func (h *Handler) secondFactorContext(w http.ResponseWriter, r *http.Request) (s
 		return "", store.Session{}, store.User{}, false
 	}
 	return id, s, u, true
+}
+
+// secondFactorSubmit is the common start of every second-factor POST: the
+// session and user, where to go afterwards, and the ban check before any
+// code is looked at. It answers the request itself when ok is false.
+func (h *Handler) secondFactorSubmit(w http.ResponseWriter, r *http.Request) (store.Session, store.User, string, bool) {
+	_, s, u, ok := h.secondFactorContext(w, r)
+	if !ok {
+		return store.Session{}, store.User{}, "", false
+	}
+	rd := h.afterSecondFactor(r, s, r.PostForm.Get("rd"))
+	if h.refuseBanned(w, r, u.Name, h.errorPage(w, r)) {
+		return store.Session{}, store.User{}, "", false
+	}
+	return s, u, rd, true
 }
 
 // afterSecondFactor is where to go once the code is accepted: the target
