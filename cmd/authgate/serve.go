@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -74,14 +76,22 @@ func loadConfig(path string, stderr io.Writer) (*config.Config, error) {
 
 // newLogger builds the root logger from the log section.
 func newLogger(l config.Log, w io.Writer) (zerolog.Logger, error) {
+	log, _, err := newReloadableLogger(l, w)
+	return log, err
+}
+
+// newReloadableLogger is newLogger with a level that can change while
+// the logger is in use (config reload).
+func newReloadableLogger(l config.Log, w io.Writer) (zerolog.Logger, *levelWriter, error) {
 	level, err := zerolog.ParseLevel(l.Level)
 	if err != nil {
-		return zerolog.Logger{}, fmt.Errorf("log.level: %w", err)
+		return zerolog.Logger{}, nil, fmt.Errorf("log.level: %w", err)
 	}
 	if l.Format == "console" {
 		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
 	}
-	return zerolog.New(w).Level(level).With().Timestamp().Logger(), nil
+	lw := newLevelWriter(w, level)
+	return zerolog.New(lw).Level(zerolog.TraceLevel).With().Timestamp().Logger(), lw, nil
 }
 
 func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
@@ -90,21 +100,38 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(configPath(*cfgFlag), stderr)
+	// SIGHUP reloads the config; caught from the start so an early one
+	// does not end the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	path := configPath(*cfgFlag)
+	cfg, err := loadConfig(path, stderr)
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(cfg.Log, stderr)
+	log, levels, err := newReloadableLogger(cfg.Log, stderr)
 	if err != nil {
 		return err
 	}
 	for _, w := range cfg.Warnings() {
 		log.Warn().Str("key", w.Key).Int("line", w.Line).Msg(w.Msg)
 	}
-	srv, err := server.New(ctx, cfg, log, server.Options{})
+	srv, err := server.New(ctx, cfg, log, server.Options{SetLogLevel: levels.SetLevel})
 	if err != nil {
 		return err
 	}
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				log.Info().Str("path", path).Msg("SIGHUP: reloading the config")
+				_ = srv.Reload(path) // logs every problem; the running config stays
+			}
+		}
+	}()
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		_ = srv.Close()

@@ -272,7 +272,7 @@ func TestUpstreamsPage(t *testing.T) {
 			t.Fatalf("status %d", r.status)
 		}
 		for _, want := range []string{
-			"Routes come from the config file", "edit it and restart authgate (hot reload comes later)",
+			"Routes come from the config file", "edit it and save (or send authgate SIGHUP): routes reload without logging anyone out",
 			"<code>" + configPath + "</code>", formatSeconds(e.loadedAt),
 			"<th scope=\"row\">panel</th>", "<td>panel.example.com</td>", "<td><code>/panel</code></td>",
 			"<td><code>" + e.upstream.URL + "</code></td>", "<td>two_factor</td>",

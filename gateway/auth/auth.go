@@ -88,6 +88,8 @@ type Deps struct {
 	Regulator Regulator
 	// HashSlots bounds concurrent password hashing at login (nil: none).
 	HashSlots HashSlots
+	// Metrics counts sign-in attempts and bans (nil: none).
+	Metrics LoginMetrics
 	// CSRFToken returns the token to embed in forms (middleware.CSRF).
 	CSRFToken func(r *http.Request) string
 	Logger    zerolog.Logger

@@ -67,7 +67,7 @@ func (h *Handler) renderEnroll(w http.ResponseWriter, r *http.Request, s store.S
 }
 
 func (h *Handler) enrollSubmit(w http.ResponseWriter, r *http.Request) {
-	s, u, rd, ok := h.secondFactorSubmit(w, r)
+	s, u, rd, ok := h.secondFactorSubmit(w, r, factorEnroll)
 	if !ok {
 		return
 	}
@@ -101,6 +101,7 @@ func (h *Handler) enrollSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
+		h.attempt(factorEnroll, resultError)
 		h.d.Pages.RenderError(w, r, unavailable(err))
 		return
 	}

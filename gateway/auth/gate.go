@@ -25,64 +25,114 @@ func (h *Handler) Gate(w http.ResponseWriter, r *http.Request) {
 		h.d.Pages.RenderError(w, r, badRequest(err))
 		return
 	}
-	if IsGatewayPath(p) {
-		h.d.Pages.RenderError(w, r, notFound())
-		return
-	}
 	c := client(r)
-	rt, ok := h.d.Upstreams.Match(c.Host, p)
+	v := h.authorize(r, target{Host: c.Host, Path: p, Secure: c.Scheme == "https"})
+	switch v.kind {
+	case verdictAllow:
+		h.d.Upstreams.Forward(w, r, v.route, v.id)
+	case verdictChallenge:
+		rd := ""
+		if v.keepRD {
+			rd = p
+			if r.URL.RawQuery != "" {
+				rd += "?" + r.URL.RawQuery
+			}
+		}
+		h.challenge(w, r, v.page, rd)
+	default:
+		h.d.Pages.RenderError(w, r, v.err)
+	}
+}
+
+// target is the request being authorised: where it goes, by the
+// gateway's own reading (Gate) or as a trusted proxy forwarded it
+// (ForwardAuth).
+type target struct {
+	// Host is the public host (Client.Host form).
+	Host string
+	// Path is the CanonicalPath of the request.
+	Path string
+	// Secure: the request came over https (picks the cookie name).
+	Secure bool
+}
+
+type verdictKind int
+
+const (
+	// verdictAllow: pass, asserting id (nil on a bypass route).
+	verdictAllow verdictKind = iota + 1
+	// verdictChallenge: send the user to page (browsers) or 401.
+	verdictChallenge
+	// verdictError: answer err (400, 403, 404 or 503).
+	verdictError
+)
+
+// verdict is the outcome of authorize: the one policy decision shared by
+// Gate and ForwardAuth.
+type verdict struct {
+	kind  verdictKind
+	route *proxy.Route
+	id    *proxy.Identity
+	// page is the gateway page of a challenge; keepRD says whether the
+	// original URL goes along as rd.
+	page   string
+	keepRD bool
+	err    *web.Error
+}
+
+func deny(err *web.Error) verdict { return verdict{kind: verdictError, err: err} }
+
+func challengeTo(page string, keepRD bool) verdict {
+	return verdict{kind: verdictChallenge, page: page, keepRD: keepRD}
+}
+
+// authorize applies the route policy for t to the session cookie of r and
+// logs the decision. Any error denies; a session short of what the route
+// needs is challenged, never allowed.
+func (h *Handler) authorize(r *http.Request, t target) verdict {
+	if IsGatewayPath(t.Path) {
+		return deny(notFound())
+	}
+	rt, ok := h.d.Upstreams.Match(t.Host, t.Path)
 	if !ok {
-		h.d.Pages.RenderError(w, r, notFound())
-		return
+		return deny(notFound())
 	}
 	middleware.SetRouteName(r.Context(), rt.Name)
 	if rt.Policy == policyBypass {
-		h.d.Upstreams.Forward(w, r, rt, nil)
-		return
-	}
-	original := p
-	if r.URL.RawQuery != "" {
-		original += "?" + r.URL.RawQuery
+		return verdict{kind: verdictAllow, route: rt}
 	}
 
-	_, s, err := h.d.Sessions.FromRequest(r, secure(r))
+	_, s, err := h.d.Sessions.FromRequest(r, t.Secure)
 	if err != nil {
 		if !errors.Is(err, session.ErrNoSession) {
-			h.d.Pages.RenderError(w, r, unavailable(err))
-			return
+			return deny(unavailable(err))
 		}
 		h.decision(r, "", rt.Name, "challenge", "no_session")
-		h.challenge(w, r, "/.authgate/login", original)
-		return
+		return challengeTo("/.authgate/login", true)
 	}
 	if s.Stage != store.StageFull {
 		h.decision(r, s.User, rt.Name, "challenge", "second_factor_pending")
-		h.challenge(w, r, "/.authgate/verify", "")
-		return
+		return challengeTo("/.authgate/verify", false)
 	}
 	u, err := h.d.Users.GetUser(r.Context(), s.User)
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
-			h.d.Pages.RenderError(w, r, unavailable(err))
-			return
+			return deny(unavailable(err))
 		}
 		_ = h.d.Sessions.Destroy(r.Context(), s.IDHash)
 		h.decision(r, s.User, rt.Name, "challenge", "user_gone")
-		h.challenge(w, r, "/.authgate/login", original)
-		return
+		return challengeTo("/.authgate/login", true)
 	}
 	if u.MustChangePassword {
 		// An admin reset the password: nothing is reached with the
 		// temporary one until it is changed.
 		h.decision(r, u.Name, rt.Name, "challenge", "password_change_required")
-		h.challenge(w, r, PasswordPage, original)
-		return
+		return challengeTo(PasswordPage, true)
 	}
 	if rt.Policy != policyPassword {
 		vals, err := h.d.Settings.Current(r.Context())
 		if err != nil {
-			h.d.Pages.RenderError(w, r, unavailable(err))
-			return
+			return deny(unavailable(err))
 		}
 		if vals.Mode != settings.ModeOff && !s.TwoFactor {
 			next := "/.authgate/enroll"
@@ -90,17 +140,15 @@ func (h *Handler) Gate(w http.ResponseWriter, r *http.Request) {
 				next = "/.authgate/verify"
 			}
 			h.decision(r, u.Name, rt.Name, "challenge", "second_factor_required")
-			h.challenge(w, r, next, original)
-			return
+			return challengeTo(next, true)
 		}
 	}
 	if !allowed(rt, u) {
 		h.decision(r, u.Name, rt.Name, "deny", "not_in_allow_list")
-		h.d.Pages.RenderError(w, r, web.Errorf(http.StatusForbidden, "Your account may not use this application.", nil))
-		return
+		return deny(web.Errorf(http.StatusForbidden, "Your account may not use this application.", nil))
 	}
 	h.decision(r, u.Name, rt.Name, "allow", "session")
-	h.d.Upstreams.Forward(w, r, rt, &proxy.Identity{User: u.Name, Groups: u.Groups})
+	return verdict{kind: verdictAllow, route: rt, id: &proxy.Identity{User: u.Name, Groups: u.Groups}}
 }
 
 const (
@@ -120,21 +168,23 @@ func (h *Handler) challenge(w http.ResponseWriter, r *http.Request, page, rd str
 		http.Redirect(w, r, target, http.StatusFound)
 		return
 	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusUnauthorized)
-	_, _ = w.Write([]byte("401 Unauthorized: sign in at /.authgate/login\n"))
+	unauthorized(w)
 }
 
 // wantsHTML: a navigation by a browser.
-func wantsHTML(r *http.Request) bool {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+func wantsHTML(r *http.Request) bool { return browserNavigation(r.Method, r.Header) }
+
+// browserNavigation reports whether a request with this method and these
+// headers is a browser loading a page (GET/HEAD asking for HTML, not a
+// WebSocket upgrade).
+func browserNavigation(method string, h http.Header) bool {
+	if method != http.MethodGet && method != http.MethodHead {
 		return false
 	}
-	if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+	if strings.EqualFold(h.Get("Upgrade"), "websocket") {
 		return false
 	}
-	return strings.Contains(r.Header.Get("Accept"), "text/html")
+	return strings.Contains(h.Get("Accept"), "text/html")
 }
 
 // allowed applies the route's allow lists; empty lists allow every user.

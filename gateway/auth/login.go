@@ -49,7 +49,7 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	// A ban is checked before anything else, then a hashing slot is taken
 	// for the whole attempt (every path below hashes once).
 	page := func(status int, msg string) { h.loginFailed(w, r, shown, rd, msg, status) }
-	if h.refuseBanned(w, r, shown, page) {
+	if h.refuseBanned(w, r, factorPassword, shown, page) {
 		return
 	}
 	release, got := h.hashSlot(w, r, page)
@@ -61,6 +61,7 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	if username == "" || pw == "" || len(username) > maxUsernameLen || len(pw) > maxPasswordLen || !utf8.ValidString(username) {
 		h.d.Passwords.VerifyDummy(pw[:min(len(pw), maxPasswordLen)])
 		h.decision(r, "", "", "deny", "malformed_credentials")
+		h.attempt(factorPassword, resultFailure)
 		h.failed(r, shown)
 		h.loginFailed(w, r, shown, rd, msgBadLogin, http.StatusUnauthorized)
 		return
@@ -70,6 +71,7 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, store.ErrNotFound):
 		h.d.Passwords.VerifyDummy(pw)
 		h.decision(r, username, "", "deny", "unknown_user")
+		h.attempt(factorPassword, resultFailure)
 		h.failed(r, username)
 		h.audit(r, audit.LoginFailed, username, "unknown user")
 		h.loginFailed(w, r, shown, rd, msgBadLogin, http.StatusUnauthorized)
@@ -77,6 +79,7 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		h.d.Passwords.VerifyDummy(pw)
 		h.log(r).Error().Err(err).Msg("login: user lookup failed")
+		h.attempt(factorPassword, resultError)
 		h.loginFailed(w, r, shown, rd, msgUnavailable, http.StatusServiceUnavailable)
 		return
 	}
@@ -88,6 +91,7 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 			h.log(r).Error().Err(err).Str("user", username).Msg("login: stored password hash unusable")
 		}
 		h.decision(r, username, "", "deny", reason)
+		h.attempt(factorPassword, resultFailure)
 		h.failed(r, username)
 		h.audit(r, audit.LoginFailed, username, strings.ReplaceAll(reason, "_", " "))
 		h.loginFailed(w, r, shown, rd, msgBadLogin, http.StatusUnauthorized)
@@ -99,6 +103,7 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	vals, err := h.d.Settings.Current(ctx)
 	if err != nil {
 		h.log(r).Error().Err(err).Msg("login: settings unavailable")
+		h.attempt(factorPassword, resultError)
 		h.loginFailed(w, r, shown, rd, msgUnavailable, http.StatusServiceUnavailable)
 		return
 	}
@@ -121,10 +126,12 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	id, s, err := h.d.Sessions.Create(ctx, tmpl)
 	if err != nil {
 		h.log(r).Error().Err(err).Msg("login: session create failed")
+		h.attempt(factorPassword, resultError)
 		h.loginFailed(w, r, shown, rd, msgUnavailable, http.StatusServiceUnavailable)
 		return
 	}
 	h.d.Sessions.SetCookie(w, id, s, secure(r))
+	h.attempt(factorPassword, resultSuccess)
 	if s.Stage == store.StageFull {
 		h.decision(r, u.Name, "", "login", "password")
 		h.succeeded(r, u.Name)

@@ -35,7 +35,7 @@ func (h *Handler) renderRecovery(w http.ResponseWriter, r *http.Request, user, r
 }
 
 func (h *Handler) recoverySubmit(w http.ResponseWriter, r *http.Request) {
-	s, u, rd, ok := h.secondFactorSubmit(w, r)
+	s, u, rd, ok := h.secondFactorSubmit(w, r, factorRecoveryCode)
 	if !ok {
 		return
 	}

@@ -57,14 +57,15 @@ type answer func(status int, msg string)
 // client's address is banned, before anything is checked: during a ban
 // the password is never looked at, so a ban is no oracle. It answers 503
 // when the bans cannot be read (fail closed). It reports whether it
-// answered.
-func (h *Handler) refuseBanned(w http.ResponseWriter, r *http.Request, user string, page answer) bool {
+// answered; factor names the step for the metrics.
+func (h *Handler) refuseBanned(w http.ResponseWriter, r *http.Request, factor, user string, page answer) bool {
 	if h.d.Regulator == nil {
 		return false
 	}
 	b, banned, err := h.d.Regulator.Banned(r.Context(), user, client(r).IP)
 	if err != nil {
 		h.log(r).Error().Err(err).Msg("regulation: bans unreadable")
+		h.attempt(factor, resultError)
 		page(http.StatusServiceUnavailable, msgUnavailable)
 		return true
 	}
@@ -74,6 +75,7 @@ func (h *Handler) refuseBanned(w http.ResponseWriter, r *http.Request, user stri
 	wait := max(b.Until.Sub(h.d.Now()), time.Second)
 	w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 	h.decision(r, user, "", "deny", "banned_"+b.Kind)
+	h.attempt(factor, resultBanned)
 	page(http.StatusTooManyRequests, banMessage(wait))
 	return true
 }
@@ -91,6 +93,7 @@ func (h *Handler) hashSlot(w http.ResponseWriter, r *http.Request, page answer) 
 		}
 		w.Header().Set("Retry-After", strconv.Itoa(busyRetryAfter))
 		middleware.SetResult(r.Context(), "busy")
+		h.attempt(factorPassword, resultBusy)
 		page(http.StatusServiceUnavailable, msgBusy)
 		return func() {}, false
 	}
@@ -103,8 +106,14 @@ func (h *Handler) failed(r *http.Request, user string) {
 	if h.d.Regulator == nil {
 		return
 	}
-	if _, err := h.d.Regulator.Fail(r.Context(), user, client(r).IP); err != nil {
+	bans, err := h.d.Regulator.Fail(r.Context(), user, client(r).IP)
+	if err != nil {
 		h.log(r).Error().Err(err).Msg("regulation: failure not counted")
+	}
+	if h.d.Metrics != nil {
+		for _, b := range bans {
+			h.d.Metrics.BanStarted(b.Kind)
+		}
 	}
 }
 

@@ -27,7 +27,7 @@ func (h *Handler) verifyPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) verifySubmit(w http.ResponseWriter, r *http.Request) {
-	s, u, rd, ok := h.secondFactorSubmit(w, r)
+	s, u, rd, ok := h.secondFactorSubmit(w, r, factorTOTP)
 	if !ok {
 		return
 	}
@@ -89,14 +89,15 @@ func (h *Handler) secondFactorContext(w http.ResponseWriter, r *http.Request) (s
 
 // secondFactorSubmit is the common start of every second-factor POST: the
 // session and user, where to go afterwards, and the ban check before any
-// code is looked at. It answers the request itself when ok is false.
-func (h *Handler) secondFactorSubmit(w http.ResponseWriter, r *http.Request) (store.Session, store.User, string, bool) {
+// code is looked at. It answers the request itself when ok is false;
+// factor names the step for the metrics.
+func (h *Handler) secondFactorSubmit(w http.ResponseWriter, r *http.Request, factor string) (store.Session, store.User, string, bool) {
 	_, s, u, ok := h.secondFactorContext(w, r)
 	if !ok {
 		return store.Session{}, store.User{}, "", false
 	}
 	rd := h.afterSecondFactor(r, s, r.PostForm.Get("rd"))
-	if h.refuseBanned(w, r, u.Name, h.errorPage(w, r)) {
+	if h.refuseBanned(w, r, factor, u.Name, h.errorPage(w, r)) {
 		return store.Session{}, store.User{}, "", false
 	}
 	return s, u, rd, true
@@ -124,6 +125,9 @@ func (h *Handler) codeFailed(w http.ResponseWriter, r *http.Request, s store.Ses
 	switch {
 	case errors.Is(cause, factor.ErrReplayed):
 		reason = "replayed_code"
+	case errors.Is(cause, errRecoveryUsed):
+		// A recovery code that matches none left is a wrong code too,
+		// counted towards a ban like any other.
 	case !errors.Is(cause, factor.ErrInvalid):
 		reason = "code_check_error"
 		h.log(r).Error().Err(cause).Str("user", user).Msg("second factor check failed")
@@ -131,7 +135,10 @@ func (h *Handler) codeFailed(w http.ResponseWriter, r *http.Request, s store.Ses
 	h.decision(r, user, "", "deny", reason)
 	h.audit(r, audit.LoginFailed, user, strings.ReplaceAll(reason, "_", " "))
 	if reason != "code_check_error" {
+		h.attempt(pageFactor(page), resultFailure)
 		h.failed(r, user)
+	} else {
+		h.attempt(pageFactor(page), resultError)
 	}
 	n, err := h.d.Counters.Incr(r.Context(), "codefail:"+s.IDHash, 1, h.d.Sessions.PendingLifetime())
 	if err != nil || n >= int64(h.o.MaxCodeFailures) {
@@ -168,10 +175,12 @@ func (h *Handler) completeLogin(w http.ResponseWriter, r *http.Request, s store.
 		x.PendingTOTPSecret = nil
 	})
 	if err != nil {
+		h.attempt(howFactor(how), resultError)
 		h.d.Pages.RenderError(w, r, unavailable(err))
 		return
 	}
 	h.d.Sessions.SetCookie(w, id, ns, secure(r))
+	h.attempt(howFactor(how), resultSuccess)
 	h.succeeded(r, s.User)
 	switch {
 	case how == "recovery_code": // recorded by the caller, flagged

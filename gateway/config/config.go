@@ -29,6 +29,8 @@ type Config struct {
 	Proxy          Proxy      `yaml:"proxy"`
 	Time           Time       `yaml:"time"`
 	Log            Log        `yaml:"log"`
+	Metrics        Metrics    `yaml:"metrics"`
+	Server         Server     `yaml:"server"`
 
 	// lines maps a key path ("routes[0].upstream") to the line of the
 	// file it was read from; filled by Load, used to cite lines.
@@ -190,6 +192,26 @@ type Proxy struct {
 	// gets the gateway's 504 page. Bodies (streams, downloads) are not
 	// limited. Default 2m.
 	ResponseHeaderTimeout time.Duration `yaml:"response_header_timeout"`
+}
+
+// Server tunes how the gateway reloads its config and stops.
+type Server struct {
+	// ShutdownTimeout is how long in-flight requests may take to finish
+	// after SIGTERM/SIGINT before their connections are closed; the store
+	// is closed after them. Default 15s.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// WatchConfig reloads the config file when it changes (default
+	// true); SIGHUP reloads it either way.
+	WatchConfig bool `yaml:"watch_config"`
+}
+
+// Metrics configures the Prometheus metrics listener.
+type Metrics struct {
+	// Listen is the address of a separate HTTP listener serving only
+	// /metrics (e.g. "127.0.0.1:9090"); "" (default) = no metrics. It
+	// authorises nothing and has no authentication of its own: bind it to
+	// loopback or a private network.
+	Listen string `yaml:"listen"`
 }
 
 // Log configures zerolog.

@@ -32,6 +32,8 @@ const (
 	DefaultGroupsHeader          = "Remote-Groups"
 	DefaultLogLevel              = "info"
 	DefaultLogFormat             = "json"
+	// DefaultShutdownTimeout is server.shutdown_timeout.
+	DefaultShutdownTimeout = 15 * time.Second
 
 	// Store drivers.
 	DriverEmbedded = "embedded"
@@ -83,7 +85,8 @@ func baseDefaults() Config {
 			Ban:         DefaultBan,
 			MaxBan:      DefaultMaxBan,
 		},
-		Log: Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
+		Log:    Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
+		Server: Server{ShutdownTimeout: DefaultShutdownTimeout, WatchConfig: true},
 	}
 }
 

@@ -38,6 +38,7 @@ func TestDefaults(t *testing.T) {
 		Proxy:      Proxy{ResponseHeaderTimeout: 2 * time.Minute},
 		Regulation: Regulation{MaxFailures: 5, Window: 5 * time.Minute, Ban: 15 * time.Minute, MaxBan: 4 * time.Hour},
 		Log:        Log{Level: "info", Format: "json"},
+		Server:     Server{ShutdownTimeout: 15 * time.Second, WatchConfig: true},
 	}
 	if !reflect.DeepEqual(d, want) {
 		t.Fatalf("Defaults() =\n%+v\nwant\n%+v", d, want)

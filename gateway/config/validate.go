@@ -47,6 +47,8 @@ func (c *Config) Validate() error {
 	k.clock()
 	k.proxy()
 	k.log()
+	k.metrics()
+	k.server()
 	if len(k.probs) == 0 {
 		return nil
 	}
@@ -429,5 +431,28 @@ func (k *checker) log() {
 	case "json", "console":
 	default:
 		k.add("log.format", `must be "json" or "console", got %q`, k.c.Log.Format)
+	}
+}
+
+// MaxShutdownTimeout bounds server.shutdown_timeout.
+const MaxShutdownTimeout = time.Hour
+
+func (k *checker) server() {
+	if d := k.c.Server.ShutdownTimeout; d < time.Second || d > MaxShutdownTimeout {
+		k.add("server.shutdown_timeout", "must be between 1s and %v, got %v", MaxShutdownTimeout, d)
+	}
+}
+
+func (k *checker) metrics() {
+	l := k.c.Metrics.Listen
+	if l == "" {
+		return
+	}
+	if msg := checkHostPort(l, true); msg != "" {
+		k.add("metrics.listen", `must be host:port such as "127.0.0.1:9090", or "" for no metrics: %s`, msg)
+		return
+	}
+	if l == k.c.Listen && !strings.HasSuffix(l, ":0") {
+		k.add("metrics.listen", "must differ from listen: metrics are served on their own listener, never next to the gateway")
 	}
 }

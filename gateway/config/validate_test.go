@@ -275,6 +275,11 @@ func TestValidateProblems(t *testing.T) {
 			[]string{`log.level: must be "trace", "debug", "info", "warn" or "error", got "verbose"`}},
 		{"log format", func(c *Config) { c.Log.Format = "text" },
 			[]string{`log.format: must be "json" or "console", got "text"`}},
+		{"shutdown timeout zero", func(c *Config) { c.Server.ShutdownTimeout = 0 },
+			[]string{`server.shutdown_timeout: must be between 1s and 1h0m0s, got 0s`}},
+		{"shutdown timeout too long", func(c *Config) { c.Server.ShutdownTimeout = 2 * time.Hour },
+			[]string{`server.shutdown_timeout: must be between 1s and 1h0m0s, got 2h0m0s`}},
+		{"shutdown timeout ok", func(c *Config) { c.Server.ShutdownTimeout = time.Minute }, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -49,6 +49,9 @@ type Options struct {
 	ResponseHeaderTimeout time.Duration // 2m; negative: none
 	IdleConnTimeout       time.Duration // 90s
 	MaxIdleConnsPerHost   int           // 64
+	// Observer receives every forwarded request's outcome (metrics);
+	// nil: none.
+	Observer Observer
 }
 
 // Proxy routes and forwards requests. It is safe for concurrent use.
@@ -62,6 +65,7 @@ type Proxy struct {
 	now          func() time.Time
 	start        time.Time      // epoch 0 of the health buckets
 	probes       sync.WaitGroup // StartProbes loops
+	obs          Observer       // nil: none
 }
 
 type routeProxy struct {
@@ -96,6 +100,7 @@ func New(o Options) (*Proxy, error) {
 		errorHandler: o.ErrorHandler,
 		logger:       o.Logger,
 		now:          o.Now,
+		obs:          o.Observer,
 	}
 	if p.errorHandler == nil {
 		p.errorHandler = defaultErrorHandler
@@ -215,8 +220,9 @@ type forwardState struct {
 	id        *Identity
 	sentHost  string // Host header sent upstream
 	routeName string
-	start     time.Time // when Forward handed the request to the ReverseProxy
-	recorded  bool      // the outcome went into the route's health record
+	start     time.Time       // when Forward handed the request to the ReverseProxy
+	recorded  bool            // the outcome went into the route's health record
+	out       *observedWriter // the client's writer when observed, else nil
 }
 
 // Forward sends r to rt's upstream asserting id (nil: no identity headers,
@@ -253,7 +259,19 @@ func (p *Proxy) Forward(w http.ResponseWriter, r *http.Request, rt *Route, id *I
 		routeName: rp.route.Name,
 		start:     p.now(),
 	}
-	rp.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), forwardKey{}, st)))
+	if p.obs == nil {
+		rp.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), forwardKey{}, st)))
+		return
+	}
+	// Latency is real elapsed time, whatever clock the health records use.
+	st.out = &observedWriter{ResponseWriter: w, now: time.Now}
+	began := time.Now()
+	rp.rp.ServeHTTP(st.out, r.WithContext(context.WithValue(r.Context(), forwardKey{}, st)))
+	var took time.Duration
+	if st.out.status != 0 {
+		took = st.out.at.Sub(began)
+	}
+	p.obs.ProxyResponse(rp.route.Name, st.out.status, took)
 }
 
 // upstreamPath maps a canonical request path to the path sent upstream.
@@ -279,6 +297,7 @@ func (p *Proxy) newReverseProxy(rp *routeProxy, t http.RoundTripper, pool httput
 		BufferPool:    pool,
 		ErrorLog:      log.New(logWriter{l: p.logger, route: rp.route.Name}, "", 0),
 		ModifyResponse: func(res *http.Response) error {
+			p.observeUpgrade(res)
 			p.recordResponse(rp, res)
 			return p.modifyResponse(res, &rp.route)
 		},
@@ -286,6 +305,9 @@ func (p *Proxy) newReverseProxy(rp *routeProxy, t http.RoundTripper, pool httput
 			in := r
 			if st, ok := r.Context().Value(forwardKey{}).(*forwardState); ok {
 				in = st.in
+				if p.obs != nil && !st.recorded && st.in.Context().Err() == nil {
+					p.obs.UpstreamError(rp.route.Name)
+				}
 				p.recordFailure(rp, st, err)
 			}
 			p.fail(w, in, rp.route.Name, err)

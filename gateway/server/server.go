@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -26,6 +27,7 @@ import (
 	"github.com/authgate/authgate/gateway/config"
 	"github.com/authgate/authgate/gateway/drift"
 	"github.com/authgate/authgate/gateway/factor"
+	"github.com/authgate/authgate/gateway/metrics"
 	"github.com/authgate/authgate/gateway/password"
 	"github.com/authgate/authgate/gateway/proxy"
 	"github.com/authgate/authgate/gateway/regulation"
@@ -57,7 +59,12 @@ type Server struct {
 	admin *useradmin.Service
 	// loadedAt is when the config was loaded (shown on the admin page).
 	loadedAt time.Time
-	proxy    *proxy.Proxy
+	// live is the part built from the reloadable keys (proxy, sign-in
+	// gate, admin area); assemble builds one from a config and Reload
+	// swaps it (reload.go).
+	live     atomic.Pointer[routing]
+	assemble func(cfg *config.Config, loadedAt time.Time) (*routing, error)
+	reload   reloadState
 	// readHeaderTimeout is Serve's header deadline.
 	readHeaderTimeout time.Duration
 	// clock checks the server clock against NTP (time.ntp_servers).
@@ -65,6 +72,9 @@ type Server struct {
 	// driftRec stores drift evidence from failed codes off the request
 	// path; stopped before the store closes.
 	driftRec *drift.Recorder
+	// metrics and their own listener (metrics.listen); nil when off.
+	metrics   *metrics.Metrics
+	metricsLn net.Listener
 }
 
 // Options are optional knobs for tests and the demo.
@@ -77,6 +87,9 @@ type Options struct {
 	// ReadHeaderTimeout replaces DefaultReadHeaderTimeout (tests of slow
 	// clients).
 	ReadHeaderTimeout time.Duration
+	// SetLogLevel applies log.level when Reload changes it (nil: the
+	// level stays what it was at start).
+	SetLogLevel func(zerolog.Level)
 }
 
 // Limits of Serve's HTTP server.
@@ -103,11 +116,17 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, o Options)
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: log, store: st, now: now, loadedAt: now(), clock: mon, readHeaderTimeout: o.ReadHeaderTimeout}
+	s.reload.setLevel = o.SetLogLevel
 	if s.readHeaderTimeout <= 0 {
 		s.readHeaderTimeout = DefaultReadHeaderTimeout
 	}
+	if err := s.openMetrics(); err != nil {
+		_ = st.Close()
+		return nil, err
+	}
 	if err := s.build(ctx); err != nil {
 		s.stopDrift()
+		s.closeMetrics()
 		_ = st.Close()
 		return nil, err
 	}
@@ -237,12 +256,6 @@ func (s *Server) build(ctx context.Context) error {
 	if err := checkKey(ctx, s.store, box); err != nil {
 		return err
 	}
-	// The config's parser is the one Validate used: one reading of
-	// trusted_proxies everywhere.
-	trusted, err := cfg.TrustedPrefixes()
-	if err != nil {
-		return err
-	}
 	pages, err := templates.ParsePages()
 	if err != nil {
 		return fmt.Errorf("templates: %w", err)
@@ -284,31 +297,6 @@ func (s *Server) build(ctx context.Context) error {
 		},
 	})
 
-	routes, redirectHosts, err := proxyRoutes(cfg)
-	if err != nil {
-		return err
-	}
-	if cfg.PublicURL != "" {
-		if u, err := url.Parse(cfg.PublicURL); err == nil && u.Hostname() != "" {
-			redirectHosts = append(redirectHosts, strings.ToLower(u.Hostname()))
-		}
-	}
-	stripCookies := append(sessions.CookieNames(), csrf.CookieNames()...)
-	px, err := proxy.New(proxy.Options{
-		Routes:       routes,
-		StripCookies: stripCookies,
-		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			securePages{renderer}.RenderError(w, r, upstreamError(err))
-		},
-		Logger:                s.log,
-		Now:                   s.now,
-		ResponseHeaderTimeout: cfg.Proxy.ResponseHeaderTimeout,
-	})
-	if err != nil {
-		return fmt.Errorf("routes: %w", err)
-	}
-	s.proxy = px
-
 	recorder := audit.New(s.store, s.log, s.now)
 	// Brute-force protection: failures counted per user and address in
 	// the shared store; argon2id runs bounded to password.max_concurrent.
@@ -321,30 +309,10 @@ func (s *Server) build(ctx context.Context) error {
 	// evidence (never accepted), stored by the recorder.
 	driftSteps := int(cfg.TwoFactor.DriftScan / (time.Duration(topts.Period) * time.Second))
 	s.driftRec = drift.NewRecorder(s.store, s.log, drift.RecorderOptions{Period: topts.Period})
-	totpCheck := factor.NewTOTP(box, s.store, topts, s.now, nil, factor.WithDriftScan(driftSteps, s.driftRec))
+	totpCheck := factor.NewTOTP(box, s.store, topts, s.now, nil, factor.WithDriftScan(driftSteps, s.driftObserver(s.driftRec)))
 	driftSvc := drift.NewService(s.store, totpCheck, recorder, drift.Options{Period: topts.Period}, s.now)
+	s.metrics.ReadAtScrape(metrics.Sources{Sessions: s.store, Drift: driftSvc, Clock: s.clock})
 	recovery := factor.NewRecovery(key[:], nil)
-	ah := auth.New(auth.Deps{
-		Users:     s.store,
-		Counters:  s.store,
-		Settings:  src,
-		Sessions:  sessions,
-		Passwords: hasher,
-		TOTP:      totpCheck,
-		Recovery:  recovery,
-		Audit:     recorder,
-		Upstreams: px,
-		Pages:     securePages{renderer},
-		Regulator: regulator,
-		HashSlots: hashSlots,
-		CSRFToken: middleware.CSRFToken,
-		Logger:    s.log,
-		Now:       s.now,
-	}, auth.Options{
-		DefaultIssuer: DefaultIssuer(cfg),
-		RedirectHosts: redirectHosts,
-	})
-
 	acct := account.New(account.Deps{
 		Users: s.store, Sessions: s.store, Counters: s.store, Settings: src,
 		SessionManager: sessions, TOTP: totpCheck, Recovery: recovery, Box: box,
@@ -353,41 +321,109 @@ func (s *Server) build(ctx context.Context) error {
 	}, account.Options{DefaultIssuer: DefaultIssuer(cfg)})
 
 	s.admin = useradmin.NewService(s.store, src, recorder, DefaultIssuer(cfg), s.now)
-	adm := admin.New(admin.Deps{Users: s.admin, Bans: s.admin, Upstreams: px, Hasher: password.NewLimited(hasher, hashSlots), Pages: renderer, Now: s.now, Clock: s.clock, Drift: driftSvc},
-		admin.Options{ConfigPath: cfg.Path(), ConfigLoadedAt: s.loadedAt})
-
-	// The gateway's own pages: the sign-in flow, and behind a complete
-	// session the account pages and (role admin) the admin area.
-	gwPages := http.NewServeMux()
-	signedIn := ah.RequireUser(acct.Handler())
-	gwPages.Handle("/.authgate/account", signedIn)
-	gwPages.Handle("/.authgate/account/", signedIn)
-	adminArea := ah.RequireUser(adm.Handler())
-	gwPages.Handle("/.authgate/admin", adminArea)
-	gwPages.Handle("/.authgate/admin/", adminArea)
-	gwPages.Handle("/", ah.Pages())
-	pagesChain := middleware.SecurityHeaders()(middleware.MaxBody(maxFormBytes)(csrf.Middleware()(gwPages)))
-	health := http.HandlerFunc(s.health)
-	ready := http.HandlerFunc(s.ready)
-	root := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := proxy.CanonicalPath(r.URL)
-		switch {
-		case err != nil:
-			ah.Gate(w, r) // renders the 400 page
-		case p == HealthPath:
-			health.ServeHTTP(w, r)
-		case p == ReadyPath:
-			ready.ServeHTTP(w, r)
-		case auth.IsGatewayPath(p):
-			pagesChain.ServeHTTP(w, r)
-		default:
-			ah.Gate(w, r)
+	// Everything built from the keys Reload may change (routes,
+	// trusted_proxies, proxy.*) is assembled per config, so a reload
+	// swaps it whole while sessions and the store stay.
+	s.assemble = func(cfg *config.Config, loadedAt time.Time) (*routing, error) {
+		// The config's parser is the one Validate used: one reading of
+		// trusted_proxies everywhere.
+		trusted, err := cfg.TrustedPrefixes()
+		if err != nil {
+			return nil, err
 		}
-	})
+		routes, redirectHosts, err := proxyRoutes(cfg)
+		if err != nil {
+			return nil, err
+		}
+		if cfg.PublicURL != "" {
+			if u, err := url.Parse(cfg.PublicURL); err == nil && u.Hostname() != "" {
+				redirectHosts = append(redirectHosts, strings.ToLower(u.Hostname()))
+			}
+		}
+		stripCookies := append(sessions.CookieNames(), csrf.CookieNames()...)
+		px, err := proxy.New(proxy.Options{
+			Routes:       routes,
+			StripCookies: stripCookies,
+			ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+				securePages{renderer}.RenderError(w, r, upstreamError(err))
+			},
+			Logger:                s.log,
+			Now:                   s.now,
+			ResponseHeaderTimeout: cfg.Proxy.ResponseHeaderTimeout,
+			Observer:              s.proxyObserver(),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("routes: %w", err)
+		}
+		ah := auth.New(auth.Deps{
+			Users:     s.store,
+			Counters:  s.store,
+			Settings:  src,
+			Sessions:  sessions,
+			Passwords: hasher,
+			TOTP:      totpCheck,
+			Recovery:  recovery,
+			Audit:     recorder,
+			Upstreams: px,
+			Pages:     securePages{renderer},
+			Regulator: regulator,
+			HashSlots: hashSlots,
+			Metrics:   s.loginMetrics(),
+			CSRFToken: middleware.CSRFToken,
+			Logger:    s.log,
+			Now:       s.now,
+		}, auth.Options{
+			DefaultIssuer: DefaultIssuer(cfg),
+			RedirectHosts: redirectHosts,
+		})
+
+		adm := admin.New(admin.Deps{Users: s.admin, Bans: s.admin, Upstreams: px, Hasher: password.NewLimited(hasher, hashSlots), Pages: renderer, Now: s.now, Clock: s.clock, Drift: driftSvc},
+			admin.Options{ConfigPath: cfg.Path(), ConfigLoadedAt: loadedAt})
+
+		// The gateway's own pages: the sign-in flow, and behind a complete
+		// session the account pages and (role admin) the admin area.
+		gwPages := http.NewServeMux()
+		signedIn := ah.RequireUser(acct.Handler())
+		gwPages.Handle("/.authgate/account", signedIn)
+		gwPages.Handle("/.authgate/account/", signedIn)
+		adminArea := ah.RequireUser(adm.Handler())
+		gwPages.Handle("/.authgate/admin", adminArea)
+		gwPages.Handle("/.authgate/admin/", adminArea)
+		gwPages.Handle("/", ah.Pages())
+		pagesChain := middleware.SecurityHeaders()(middleware.MaxBody(maxFormBytes)(csrf.Middleware()(gwPages)))
+		health := http.HandlerFunc(s.health)
+		ready := http.HandlerFunc(s.ready)
+		root := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			p, err := proxy.CanonicalPath(r.URL)
+			switch {
+			case err != nil:
+				ah.Gate(w, r) // renders the 400 page
+			case p == HealthPath:
+				health.ServeHTTP(w, r)
+			case p == ReadyPath:
+				ready.ServeHTTP(w, r)
+			case p == auth.ForwardAuthPath:
+				// Forward auth for an existing proxy: any method (nginx's
+				// auth_request keeps the original one), no CSRF, no body.
+				ah.ForwardAuth(w, r)
+			case auth.IsGatewayPath(p):
+				pagesChain.ServeHTTP(w, r)
+			default:
+				ah.Gate(w, r)
+			}
+		})
+		return &routing{cfg: cfg, proxy: px, loadedAt: loadedAt, handler: middleware.RealClient(trusted)(root)}, nil
+	}
+	live, err := s.assemble(cfg, s.loadedAt)
+	if err != nil {
+		return err
+	}
+	s.live.Store(live)
+
 	recoverer := middleware.Recover(func(w http.ResponseWriter, r *http.Request) {
 		securePages{renderer}.RenderError(w, r, errors.New("panic"))
 	})
-	s.handler = middleware.RequestID()(middleware.Logger(s.log)(recoverer(middleware.RealClient(trusted)(root))))
+	s.handler = middleware.RequestID()(middleware.Logger(s.log)(recoverer(http.HandlerFunc(s.serveLive))))
 	return nil
 }
 
@@ -469,11 +505,19 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // Store exposes the opened store (the demo seeds its admin through it).
 func (s *Server) Store() store.Store { return s.store }
 
-// Serve runs the gateway on ln until ctx ends, then shuts down gracefully
-// (in-flight requests get up to 15 s) and closes the store.
+// Serve runs the gateway on ln until ctx ends, then shuts down
+// gracefully: it stops accepting, closes WebSockets, gives in-flight
+// requests up to server.shutdown_timeout, then closes the store. While it
+// serves, a config read from a file is watched and reloaded on change
+// (see Reload).
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	var reqs requestTracker
+	// Upgraded connections (WebSockets) are not waited for by Shutdown:
+	// they are closed when it starts, so their clients reconnect.
+	upgrades, closeUpgrades := context.WithCancel(context.Background())
+	defer closeUpgrades()
 	srv := &http.Server{
-		Handler: s.handler,
+		Handler: reqs.track(upgrades, s.handler),
 		// No ReadTimeout: it would cut slow uploads to the panel (backups,
 		// packages) mid-body. Headers must arrive within 10 s, and bodies
 		// for the gateway's own pages are size-limited.
@@ -482,6 +526,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    MaxHeaderBytes,
 		ErrorLog:          nil,
 	}
+	srv.RegisterOnShutdown(closeUpgrades)
+	// Metrics are served on their own listener while the gateway serves,
+	// and stop before the store closes.
+	stopMetrics := s.serveMetrics()
+	defer stopMetrics()
 	var wg sync.WaitGroup
 	var ctl *http.Server
 	if s.ctlPath != "" {
@@ -499,12 +548,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		}()
 		s.log.Info().Str("path", s.ctlPath).Msg("control socket listening for `authgate user` commands")
 	}
-	// Health probes of the upstreams run while the server serves, and
-	// stop before the proxy's connections are closed.
-	probeCtx, stopProbes := context.WithCancel(ctx)
-	s.proxy.StartProbes(probeCtx, proxy.DefaultProbeInterval)
-	defer s.proxy.Close()
-	defer stopProbes()
+	// Health probes of the upstreams and the config file watcher run
+	// while the server serves; the proxies' connections close after.
+	stopServing := s.startServing(ctx)
+	defer stopServing()
 	// The clock check runs every time.check_interval while serving.
 	stopClock := s.clock.Start(ctx)
 	defer stopClock()
@@ -515,12 +562,20 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	select {
 	case err = <-errc:
 	case <-ctx.Done():
-		s.log.Info().Msg("shutting down")
-		sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		timeout := s.live.Load().cfg.Server.ShutdownTimeout
+		s.log.Info().Dur("timeout", timeout).Int64("in_flight", reqs.running()).Msg("shutting down: finishing in-flight requests")
+		sctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
 		err = srv.Shutdown(sctx)
 		if ctl != nil {
 			_ = ctl.Shutdown(sctx)
+		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			// Cut the stragglers: closing their connections ends their
+			// contexts, so they return before the store closes.
+			s.log.Warn().Int64("in_flight", reqs.running()).Msg("shutdown timeout: closing the connections of requests still running")
+			_ = srv.Close()
+			err = nil
 		}
 	}
 	if ctl != nil {
@@ -528,6 +583,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		_ = os.Remove(s.ctlPath)
 	}
 	wg.Wait()
+	if !reqs.wait(handlerExitGrace) {
+		s.log.Warn().Int64("in_flight", reqs.running()).Msg("handlers still running after their connections closed; closing the store anyway")
+	}
+	stopMetrics()
 	s.stopDrift()
 	if cerr := s.store.Close(); err == nil {
 		err = cerr
@@ -540,6 +599,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 
 // Close releases the store (for servers built but never served).
 func (s *Server) Close() error {
+	s.closeMetrics()
 	s.stopDrift()
 	return s.store.Close()
 }

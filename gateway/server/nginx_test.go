@@ -1,0 +1,302 @@
+//go:build linux
+
+package server_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"html"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/authgate/authgate/gateway/config"
+)
+
+// nginxBinary finds Debian's nginx; in CI its absence fails the test.
+func nginxBinary(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{"/usr/sbin/nginx"} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if p, err := exec.LookPath("nginx"); err == nil {
+		return p
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("nginx is not installed (apt-get install nginx; .ci/run does) and CI is set: the forward-auth integration test must run")
+	}
+	t.Skip("SKIPPING the nginx forward-auth integration test: nginx is not installed (apt-get install nginx)")
+	return ""
+}
+
+// recordingUpstream counts and keeps the requests it gets.
+type recordingUpstream struct {
+	*httptest.Server
+	mu   sync.Mutex
+	seen []seen
+}
+
+func newRecordingUpstream(t *testing.T) *recordingUpstream {
+	t.Helper()
+	u := &recordingUpstream{}
+	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := seen{Path: r.URL.Path, Query: r.URL.RawQuery, Host: r.Host, Headers: r.Header.Clone()}
+		u.mu.Lock()
+		u.seen = append(u.seen, s)
+		u.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(s)
+	}))
+	t.Cleanup(u.Close)
+	return u
+}
+
+func (u *recordingUpstream) count() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.seen)
+}
+
+// startNginx runs nginx in the foreground with the documented
+// configs/nginx-auth-request.conf, its addresses pointed at the gateway and
+// upstream, on a free loopback port. It returns nginx's base URL.
+func startNginx(t *testing.T, gatewayAddr, upstreamAddr string) string {
+	t.Helper()
+	bin := nginxBinary(t)
+	doc, err := os.ReadFile(filepath.Join("..", "..", "configs", "nginx-auth-request.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	var lastErr error
+	for attempt := 0; attempt < 5; attempt++ {
+		port := freePort(t)
+		site := string(doc)
+		for _, r := range [][2]string{
+			{"listen 80;", fmt.Sprintf("listen 127.0.0.1:%d;", port)},
+			{"127.0.0.1:9091", gatewayAddr},
+			{"127.0.0.1:8080", upstreamAddr},
+		} {
+			if !strings.Contains(site, r[0]) {
+				t.Fatalf("configs/nginx-auth-request.conf no longer contains %q (the test adapts it)", r[0])
+			}
+			site = strings.ReplaceAll(site, r[0], r[1])
+		}
+		conf := fmt.Sprintf(`daemon off;
+master_process off;
+worker_processes 1;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log info;
+events { worker_connections 64; }
+http {
+    access_log %[1]s/access.log;
+    client_body_temp_path %[1]s/client_body;
+    proxy_temp_path %[1]s/proxy;
+    fastcgi_temp_path %[1]s/fastcgi;
+    uwsgi_temp_path %[1]s/uwsgi;
+    scgi_temp_path %[1]s/scgi;
+%[2]s
+}
+`, dir, site)
+		confPath := filepath.Join(dir, "nginx.conf")
+		if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(bin, "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", confPath)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		var out strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatalf("start nginx: %v", err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			select {
+			case err := <-exited:
+				log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+				lastErr = fmt.Errorf("nginx exited: %v\n%s\n%s", err, out.String(), log)
+			default:
+				c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+				if err == nil {
+					_ = c.Close()
+					t.Cleanup(func() {
+						_ = cmd.Process.Kill()
+						<-exited
+						if t.Failed() {
+							log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+							t.Logf("nginx error.log:\n%s", log)
+						}
+					})
+					return "http://" + addr
+				}
+				if time.Now().After(deadline) {
+					_ = cmd.Process.Kill()
+					<-exited
+					t.Fatalf("nginx did not listen on %s within 10s: %s", addr, out.String())
+				}
+				time.Sleep(20 * time.Millisecond)
+				continue
+			}
+			break
+		}
+		if !strings.Contains(lastErr.Error(), "Address already in use") {
+			break
+		}
+	}
+	t.Fatal(lastErr)
+	return ""
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// TestNginxAuthRequest runs a real nginx with configs/nginx-auth-request.conf
+// in front of a recording upstream, asking the gateway on every request.
+func TestNginxAuthRequest(t *testing.T) {
+	up := newRecordingUpstream(t)
+	g := startGatewayWith(t, gwOpts{mode: "off", routes: []config.Route{
+		{Name: "open", PathPrefix: "/public", Upstream: up.URL, Policy: config.PolicyBypass},
+		{Name: "panel", PathPrefix: "/", Upstream: up.URL, Policy: config.PolicyPassword},
+	}}, func(c *config.Config) { c.TrustedProxies = []string{"127.0.0.1"} })
+	g.addUser(t, "alice", "correct horse", "ops", "web")
+	base := startNginx(t, strings.TrimPrefix(g.URL, "http://"), strings.TrimPrefix(up.URL, "http://"))
+
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: 10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	do := func(method, target string, body url.Values, hdr http.Header) resp {
+		t.Helper()
+		var rb io.Reader
+		if body != nil {
+			rb = strings.NewReader(body.Encode())
+		}
+		req, err := http.NewRequest(method, target, rb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Accept", htmlAccept)
+		if body != nil {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Origin", base)
+		}
+		for k, v := range hdr {
+			req.Header[k] = v
+		}
+		res, err := c.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, target, err)
+		}
+		defer res.Body.Close()
+		data, _ := io.ReadAll(res.Body)
+		return resp{status: res.StatusCode, body: string(data), header: res.Header}
+	}
+
+	// 1. Anonymous browser: nginx answers with the login redirect on its
+	// own host, rd = the original URL; the panel is never asked.
+	original := base + "/app/page?x=1&y=two"
+	r := do("GET", original, nil, nil)
+	mustStatus(t, r, http.StatusFound, "anonymous through nginx")
+	wantLogin := base + "/.authgate/login?rd=" + url.QueryEscape(original)
+	if location(r) != wantLogin {
+		t.Fatalf("login redirect %q, want %q", location(r), wantLogin)
+	}
+	// An API client keeps the 401; a POST (method kept by auth_request)
+	// too; the endpoint is internal to nginx.
+	mustStatus(t, do("GET", base+"/api/x", nil, http.Header{"Accept": {"application/json"}}), http.StatusUnauthorized, "anonymous api")
+	mustStatus(t, do("POST", base+"/app/form", url.Values{"a": {"b"}}, nil), http.StatusUnauthorized, "anonymous POST")
+	mustStatus(t, do("GET", base+"/.authgate/auth", nil, nil), http.StatusNotFound, "auth endpoint from outside")
+	// Forged forwarded headers and a forged identity change nothing.
+	mustStatus(t, do("GET", base+"/app", nil, http.Header{
+		"X-Forwarded-Uri": {"/public/x"}, "X-Original-Url": {base + "/public/x"}, "Remote-User": {"root"},
+	}), http.StatusFound, "forged forwarded headers")
+	if n := up.count(); n != 0 {
+		t.Fatalf("upstream reached %d times before any login", n)
+	}
+	// A bypass route passes without a session, asserting nobody.
+	r = do("GET", base+"/public/x", nil, http.Header{"Remote-User": {"root"}})
+	mustStatus(t, r, http.StatusOK, "bypass route")
+	var s seen
+	if err := json.Unmarshal([]byte(r.body), &s); err != nil {
+		t.Fatalf("upstream body: %v: %s", err, r.body)
+	}
+	if got := s.Headers["Remote-User"]; len(got) != 0 {
+		t.Fatalf("bypass route: spoofed Remote-User reached the panel: %v", got)
+	}
+
+	// 2. Log in through nginx (the gateway's pages on nginx's host).
+	page := do("GET", wantLogin, nil, nil)
+	mustStatus(t, page, http.StatusOK, "login page through nginx")
+	m := csrfRE.FindStringSubmatch(page.body)
+	if m == nil {
+		t.Fatalf("no csrf token on the login page: %.500s", page.body)
+	}
+	r = do("POST", base+"/.authgate/login", url.Values{
+		"csrf_token": {html.UnescapeString(m[1] + m[2])}, "username": {"alice"}, "password": {"correct horse"}, "rd": {original},
+	}, nil)
+	mustStatus(t, r, http.StatusSeeOther, "login through nginx")
+	if location(r) != original {
+		t.Fatalf("after login sent to %q, want %q", location(r), original)
+	}
+
+	// 3. Signed in: nginx passes to the panel with the identity from the
+	// auth response; the client's own Remote-User is replaced and the
+	// gateway's cookie is not sent upstream.
+	r = do("GET", original, nil, http.Header{"Remote-User": {"root"}, "Remote-Groups": {"wheel"}, "Cookie": {"panel=keep"}})
+	mustStatus(t, r, http.StatusOK, "signed in through nginx")
+	s = seen{}
+	if err := json.Unmarshal([]byte(r.body), &s); err != nil {
+		t.Fatalf("upstream body: %v: %s", err, r.body)
+	}
+	if got := s.Headers["Remote-User"]; len(got) != 1 || got[0] != "alice" {
+		t.Fatalf("Remote-User at the panel = %v, want [alice]", got)
+	}
+	if got := s.Headers["Remote-Groups"]; len(got) != 1 || got[0] != "ops,web" {
+		t.Fatalf("Remote-Groups at the panel = %v, want [ops,web]", got)
+	}
+	if s.Path != "/app/page" || s.Query != "x=1&y=two" {
+		t.Fatalf("panel saw %s?%s", s.Path, s.Query)
+	}
+	if ck := strings.Join(s.Headers["Cookie"], "; "); strings.Contains(ck, "authgate_session") || !strings.Contains(ck, "panel=keep") {
+		t.Fatalf("cookies at the panel: %q", ck)
+	}
+
+	// 4. Logged out: back to the login page, the panel not reached.
+	before := up.count()
+	logout := do("GET", base+"/.authgate/logout", nil, nil)
+	m = csrfRE.FindStringSubmatch(logout.body)
+	if m == nil {
+		t.Fatalf("no csrf token on the logout page: %.300s", logout.body)
+	}
+	mustStatus(t, do("POST", base+"/.authgate/logout", url.Values{"csrf_token": {html.UnescapeString(m[1] + m[2])}}, nil), http.StatusSeeOther, "logout")
+	r = do("GET", original, nil, nil)
+	mustStatus(t, r, http.StatusFound, "after logout")
+	if !strings.HasPrefix(location(r), base+"/.authgate/login?") {
+		t.Fatalf("after logout sent to %q", location(r))
+	}
+	if up.count() != before {
+		t.Fatal("panel reached after logout")
+	}
+}
