@@ -10,7 +10,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -90,6 +92,35 @@ func versionString() string {
 	return version
 }
 
+// buildInfo describes the build: commit and time when built from a git
+// checkout (go build records them), the Go version and platform.
+func buildInfo() string {
+	parts := []string{}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		var rev, at, dirty string
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.time":
+				at = s.Value
+			case "vcs.modified":
+				if s.Value == "true" {
+					dirty = "+changes"
+				}
+			}
+		}
+		if rev != "" {
+			parts = append(parts, "commit "+rev[:min(len(rev), 12)]+dirty)
+		}
+		if at != "" {
+			parts = append(parts, "built from a "+at+" checkout")
+		}
+	}
+	parts = append(parts, runtime.Version()+" "+runtime.GOOS+"/"+runtime.GOARCH)
+	return "(" + strings.Join(parts, ", ") + ")"
+}
+
 // errUsage marks a command-line mistake (exit 2).
 var errUsage = errors.New("usage")
 
@@ -122,7 +153,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "audit":
 		err = cmdAudit(ctx, args[1:], time.Now, stdout, stderr)
 	case "version", "--version":
-		fmt.Fprintln(stdout, "authgate", versionString())
+		fmt.Fprintln(stdout, "authgate", versionString(), buildInfo())
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 	default:

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -132,8 +133,8 @@ func TestRunTopLevel(t *testing.T) {
 		wantStdout []string
 		wantStderr []string
 	}{
-		{name: "version", args: []string{"version"}, wantStdout: []string{"authgate dev\n"}},
-		{name: "--version", args: []string{"--version"}, wantStdout: []string{"authgate dev\n"}},
+		{name: "version", args: []string{"version"}, wantStdout: []string{"authgate dev (", runtime.Version()}},
+		{name: "--version", args: []string{"--version"}, wantStdout: []string{"authgate dev (", runtime.Version()}},
 		{name: "help", args: []string{"help"}, wantStdout: []string{"Usage:", "authgate serve", "authgate user import-htpasswd FILE"}},
 		{name: "--help", args: []string{"--help"}, wantStdout: []string{"Usage:"}},
 		{name: "no command", args: nil, wantCode: 2, wantStderr: []string{"Usage:"}},
