@@ -31,6 +31,7 @@ type Config struct {
 	Log            Log        `yaml:"log"`
 	Metrics        Metrics    `yaml:"metrics"`
 	Server         Server     `yaml:"server"`
+	TLS            TLS        `yaml:"tls"`
 
 	// lines maps a key path ("routes[0].upstream") to the line of the
 	// file it was read from; filled by Load, used to cite lines.
@@ -218,4 +219,44 @@ type Metrics struct {
 type Log struct {
 	Level  string `yaml:"level"`  // debug|info|warn|error, default info
 	Format string `yaml:"format"` // json|console, default json
+}
+
+// TLS modes.
+const (
+	TLSOff    = "off"
+	TLSManual = "manual"
+	TLSACME   = "acme"
+)
+
+// Well-known ACME directories.
+const (
+	LetsEncryptProduction = "https://acme-v02.api.letsencrypt.org/directory"
+	LetsEncryptStaging    = "https://acme-staging-v02.api.letsencrypt.org/directory"
+)
+
+// TLS configures HTTPS on listen.
+type TLS struct {
+	// Mode is "off" (default: plain HTTP, e.g. behind a TLS terminator),
+	// "manual" (cert_file/key_file, reloaded when they change) or "acme"
+	// (certificates obtained and renewed for every route host).
+	Mode     string `yaml:"mode"`
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	ACME     ACME   `yaml:"acme"`
+	// HTTPListen is an optional plain-HTTP listener (usually ":80") that
+	// redirects to HTTPS and answers ACME HTTP-01 challenges.
+	HTTPListen string `yaml:"http_listen"`
+}
+
+// ACME configures the certificate authority for tls.mode acme.
+type ACME struct {
+	// Email is given to the CA for expiry notices.
+	Email string `yaml:"email"`
+	// CA is the ACME directory URL; default Let's Encrypt production.
+	CA string `yaml:"ca"`
+	// CARoot is a PEM file of roots to trust for a private ACME CA.
+	CARoot string `yaml:"ca_root"`
+	// Storage is the directory for accounts and certificates; default
+	// <data_dir>/acme.
+	Storage string `yaml:"storage"`
 }

@@ -87,6 +87,7 @@ func baseDefaults() Config {
 		},
 		Log:    Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
 		Server: Server{ShutdownTimeout: DefaultShutdownTimeout, WatchConfig: true},
+		TLS:    TLS{Mode: TLSOff, ACME: ACME{CA: LetsEncryptProduction}},
 	}
 }
 
@@ -100,6 +101,9 @@ func (c *Config) FillDerived() {
 	}
 	if c.Store.Path == "" && c.DataDir != "" {
 		c.Store.Path = filepath.Join(c.DataDir, "authgate.db")
+	}
+	if c.TLS.ACME.Storage == "" && c.DataDir != "" {
+		c.TLS.ACME.Storage = filepath.Join(c.DataDir, "acme")
 	}
 	for i := range c.Routes {
 		r := &c.Routes[i]

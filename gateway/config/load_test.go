@@ -39,6 +39,7 @@ func TestDefaults(t *testing.T) {
 		Regulation: Regulation{MaxFailures: 5, Window: 5 * time.Minute, Ban: 15 * time.Minute, MaxBan: 4 * time.Hour},
 		Log:        Log{Level: "info", Format: "json"},
 		Server:     Server{ShutdownTimeout: 15 * time.Second, WatchConfig: true},
+		TLS:        TLS{Mode: TLSOff, ACME: ACME{CA: LetsEncryptProduction, Storage: "/var/lib/authgate/acme"}},
 	}
 	if !reflect.DeepEqual(d, want) {
 		t.Fatalf("Defaults() =\n%+v\nwant\n%+v", d, want)

@@ -49,6 +49,7 @@ func (c *Config) Validate() error {
 	k.log()
 	k.metrics()
 	k.server()
+	k.tls()
 	if len(k.probs) == 0 {
 		return nil
 	}
@@ -454,5 +455,57 @@ func (k *checker) metrics() {
 	}
 	if l == k.c.Listen && !strings.HasSuffix(l, ":0") {
 		k.add("metrics.listen", "must differ from listen: metrics are served on their own listener, never next to the gateway")
+	}
+}
+
+func (k *checker) tls() {
+	t := &k.c.TLS
+	switch t.Mode {
+	case TLSOff:
+		return
+	case TLSManual:
+		if t.CertFile == "" {
+			k.add("tls.cert_file", `must be set when tls.mode is "manual"`)
+		}
+		if t.KeyFile == "" {
+			k.add("tls.key_file", `must be set when tls.mode is "manual"`)
+		}
+		k.file("tls.cert_file", t.CertFile)
+		k.file("tls.key_file", t.KeyFile)
+	case TLSACME:
+		a := &t.ACME
+		if msg := checkHTTPURL(a.CA); a.CA == "" || msg != "" {
+			if a.CA == "" {
+				msg = "must not be empty"
+			}
+			k.add("tls.acme.ca", "must be an ACME directory URL: %s", msg)
+		} else if u, _ := url.Parse(a.CA); u.Scheme != "https" {
+			k.add("tls.acme.ca", "must be an https URL")
+		}
+		if a.Email != "" && (!strings.Contains(a.Email, "@") || strings.ContainsAny(a.Email, " \t\r\n")) {
+			k.add("tls.acme.email", "must be an email address")
+		}
+		k.file("tls.acme.ca_root", a.CARoot)
+		if a.Storage == "" {
+			k.add("tls.acme.storage", "must not be empty")
+		}
+		hosts := 0
+		for _, r := range k.c.Routes {
+			if r.Host != "" {
+				hosts++
+			}
+		}
+		if hosts == 0 {
+			k.add("tls.mode", `"acme" needs at least one route with a host to get a certificate for`)
+		}
+	default:
+		k.add("tls.mode", `must be "off", "manual" or "acme", got %q`, t.Mode)
+	}
+	if t.HTTPListen != "" {
+		if msg := checkHostPort(t.HTTPListen, true); msg != "" {
+			k.add("tls.http_listen", `must be host:port such as ":80", or "" for none: %s`, msg)
+		} else if t.HTTPListen == k.c.Listen && !strings.HasSuffix(t.HTTPListen, ":0") {
+			k.add("tls.http_listen", "must differ from listen")
+		}
 	}
 }

@@ -75,6 +75,9 @@ type Server struct {
 	// metrics and their own listener (metrics.listen); nil when off.
 	metrics   *metrics.Metrics
 	metricsLn net.Listener
+	// tls serves HTTPS on listen and the port-80 listener; nil when
+	// tls.mode is off (tls.go).
+	tls *tlsState
 }
 
 // Options are optional knobs for tests and the demo.
@@ -124,9 +127,15 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, o Options)
 		_ = st.Close()
 		return nil, err
 	}
+	if err := s.openTLS(); err != nil {
+		s.closeMetrics()
+		_ = st.Close()
+		return nil, err
+	}
 	if err := s.build(ctx); err != nil {
 		s.stopDrift()
 		s.closeMetrics()
+		s.closeTLS()
 		_ = st.Close()
 		return nil, err
 	}
@@ -555,6 +564,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	// The clock check runs every time.check_interval while serving.
 	stopClock := s.clock.Start(ctx)
 	defer stopClock()
+	// HTTPS on ln and the port-80 listener (tls.mode manual/acme).
+	ln, stopTLS := s.serveTLS(ctx, ln)
+	defer stopTLS()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	s.log.Info().Str("addr", ln.Addr().String()).Msg("authgate listening")
@@ -587,6 +599,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		s.log.Warn().Int64("in_flight", reqs.running()).Msg("handlers still running after their connections closed; closing the store anyway")
 	}
 	stopMetrics()
+	stopTLS()
 	s.stopDrift()
 	if cerr := s.store.Close(); err == nil {
 		err = cerr
@@ -600,6 +613,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // Close releases the store (for servers built but never served).
 func (s *Server) Close() error {
 	s.closeMetrics()
+	s.closeTLS()
 	s.stopDrift()
 	return s.store.Close()
 }
