@@ -9,6 +9,6 @@
 // drift; it is never used to accept a code.
 //
 // Code generation is delegated to github.com/pquerna/otp; the checks use an
-// equivalent allocation-light HMAC loop (cross-checked in the tests against
+// equivalent HMAC loop that allocates nothing (cross-checked in the tests against
 // pquerna/otp and the RFC 6238 Appendix B vectors).
 package totp

@@ -1,12 +1,13 @@
 package totp
 
 import (
-	"crypto/hmac"
+	"crypto/sha1" //nolint:gosec // RFC 6238's default HMAC-SHA1, not a signature
+	"crypto/sha256"
+	"crypto/sha512"
 	"crypto/subtle"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash"
 	"time"
 
 	"github.com/pquerna/otp"
@@ -88,6 +89,7 @@ func CheckAt(secret []byte, code string, t time.Time, o Options, offsetSteps int
 		return 0, false
 	}
 	g := newGenerator(alg, secret, o.Digits)
+	defer g.clear()
 	centre := Step(t, o.Period) + int64(offsetSteps)
 
 	var found int32
@@ -123,6 +125,7 @@ func Scan(secret []byte, code string, t time.Time, o Options, maxSteps int) (off
 	}
 	maxSteps = max(0, min(maxSteps, MaxScanSteps))
 	g := newGenerator(alg, secret, o.Digits)
+	defer g.clear()
 	centre := Step(t, o.Period)
 	for i := 0; i <= 2*maxSteps; i++ {
 		d := delta(i)
@@ -184,26 +187,90 @@ func isTrimSpace(c byte) bool {
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n'
 }
 
-// generator computes HOTP values (RFC 4226) reusing one HMAC state.
+// generator computes HOTP values (RFC 4226) with an HMAC written out over
+// fixed-size arrays (HMAC(K, m) = H(K^opad || H(K^ipad || m)), RFC 2104),
+// so a check allocates nothing: crypto/hmac would allocate its two hash
+// states and pads for every check. Cross-checked in the tests against
+// pquerna/otp and the RFC 6238 vectors.
 type generator struct {
-	mac hash.Hash
-	mod uint32
-	buf [8 + 64]byte // counter, then room for a SHA-512 sum
+	alg   otp.Algorithm
+	mod   uint32
+	block int       // the hash's block size
+	ipad  [128]byte // key XOR 0x36, block bytes used
+	opad  [128]byte // key XOR 0x5c
 }
 
-func newGenerator(alg otp.Algorithm, secret []byte, digits int) *generator {
-	mod := uint32(1)
+// maxHMACBlock is SHA-512's block size, the largest of the three.
+const maxHMACBlock = 128
+
+func newGenerator(alg otp.Algorithm, secret []byte, digits int) generator {
+	g := generator{alg: alg, mod: 1, block: 64}
 	for range digits {
-		mod *= 10
+		g.mod *= 10
 	}
-	return &generator{mac: hmac.New(alg.Hash, secret), mod: mod}
+	var hashed [64]byte
+	key := secret
+	switch alg {
+	case otp.AlgorithmSHA512:
+		g.block = maxHMACBlock
+		if len(key) > g.block {
+			hashed = sha512.Sum512(key)
+			key = hashed[:]
+		}
+	case otp.AlgorithmSHA256:
+		if len(key) > g.block {
+			h := sha256.Sum256(key)
+			key = hashed[:copy(hashed[:], h[:])]
+		}
+	default:
+		if len(key) > g.block {
+			h := sha1.Sum(key)
+			key = hashed[:copy(hashed[:], h[:])]
+		}
+	}
+	copy(g.ipad[:], key)
+	copy(g.opad[:], key)
+	clear(hashed[:])
+	for i := range g.block {
+		g.ipad[i] ^= 0x36
+		g.opad[i] ^= 0x5c
+	}
+	return g
+}
+
+// clear wipes the key material.
+func (g *generator) clear() {
+	clear(g.ipad[:])
+	clear(g.opad[:])
 }
 
 func (g *generator) code(counter uint64) uint32 {
-	binary.BigEndian.PutUint64(g.buf[:8], counter)
-	g.mac.Reset()
-	g.mac.Write(g.buf[:8])
-	sum := g.mac.Sum(g.buf[8:8])
+	var in [maxHMACBlock + 8]byte
+	var out [maxHMACBlock + sha512.Size]byte
+	b := g.block
+	copy(in[:b], g.ipad[:b])
+	binary.BigEndian.PutUint64(in[b:], counter)
+	copy(out[:b], g.opad[:b])
+	var sum []byte
+	switch g.alg {
+	case otp.AlgorithmSHA512:
+		inner := sha512.Sum512(in[:b+8])
+		n := copy(out[b:], inner[:])
+		outer := sha512.Sum512(out[:b+n])
+		sum = outer[:]
+	case otp.AlgorithmSHA256:
+		inner := sha256.Sum256(in[:b+8])
+		n := copy(out[b:], inner[:])
+		outer := sha256.Sum256(out[:b+n])
+		sum = outer[:]
+	default:
+		inner := sha1.Sum(in[:b+8])
+		n := copy(out[b:], inner[:])
+		outer := sha1.Sum(out[:b+n])
+		sum = outer[:]
+	}
+	clear(in[:b])
+	clear(out[:b])
 	off := sum[len(sum)-1] & 0x0f
 	v := binary.BigEndian.Uint32(sum[off:off+4]) & 0x7fffffff
 	return v % g.mod

@@ -1,0 +1,76 @@
+package totp
+
+import (
+	"testing"
+	"time"
+
+	"github.com/pquerna/otp"
+	ptotp "github.com/pquerna/otp/totp"
+)
+
+// The login path's code check, side by side with pquerna/otp's validator
+// (which formats every candidate as a string): run with
+//
+//	go test -run '^$' -bench . -benchmem ./gateway/totp
+var benchSecret = []byte("12345678901234567890")
+
+var benchAt = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+
+func benchCode(b *testing.B) string {
+	b.Helper()
+	c, err := Code(benchSecret, benchAt, DefaultOptions())
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c
+}
+
+// BenchmarkCheck is an accepted code (the whole ±1 window is computed
+// whatever matches).
+func BenchmarkCheck(b *testing.B) {
+	code, o := benchCode(b), DefaultOptions()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok := Check(benchSecret, code, benchAt, o); !ok {
+			b.Fatal("code refused")
+		}
+	}
+}
+
+// BenchmarkCheckWrong is a refused code: same cost as an accepted one.
+func BenchmarkCheckWrong(b *testing.B) {
+	o := DefaultOptions()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok := Check(benchSecret, "000000", benchAt, o); ok {
+			b.Fatal("wrong code accepted")
+		}
+	}
+}
+
+// BenchmarkScan20 is the drift scan a failed login pays (±20 steps, the
+// default two_factor.drift_scan of 10 minutes).
+func BenchmarkScan20(b *testing.B) {
+	o := DefaultOptions()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, found := Scan(benchSecret, "000000", benchAt, o, 20); found {
+			b.Skip("000000 happens to match in the window")
+		}
+	}
+}
+
+// BenchmarkPquernaValidate is pquerna/otp's ValidateCustom for the same
+// accepted code and window, for comparison.
+func BenchmarkPquernaValidate(b *testing.B) {
+	code := benchCode(b)
+	secret := EncodeSecret(benchSecret)
+	opts := ptotp.ValidateOpts{Period: DefaultPeriod, Skew: DefaultSkew, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1}
+	b.ReportAllocs()
+	for b.Loop() {
+		ok, err := ptotp.ValidateCustom(code, secret, benchAt, opts)
+		if err != nil || !ok {
+			b.Fatal("code refused", err)
+		}
+	}
+}
