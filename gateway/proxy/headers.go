@@ -12,11 +12,30 @@ func normalizeHeaderName(name string) string {
 	return strings.ReplaceAll(strings.ToLower(name), "_", "-")
 }
 
+// maxFoldedHeader bounds the header names stripIdentity folds on the
+// stack; a longer name cannot be an identity header (none is that long).
+const maxFoldedHeader = 64
+
 // stripIdentity deletes every header whose folded name is an identity
-// header, whatever its spelling in h.
+// header, whatever its spelling in h. It folds each name into a stack
+// buffer, so it allocates nothing.
 func (p *Proxy) stripIdentity(h http.Header) {
+	var buf [maxFoldedHeader]byte
 	for k := range h {
-		if _, ok := p.strip[normalizeHeaderName(k)]; ok {
+		if len(k) > len(buf) || len(k) > p.longestStrip {
+			continue
+		}
+		for i := 0; i < len(k); i++ {
+			c := k[i]
+			switch {
+			case c >= 'A' && c <= 'Z':
+				c += 'a' - 'A'
+			case c == '_':
+				c = '-'
+			}
+			buf[i] = c
+		}
+		if _, ok := p.strip[string(buf[:len(k)])]; ok {
 			delete(h, k)
 		}
 	}
@@ -30,9 +49,12 @@ func (p *Proxy) filterCookies(h http.Header) {
 	if len(lines) == 0 || len(p.stripCookies) == 0 {
 		return
 	}
-	var kept []string
+	var b strings.Builder
+	b.Grow(len(lines[0]))
 	for _, line := range lines {
-		for pair := range strings.SplitSeq(line, ";") {
+		for line != "" {
+			var pair string
+			pair, line, _ = strings.Cut(line, ";")
 			pair = strings.TrimSpace(pair)
 			if pair == "" {
 				continue
@@ -41,14 +63,17 @@ func (p *Proxy) filterCookies(h http.Header) {
 			if _, drop := p.stripCookies[strings.TrimSpace(name)]; drop {
 				continue
 			}
-			kept = append(kept, pair)
+			if b.Len() > 0 {
+				b.WriteString("; ")
+			}
+			b.WriteString(pair)
 		}
 	}
-	if len(kept) == 0 {
+	if b.Len() == 0 {
 		h.Del("Cookie")
 		return
 	}
-	h.Set("Cookie", strings.Join(kept, "; "))
+	h["Cookie"] = []string{b.String()}
 }
 
 // filterSetCookies drops Set-Cookie headers for the gateway's own cookies

@@ -59,6 +59,7 @@ type Proxy struct {
 	routes       []routeProxy
 	byName       map[string]int
 	strip        map[string]struct{} // normalised identity header names
+	longestStrip int                 // length of the longest name in strip
 	stripCookies map[string]struct{}
 	errorHandler func(http.ResponseWriter, *http.Request, error)
 	logger       zerolog.Logger
@@ -151,6 +152,12 @@ func New(o Options) (*Proxy, error) {
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
+	}
+	for name := range p.strip {
+		p.longestStrip = max(p.longestStrip, len(name))
+	}
+	if p.longestStrip > maxFoldedHeader {
+		return nil, fmt.Errorf("%w: identity header names are limited to %d bytes", ErrInvalidRoute, maxFoldedHeader)
 	}
 
 	tc := transportConfig{
@@ -369,43 +376,68 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest, rt *Route) {
 	}
 
 	p.stripIdentity(out.Header)
+	// The headers set below share one backing array (one allocation
+	// instead of one per header); each gets a full-capacity-limited slice
+	// so an append by a later handler cannot write into its neighbour.
+	vals := make([]string, 0, 6)
+	set := func(name, v string) {
+		vals = append(vals, v)
+		out.Header[name] = vals[len(vals)-1 : len(vals) : len(vals)]
+	}
 	if st.id != nil {
-		out.Header.Set(rt.UserHeader, st.id.User)
+		set(http.CanonicalHeaderKey(rt.UserHeader), st.id.User)
 		if len(st.id.Groups) > 0 {
-			out.Header.Set(rt.GroupsHeader, strings.Join(st.id.Groups, ","))
+			set(http.CanonicalHeaderKey(rt.GroupsHeader), strings.Join(st.id.Groups, ","))
 		}
 	}
 	p.filterCookies(out.Header)
-	setForwarded(out.Header, st.client)
+	setForwarded(out.Header, st.client, set)
 }
 
 // setForwarded sets X-Forwarded-For (the validated incoming chain only
 // when the peer is a trusted proxy, then the peer), X-Forwarded-Proto,
-// X-Forwarded-Host and X-Real-IP from the trusted client info.
-func setForwarded(h http.Header, c middleware.Client) {
-	var chain []string
-	if c.ViaTrustedProxy {
-		for _, a := range c.ForwardedFor {
-			if a.IsValid() {
-				chain = append(chain, a.String())
-			}
-		}
-	}
+// X-Forwarded-Host and X-Real-IP from the trusted client info, through
+// set (which replaces a header's values).
+func setForwarded(h http.Header, c middleware.Client, set func(name, v string)) {
+	peer := ""
 	if c.Peer.IsValid() {
-		chain = append(chain, c.Peer.String())
+		peer = c.Peer.String()
 	}
 	h.Del("X-Real-Ip")
-	if len(chain) > 0 {
-		h.Set("X-Forwarded-For", strings.Join(chain, ", "))
+	if c.ViaTrustedProxy && len(c.ForwardedFor) > 0 {
+		var b strings.Builder
+		for _, a := range c.ForwardedFor {
+			if a.IsValid() {
+				if b.Len() > 0 {
+					b.WriteString(", ")
+				}
+				b.WriteString(a.String())
+			}
+		}
+		if peer != "" {
+			if b.Len() > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(peer)
+		}
+		if b.Len() > 0 {
+			set("X-Forwarded-For", b.String())
+		}
+	} else if peer != "" {
+		set("X-Forwarded-For", peer)
 	}
 	if c.IP.IsValid() {
-		h.Set("X-Real-Ip", c.IP.String())
+		ip := peer
+		if c.IP != c.Peer {
+			ip = c.IP.String()
+		}
+		set("X-Real-Ip", ip)
 	}
 	if c.Scheme != "" {
-		h.Set("X-Forwarded-Proto", c.Scheme)
+		set("X-Forwarded-Proto", c.Scheme)
 	}
 	if c.Host != "" {
-		h.Set("X-Forwarded-Host", c.Host)
+		set("X-Forwarded-Host", c.Host)
 	}
 }
 

@@ -18,13 +18,17 @@ func (p *Proxy) modifyResponse(res *http.Response, rt *Route) error {
 	if st == nil {
 		return nil
 	}
+	loc, ref := res.Header.Get("Location"), res.Header.Get("Refresh")
+	if loc == "" && ref == "" {
+		return nil // most responses: nothing to map
+	}
 	m := newRedirectMapper(rt, st.sentHost, st.client.Scheme, st.client.Host)
-	if loc := res.Header.Get("Location"); loc != "" {
+	if loc != "" {
 		if n, ok := m.rewrite(loc); ok {
 			res.Header.Set("Location", n)
 		}
 	}
-	if ref := res.Header.Get("Refresh"); ref != "" {
+	if ref != "" {
 		if n, ok := m.rewriteRefresh(ref); ok {
 			res.Header.Set("Refresh", n)
 		}

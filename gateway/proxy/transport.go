@@ -72,22 +72,19 @@ var _ httputil.BufferPool = (*bufferPool)(nil)
 const bufferSize = 32 << 10
 
 // bufferPool is the httputil.BufferPool shared by every route: 32 KiB
-// copy buffers recycled through a sync.Pool.
+// copy buffers recycled through a sync.Pool. The pool holds array
+// pointers, which a returned slice converts back to without allocating.
 type bufferPool struct{ p sync.Pool }
 
 func newBufferPool() *bufferPool {
-	return &bufferPool{p: sync.Pool{New: func() any {
-		b := make([]byte, bufferSize)
-		return &b
-	}}}
+	return &bufferPool{p: sync.Pool{New: func() any { return new([bufferSize]byte) }}}
 }
 
-func (b *bufferPool) Get() []byte { return *(b.p.Get().(*[]byte)) }
+func (b *bufferPool) Get() []byte { return b.p.Get().(*[bufferSize]byte)[:] }
 
 func (b *bufferPool) Put(buf []byte) {
 	if cap(buf) < bufferSize {
 		return
 	}
-	buf = buf[:bufferSize]
-	b.p.Put(&buf)
+	b.p.Put((*[bufferSize]byte)(buf[:bufferSize]))
 }
