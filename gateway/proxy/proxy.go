@@ -48,11 +48,19 @@ type Options struct {
 	TLSHandshakeTimeout   time.Duration // 10s
 	ResponseHeaderTimeout time.Duration // 2m; negative: none
 	IdleConnTimeout       time.Duration // 90s
-	MaxIdleConnsPerHost   int           // 64
+	// MaxIdleConnsPerHost is how many idle keep-alive connections to an
+	// upstream are kept; below the number of concurrent clients, busy
+	// periods open and close upstream connections for every burst.
+	MaxIdleConnsPerHost int // 1024
 	// Observer receives every forwarded request's outcome (metrics);
 	// nil: none.
 	Observer Observer
 }
+
+// defaultMaxIdlePerHost keeps a connection for every client of a busy
+// panel (idle ones still close after IdleConnTimeout): an upstream
+// connection costs ~25 KiB, a new one per request costs far more CPU.
+const defaultMaxIdlePerHost = 1024
 
 // Proxy routes and forwards requests. It is safe for concurrent use.
 type Proxy struct {
@@ -168,7 +176,7 @@ func New(o Options) (*Proxy, error) {
 		maxIdlePerHost: o.MaxIdleConnsPerHost,
 	}
 	if tc.maxIdlePerHost <= 0 {
-		tc.maxIdlePerHost = 64
+		tc.maxIdlePerHost = defaultMaxIdlePerHost
 	}
 	pool := newBufferPool()
 	p.routes = make([]routeProxy, len(routes))

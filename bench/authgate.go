@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/template"
+	"time"
+)
+
+// Candidate names, in the order of the tables.
+const (
+	candNginx    = "nginx"
+	candBare     = "bare-proxy"
+	candEmbedded = "authgate-embedded"
+	candRedis    = "authgate-redis"
+)
+
+// candidate is one proxy under test.
+type candidate struct {
+	name string
+	addr string // host:port it serves on
+	main *proc  // the proxy process (RSS)
+	// cpuProcs are the processes whose CPU time counts per request: the
+	// proxy, plus its redis-server for authgate-redis.
+	cpuProcs []*proc
+	// cookie is the Cookie header every request sends (the authgate
+	// session; nginx and the bare proxy get the same header and forward
+	// it).
+	cookie string
+	// expectBytes is the size of one whole response (headers and body) as
+	// the verification request received it.
+	expectBytes int
+	// ag is set for the authgate candidates.
+	ag *authgateInstance
+}
+
+func (c *candidate) url(path string) string { return "http://" + c.addr + path }
+
+func (c *candidate) isAuthgate() bool { return c.ag != nil }
+
+// cpuTicks returns the CPU time of each of the candidate's processes.
+func (c *candidate) cpuTicks() ([]int64, error) {
+	out := make([]int64, len(c.cpuProcs))
+	for i, p := range c.cpuProcs {
+		n, err := cpuTicks(p.pid())
+		if err != nil {
+			return nil, p.failure(fmt.Errorf("reading its CPU time: %w", err))
+		}
+		out[i] = n
+	}
+	return out, nil
+}
+
+// authgateInstance is one running `authgate serve`.
+type authgateInstance struct {
+	bin, config, dataDir string
+	env                  []string // AUTHGATE_SECRET_KEY
+	store                string   // embedded | redis
+	redis                *redisServer
+	users                map[string]*account
+}
+
+// account is a user the harness created, with what it knows about it.
+type account struct {
+	name, password string
+	secret         string         // base32 TOTP secret once enrolled
+	usedSteps      map[int64]bool // TOTP steps already consumed
+}
+
+var authgateConf = template.Must(template.New("authgate").Parse(`# Written by the authgate benchmark.
+listen: "{{.Listen}}"
+public_url: "http://{{.Listen}}"
+data_dir: "{{.DataDir}}"
+store:
+  driver: "{{.Store}}"
+{{- if .Redis}}
+  redis:
+    addrs: ["{{.Redis}}"]
+{{- end}}
+two_factor:
+  mode: "on"
+  issuer: "authgate bench"
+# password.argon2 and password.max_concurrent: defaults (64 MiB, 3 passes,
+# 2 lanes; one hash at a time per CPU). regulation: defaults (5 failures
+# per user name or address in 5 min start a 15 min ban).
+routes:
+  - name: "panel"
+    path_prefix: "/"
+    upstream: "http://{{.Upstream}}"
+    policy: "two_factor"
+    allow:
+      groups: ["admins"]
+# The load generators connect from 127.0.0.1 as a TLS terminator would;
+# the flood sends X-Forwarded-For to look like many clients.
+trusted_proxies: ["127.0.0.1"]
+log:
+  level: "{{.LogLevel}}"
+  format: "json"
+`))
+
+// newAuthgate writes a config and data dir for one store driver.
+func newAuthgate(runDir, bin, storeDriver string, up *upstreamServer, rds *redisServer, logLevel string) (*authgateInstance, int, error) {
+	dataDir := filepath.Join(runDir, "authgate-"+storeDriver)
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, 0, err
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, 0, err
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, 0, err
+	}
+	data := map[string]any{
+		"Listen": "127.0.0.1:" + strconv.Itoa(port), "DataDir": dataDir, "Store": storeDriver,
+		"Upstream": up.addr, "LogLevel": logLevel, "Redis": "",
+	}
+	if rds != nil {
+		data["Redis"] = rds.addr
+	}
+	var b strings.Builder
+	if err := authgateConf.Execute(&b, data); err != nil {
+		return nil, 0, err
+	}
+	cfg := filepath.Join(runDir, "authgate-"+storeDriver+".yaml")
+	if err := os.WriteFile(cfg, []byte(b.String()), 0o600); err != nil {
+		return nil, 0, err
+	}
+	ag := &authgateInstance{
+		bin: bin, config: cfg, dataDir: dataDir, store: storeDriver, redis: rds,
+		env:   []string{"AUTHGATE_SECRET_KEY=" + hex.EncodeToString(key)},
+		users: map[string]*account{},
+	}
+	return ag, port, nil
+}
+
+// addUser runs `authgate user add NAME --group admins --password-stdin`.
+func (ag *authgateInstance) addUser(ctx context.Context, name string) (*account, error) {
+	pw := make([]byte, 12)
+	if _, err := rand.Read(pw); err != nil {
+		return nil, err
+	}
+	a := &account{name: name, password: hex.EncodeToString(pw), usedSteps: map[int64]bool{}}
+	cmd := exec.CommandContext(ctx, ag.bin, "user", "add", name, "--group", "admins", "--password-stdin", "--config", ag.config)
+	cmd.Env = append(os.Environ(), ag.env...)
+	cmd.Stdin = strings.NewReader(a.password + "\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("authgate user add %s (%s store): %w: %s", name, ag.store, err, out)
+	}
+	ag.users[name] = a
+	return a, nil
+}
+
+// start runs `authgate serve` and waits for its health probe.
+func (ag *authgateInstance) start(ctx context.Context, l *launcher, name string, port int) (*candidate, error) {
+	p, err := l.start(name, serverCPU, ag.env, nil, ag.bin, "serve", "--config", ag.config)
+	if err != nil {
+		return nil, err
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	err = p.waitReady(ctx, 20*time.Second, func() error {
+		res, err := statsClient.Get("http://" + addr + "/.authgate/healthz")
+		if err != nil {
+			return err
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			return fmt.Errorf("healthz: %s", res.Status)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	c := &candidate{name: name, addr: addr, main: p, cpuProcs: []*proc{p}, ag: ag}
+	if ag.redis != nil {
+		c.cpuProcs = append(c.cpuProcs, ag.redis.p)
+	}
+	return c, nil
+}

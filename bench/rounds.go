@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// roundResult is one measured wrk run of one candidate.
+type roundResult struct {
+	round      int
+	wrk        wrkResult
+	cpuTicks   int64   // all processes
+	procTicks  []int64 // per process of the candidate's cpuProcs
+	cpuUSPerRq float64
+	newConns   int64
+	rssKB      int64
+	hwmKB      int64
+}
+
+func (r roundResult) connsPer1k() float64 {
+	return float64(r.newConns) * 1000 / float64(r.wrk.Requests)
+}
+
+// measure runs one checked round: the verification request, wrk with
+// CPU time and upstream connections counted around it, the totals
+// check, then the short per-response check run.
+func (b *bench) measure(ctx context.Context, c *candidate, round int, d time.Duration, conns int) (roundResult, error) {
+	res := roundResult{round: round}
+	if err := verify(c, b.up.body); err != nil {
+		return res, err
+	}
+	t0, err := c.cpuTicks()
+	if err != nil {
+		return res, err
+	}
+	s0, err := b.up.stats()
+	if err != nil {
+		return res, err
+	}
+	w, err := b.wrk.run(ctx, c, conns, d)
+	if err != nil {
+		return res, err
+	}
+	t1, err := c.cpuTicks()
+	if err != nil {
+		return res, err
+	}
+	s1, err := b.up.stats()
+	if err != nil {
+		return res, err
+	}
+	res.rssKB, res.hwmKB, err = memKB(c.main.pid())
+	if err != nil {
+		return res, c.main.failure(err)
+	}
+	if err := w.validate(c, conns); err != nil {
+		return res, err
+	}
+	if b.o.checkDuration > 0 {
+		if err := b.wrk.check(ctx, c, conns, b.o.checkDuration, len(b.up.body)); err != nil {
+			return res, err
+		}
+	}
+	res.wrk = w
+	res.procTicks = make([]int64, len(t0))
+	for i := range t0 {
+		res.procTicks[i] = t1[i] - t0[i]
+		res.cpuTicks += res.procTicks[i]
+	}
+	res.cpuUSPerRq = float64(res.cpuTicks) * 1e6 / float64(b.ticksPerSec) / float64(w.Requests)
+	res.newConns = s1.NewConns - s0.NewConns
+	return res, nil
+}
+
+// runRounds warms every candidate up, then measures them interleaved:
+// A B C D, A B C D, ...
+func (b *bench) runRounds(ctx context.Context) error {
+	for _, c := range b.cands {
+		if err := verify(c, b.up.body); err != nil {
+			return err
+		}
+		b.logf("warm-up %s (%v)", c.name, b.o.warmup)
+		w, err := b.wrk.run(ctx, c, b.o.connections, b.o.warmup)
+		if err != nil {
+			return err
+		}
+		if err := w.validate(c, b.o.connections); err != nil {
+			return fmt.Errorf("warm-up: %w", err)
+		}
+	}
+	for round := 1; round <= b.o.rounds; round++ {
+		for _, c := range b.cands {
+			r, err := b.measure(ctx, c, round, b.o.duration, b.o.connections)
+			if err != nil {
+				return fmt.Errorf("round %d: %w", round, err)
+			}
+			b.rounds[c.name] = append(b.rounds[c.name], r)
+			b.logf("round %d/%d %-18s %8.0f req/s  p50 %5.2f ms  p99 %5.2f ms  %6.1f µs CPU/req  %5.2f upstream conns/1k",
+				round, b.o.rounds, c.name, r.wrk.rps(), ms(r.wrk.P50US), ms(r.wrk.P99US), r.cpuUSPerRq, r.connsPer1k())
+		}
+	}
+	return nil
+}
+
+// summary aggregates a candidate's rounds.
+type summary struct {
+	name                 string
+	rounds               int
+	rps, rpsMin, rpsMax  float64
+	p50US, p99US         float64 // medians over rounds
+	cpuUS                float64 // median over rounds
+	connsPer1k           float64 // over all rounds
+	rssKB, hwmKB         int64   // largest seen after a round
+	requests, totalConns int64
+}
+
+func summarize(name string, rs []roundResult) summary {
+	s := summary{name: name, rounds: len(rs)}
+	if len(rs) == 0 {
+		return s
+	}
+	var rps, p50, p99, cpu []float64
+	for _, r := range rs {
+		rps = append(rps, r.wrk.rps())
+		p50 = append(p50, float64(r.wrk.P50US))
+		p99 = append(p99, float64(r.wrk.P99US))
+		cpu = append(cpu, r.cpuUSPerRq)
+		s.requests += r.wrk.Requests
+		s.totalConns += r.newConns
+		s.rssKB = max(s.rssKB, r.rssKB)
+		s.hwmKB = max(s.hwmKB, r.hwmKB)
+	}
+	s.rps, s.rpsMin, s.rpsMax = median(rps), slices.Min(rps), slices.Max(rps)
+	s.p50US, s.p99US, s.cpuUS = median(p50), median(p99), median(cpu)
+	s.connsPer1k = float64(s.totalConns) * 1000 / float64(s.requests)
+	return s
+}
+
+// pairedRatios returns a/b of req/s per round (both measured in the same
+// round, moments apart), for the spread of a ratio.
+func pairedRatios(a, b []roundResult) []float64 {
+	var out []float64
+	for i := range min(len(a), len(b)) {
+		if rb := b[i].wrk.rps(); rb > 0 {
+			out = append(out, a[i].wrk.rps()/rb)
+		}
+	}
+	return out
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+func ms(us int64) float64 { return float64(us) / 1000 }
