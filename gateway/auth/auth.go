@@ -176,8 +176,15 @@ func (h *Handler) log(r *http.Request) *zerolog.Logger {
 func (h *Handler) decision(r *http.Request, user, route, result, reason string) {
 	middleware.SetUser(r.Context(), user)
 	middleware.SetResult(r.Context(), result)
-	ev := h.log(r).Info()
-	if result != "allow" && result != "login" {
+	var ev *zerolog.Event
+	switch result {
+	case "allow":
+		// Every proxied request: the access log line already carries the
+		// user, route and result, so this one is for debugging only.
+		ev = h.log(r).Debug()
+	case "login":
+		ev = h.log(r).Info()
+	default:
 		ev = h.log(r).Warn()
 	}
 	ev.Str("event", "auth").Str("user", user).Str("route", route).Str("result", result).

@@ -86,6 +86,14 @@ type Session struct {
 	IdleTimeout time.Duration `yaml:"idle_timeout"` // default 1h
 	MaxLifetime time.Duration `yaml:"max_lifetime"` // default 12h
 	Domain      string        `yaml:"domain"`       // default host-only
+	// CacheMaxAge is how long a validated session or user record is
+	// served from memory without reading the store again (changes reach
+	// every instance at once anyway; this is a safety net). 0 turns the
+	// cache off. Default 30s.
+	CacheMaxAge time.Duration `yaml:"cache_max_age"`
+	// CacheSize bounds the sessions the cache holds (and, separately,
+	// the users). 0 turns the cache off. Default 100000.
+	CacheSize int `yaml:"cache_size"`
 }
 
 // Two-factor modes.
@@ -130,6 +138,11 @@ type Password struct {
 	// MaxConcurrent bounds the password hashes and verifications running
 	// at once (each takes argon2.memory_kib); 0 (default) = one per CPU.
 	MaxConcurrent int `yaml:"max_concurrent"`
+	// CPUShare is the fraction of its time each hashing slot may spend
+	// hashing (0.05–1, default 0.5): after a check that took d, the slot
+	// rests d×(1−share)/share, so a login flood leaves signed-in users
+	// most of the CPU.
+	CPUShare float64 `yaml:"cpu_share"`
 }
 
 // Argon2 parameters; defaults follow RFC 9106's second recommendation

@@ -14,6 +14,8 @@ const (
 	DefaultCookieName    = "authgate_session"
 	DefaultIdleTimeout   = time.Hour
 	DefaultMaxLifetime   = 12 * time.Hour
+	DefaultCacheMaxAge   = 30 * time.Second
+	DefaultCacheSize     = 100_000
 	DefaultPeriod        = 30
 	DefaultDigits        = 6
 	DefaultAlgorithm     = "SHA1"
@@ -26,6 +28,7 @@ const (
 	DefaultArgon2MemoryKiB       = 64 * 1024
 	DefaultArgon2Iter            = 3
 	DefaultArgon2Threads         = 2
+	DefaultPasswordCPUShare      = 0.5
 	DefaultPathPrefix            = "/"
 	DefaultPolicy                = PolicyTwoFactor
 	DefaultUserHeader            = "Remote-User"
@@ -34,6 +37,11 @@ const (
 	DefaultLogFormat             = "json"
 	// DefaultShutdownTimeout is server.shutdown_timeout.
 	DefaultShutdownTimeout = 15 * time.Second
+
+	// MaxCacheMaxAge and MaxCacheSize bound session.cache_max_age and
+	// session.cache_size.
+	MaxCacheMaxAge = 10 * time.Minute
+	MaxCacheSize   = 10_000_000
 
 	// Store drivers.
 	DriverEmbedded = "embedded"
@@ -63,6 +71,8 @@ func baseDefaults() Config {
 			CookieName:  DefaultCookieName,
 			IdleTimeout: DefaultIdleTimeout,
 			MaxLifetime: DefaultMaxLifetime,
+			CacheMaxAge: DefaultCacheMaxAge,
+			CacheSize:   DefaultCacheSize,
 		},
 		TwoFactor: TwoFactor{
 			Mode:      ModeOn,
@@ -78,7 +88,7 @@ func baseDefaults() Config {
 			MemoryKiB:   DefaultArgon2MemoryKiB,
 			Iterations:  DefaultArgon2Iter,
 			Parallelism: DefaultArgon2Threads,
-		}},
+		}, CPUShare: DefaultPasswordCPUShare},
 		Regulation: Regulation{
 			MaxFailures: DefaultMaxFailures,
 			Window:      DefaultRegWindow,

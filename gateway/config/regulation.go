@@ -27,6 +27,8 @@ const (
 	MaxRegWindow         = 24 * time.Hour
 	MaxRegBan            = 30 * 24 * time.Hour
 	MaxPasswordMaxConcur = 1024
+	// MinPasswordCPUShare is the smallest password.cpu_share.
+	MinPasswordCPUShare = 0.05
 )
 
 func (k *checker) regulation() {
@@ -52,5 +54,8 @@ func (k *checker) regulation() {
 	}
 	if n := k.c.Password.MaxConcurrent; n < 0 || n > MaxPasswordMaxConcur {
 		k.add("password.max_concurrent", "must be between 0 (one per CPU) and %d, got %d", MaxPasswordMaxConcur, n)
+	}
+	if f := k.c.Password.CPUShare; !(f >= MinPasswordCPUShare && f <= 1) {
+		k.add("password.cpu_share", "must be between %g and 1, got %g", MinPasswordCPUShare, f)
 	}
 }

@@ -39,6 +39,11 @@ func TestValidateRegulation(t *testing.T) {
 		{"max_concurrent huge", func(c *Config) { c.Password.MaxConcurrent = 5000 },
 			[]string{"password.max_concurrent: must be between 0 (one per CPU) and 1024, got 5000"}},
 		{"max_concurrent set", func(c *Config) { c.Password.MaxConcurrent = 8 }, nil},
+		{"cpu_share zero", func(c *Config) { c.Password.CPUShare = 0 },
+			[]string{"password.cpu_share: must be between 0.05 and 1, got 0"}},
+		{"cpu_share above one", func(c *Config) { c.Password.CPUShare = 1.5 },
+			[]string{"password.cpu_share: must be between 0.05 and 1, got 1.5"}},
+		{"cpu_share one", func(c *Config) { c.Password.CPUShare = 1 }, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -156,6 +156,12 @@ func (k *checker) session() {
 	if s.IdleTimeout > 0 && s.MaxLifetime > 0 && s.IdleTimeout > s.MaxLifetime {
 		k.add("session.idle_timeout", "must not exceed session.max_lifetime (%s)", s.MaxLifetime)
 	}
+	if s.CacheMaxAge < 0 || s.CacheMaxAge > MaxCacheMaxAge {
+		k.add("session.cache_max_age", "must be between 0 (no cache) and %s", MaxCacheMaxAge)
+	}
+	if s.CacheSize < 0 || s.CacheSize > MaxCacheSize {
+		k.add("session.cache_size", "must be between 0 (no cache) and %d", MaxCacheSize)
+	}
 	switch {
 	case s.CookieName == "":
 		k.add("session.cookie_name", "must not be empty")

@@ -48,6 +48,9 @@ type Sources struct {
 	Drift DriftSource
 	// Clock is read for the server clock's offset (a *clock.Monitor).
 	Clock ClockSource
+	// Certificates is read for the served certificates' expiry (a
+	// *tlsconf.Manager; nil while the gateway serves no TLS itself).
+	Certificates CertificateSource
 }
 
 // Options configure New.
@@ -84,7 +87,6 @@ type Metrics struct {
 	upstreamErrors *prometheus.CounterVec
 	storeDuration  *prometheus.HistogramVec
 	storeErrors    *prometheus.CounterVec
-	certExpiry     *prometheus.GaugeVec
 	scrape         *scrapeCollector
 }
 
@@ -137,10 +139,6 @@ func New(o Options) *Metrics {
 			Name: "authgate_store_errors_total",
 			Help: "Store operations that failed (not-found, already-exists and callers' own update errors are answers, not failures), by operation.",
 		}, []string{"op"}),
-		certExpiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "authgate_tls_certificate_expiry_timestamp_seconds",
-			Help: "When each served TLS certificate expires (Unix time), by certificate name. No samples while the gateway serves no TLS itself.",
-		}, []string{"name"}),
 	}
 	m.scrape = newScrapeCollector(o)
 	for _, f := range factors {
@@ -157,7 +155,7 @@ func New(o Options) *Metrics {
 	m.reg.MustRegister(
 		m.loginAttempts, m.bansStarted, m.replays, m.driftEvidence,
 		m.proxyRequests, m.proxyDuration, m.upstreamErrors,
-		m.storeDuration, m.storeErrors, m.certExpiry,
+		m.storeDuration, m.storeErrors,
 		m.scrape,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -244,24 +242,6 @@ func (m *Metrics) UpstreamError(route string) {
 		return
 	}
 	m.upstreamErrors.WithLabelValues(route).Inc()
-}
-
-// SetCertificateExpiry records when the certificate called name (its
-// host) expires. Nothing calls it until the gateway terminates TLS
-// itself; until then the gauge has no samples.
-func (m *Metrics) SetCertificateExpiry(name string, notAfter time.Time) {
-	if m == nil {
-		return
-	}
-	m.certExpiry.WithLabelValues(name).Set(float64(notAfter.Unix()))
-}
-
-// ForgetCertificate drops the expiry of a certificate no longer served.
-func (m *Metrics) ForgetCertificate(name string) {
-	if m == nil {
-		return
-	}
-	m.certExpiry.DeleteLabelValues(name)
 }
 
 func statusClass(status int) string {

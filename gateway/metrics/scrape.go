@@ -30,6 +30,13 @@ type ClockSource interface {
 	Status() clock.Status
 }
 
+// CertificateSource reports when each certificate the gateway serves
+// expires, by name (a *tlsconf.Manager). It is read at every scrape, so
+// it must be cheap (an in-memory read).
+type CertificateSource interface {
+	CertificateExpiries() map[string]time.Time
+}
+
 // usersPage is how many users one ListUsers call reads while counting.
 const usersPage = 500
 
@@ -49,6 +56,9 @@ var (
 	clockMeasuredDesc = prometheus.NewDesc("authgate_clock_last_measurement_timestamp_seconds",
 		"When the server clock was last measured successfully (Unix time).",
 		nil, nil)
+	certExpiryDesc = prometheus.NewDesc("authgate_tls_certificate_expiry_timestamp_seconds",
+		"When each served TLS certificate expires (Unix time), by name: the route host in tls.mode acme (no sample until its certificate is obtained), the certificate's first DNS name in manual. No samples while the gateway serves no TLS itself. Read at scrape.",
+		[]string{"name"}, nil)
 )
 
 // scrapeCollector reads its values when scraped. Store reads are cached
@@ -76,14 +86,14 @@ func newScrapeCollector(o Options) *scrapeCollector {
 
 // Describe sends the descriptors of the series this collector may emit.
 func (c *scrapeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{sessionsDesc, driftEstimateDesc, driftUsersDesc, clockOffsetDesc, clockMeasuredDesc} {
+	for _, d := range []*prometheus.Desc{sessionsDesc, driftEstimateDesc, driftUsersDesc, clockOffsetDesc, clockMeasuredDesc, certExpiryDesc} {
 		ch <- d
 	}
 }
 
 // Collect reads (or reuses) the values and sends them.
 func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
-	v, clk := c.values()
+	v, clk, certs := c.values()
 	if v.sessionsOK {
 		ch <- prometheus.MustNewConstMetric(sessionsDesc, prometheus.GaugeValue, float64(v.full), store.StageFull)
 		ch <- prometheus.MustNewConstMetric(sessionsDesc, prometheus.GaugeValue, float64(v.pending), store.StagePending)
@@ -99,16 +109,21 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(clockMeasuredDesc, prometheus.GaugeValue, float64(st.Last.At.UnixMilli())/1e3)
 		}
 	}
+	if certs != nil {
+		for name, notAfter := range certs.CertificateExpiries() {
+			ch <- prometheus.MustNewConstMetric(certExpiryDesc, prometheus.GaugeValue, float64(notAfter.Unix()), name)
+		}
+	}
 }
 
 // values returns the cached store readings, reading them again when
-// older than CacheFor, and the clock source. Concurrent scrapes wait for
-// one read.
-func (c *scrapeCollector) values() (cached, ClockSource) {
+// older than CacheFor, and the in-memory sources (clock, certificates).
+// Concurrent scrapes wait for one read.
+func (c *scrapeCollector) values() (cached, ClockSource, CertificateSource) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.at.IsZero() && time.Since(c.at) < c.o.CacheFor {
-		return c.reading, c.src.Clock
+		return c.reading, c.src.Clock, c.src.Certificates
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.o.ScrapeTimeout)
 	defer cancel()
@@ -133,7 +148,7 @@ func (c *scrapeCollector) values() (cached, ClockSource) {
 		}
 	}
 	c.reading, c.at = v, time.Now()
-	return v, c.src.Clock
+	return v, c.src.Clock, c.src.Certificates
 }
 
 // countSessions counts every user's live sessions by stage: one

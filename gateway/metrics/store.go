@@ -129,6 +129,23 @@ func (s *instrumentedStore) GetSession(ctx context.Context, idHash string) (stor
 	return ss, err
 }
 
+// GetSessionTTL times the backend's GetSessionTTL (as get_session), so a
+// cache in front of this wrapper still learns each session's TTL. A
+// backend without it reads the session with its TTL unknown (0).
+func (s *instrumentedStore) GetSessionTTL(ctx context.Context, idHash string) (store.Session, time.Duration, error) {
+	r, ok := s.next.(interface {
+		GetSessionTTL(ctx context.Context, idHash string) (store.Session, time.Duration, error)
+	})
+	if !ok {
+		ss, err := s.GetSession(ctx, idHash)
+		return ss, 0, err
+	}
+	start := time.Now()
+	ss, ttl, err := r.GetSessionTTL(ctx, idHash)
+	s.observe("get_session", start, err, nil)
+	return ss, ttl, err
+}
+
 func (s *instrumentedStore) DeleteSession(ctx context.Context, idHash string) error {
 	start := time.Now()
 	err := s.next.DeleteSession(ctx, idHash)

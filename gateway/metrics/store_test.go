@@ -111,8 +111,6 @@ func TestNilMetricsAreNoOps(t *testing.T) {
 	m.DriftEvidence()
 	m.ProxyResponse("r", 200, time.Second)
 	m.UpstreamError("r")
-	m.SetCertificateExpiry("h", time.Now())
-	m.ForgetCertificate("h")
 	m.ReadAtScrape(metrics.Sources{})
 	clk := &fakeClock{now: time.Now()}
 	st := openEmbedded(t, clk)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -26,6 +27,10 @@ type Limiter struct {
 	queue   int64
 	waiting atomic.Int64
 	maxWait time.Duration
+	// share is the fraction of its time a slot may spend hashing (see
+	// SetShare); 1 means no rest between holders.
+	share float64
+	now   func() time.Time
 }
 
 // NewLimiter returns a Limiter with n slots (n <= 0: one per CPU), up to
@@ -41,7 +46,21 @@ func NewLimiter(n, queue int, maxWait time.Duration) *Limiter {
 	if maxWait <= 0 {
 		maxWait = DefaultMaxWait
 	}
-	return &Limiter{slots: make(chan struct{}, n), queue: int64(queue), maxWait: maxWait}
+	return &Limiter{slots: make(chan struct{}, n), queue: int64(queue), maxWait: maxWait, share: 1, now: time.Now}
+}
+
+// MinShare is the smallest share SetShare accepts.
+const MinShare = 0.05
+
+// SetShare bounds the fraction of time each slot spends hashing: a slot
+// held for d rests d×(1−share)/share before the next caller may take it.
+// Password hashing is long, uninterruptible CPU work; under a flood of
+// logins the slots would otherwise be busy all the time and, on a small
+// machine, starve the proxied traffic of signed-in users. share is
+// clamped to [MinShare, 1]; 1 (the default) means no rest. Call it before
+// the Limiter is used.
+func (l *Limiter) SetShare(share float64) {
+	l.share = max(MinShare, min(share, 1))
 }
 
 // Slots returns how many hashes may run at once.
@@ -54,7 +73,7 @@ func (l *Limiter) Slots() int { return cap(l.slots) }
 func (l *Limiter) Acquire(ctx context.Context) (release func(), err error) {
 	select {
 	case l.slots <- struct{}{}:
-		return l.release, nil
+		return l.releaser(), nil
 	default:
 	}
 	if l.waiting.Add(1) > l.queue {
@@ -66,11 +85,32 @@ func (l *Limiter) Acquire(ctx context.Context) (release func(), err error) {
 	defer timer.Stop()
 	select {
 	case l.slots <- struct{}{}:
-		return l.release, nil
+		return l.releaser(), nil
 	case <-timer.C:
 		return nil, fmt.Errorf("%w (waited %v)", ErrBusy, l.maxWait)
 	case <-ctx.Done():
 		return nil, ctx.Err()
+	}
+}
+
+// releaser returns the release function of a slot just taken: it frees
+// the slot at once, or after the slot's rest when a share is set.
+func (l *Limiter) releaser() func() {
+	if l.share >= 1 {
+		return l.release
+	}
+	start := l.now()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			held := l.now().Sub(start)
+			rest := time.Duration(float64(held) * (1 - l.share) / l.share)
+			if rest <= 0 {
+				l.release()
+				return
+			}
+			time.AfterFunc(rest, l.release)
+		})
 	}
 }
 

@@ -128,3 +128,53 @@ func TestLimitedRefusesWhenBusy(t *testing.T) {
 		t.Error("NeedsRehash of a fresh hash")
 	}
 }
+
+// With a share, a slot rests after each holder in proportion to how long
+// it was held, so hashing cannot keep the CPU busy all the time.
+func TestLimiterShareRestsTheSlot(t *testing.T) {
+	l := NewLimiter(1, 4, 10*time.Second)
+	l.SetShare(0.25) // held d, rests 3d
+	const hold = 40 * time.Millisecond
+	release, err := l.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(hold)
+	released := time.Now()
+	release()
+	release() // a second call must not free a slot twice
+	next, err := l.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Only a lower bound: the rest is at least 3×hold.
+	if waited := time.Since(released); waited < 3*hold {
+		t.Fatalf("next holder got the slot after %v, want at least %v", waited, 3*hold)
+	}
+	next()
+}
+
+func TestLimiterShareIsClamped(t *testing.T) {
+	l := NewLimiter(1, 1, time.Second)
+	l.SetShare(0)
+	if l.share != MinShare {
+		t.Fatalf("share 0 became %v, want %v", l.share, MinShare)
+	}
+	l.SetShare(3)
+	if l.share != 1 {
+		t.Fatalf("share 3 became %v, want 1", l.share)
+	}
+	// share 1: the slot is free again at once.
+	release, err := l.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	release()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	again, err := l.Acquire(ctx)
+	if err != nil {
+		t.Fatalf("slot not free after release with share 1: %v", err)
+	}
+	again()
+}

@@ -74,6 +74,7 @@ type gwOpts struct {
 	tls    bool
 	routes []config.Route
 	logw   io.Writer // receives the gateway's log
+	clock  *clock    // shared with other instances; nil: a new one at time.Now()
 }
 
 func startGateway(t *testing.T, o gwOpts) *gateway {
@@ -112,7 +113,10 @@ func startGatewayWith(t *testing.T, o gwOpts, adjust func(*config.Config)) *gate
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	clk := &clock{t: time.Now()}
+	clk := o.clock
+	if clk == nil {
+		clk = &clock{t: time.Now()}
+	}
 	var logw io.Writer = io.Discard
 	if os.Getenv("AUTHGATE_TEST_LOG") != "" {
 		logw = os.Stderr

@@ -87,6 +87,16 @@ func TestRedisOutage(t *testing.T) {
 	baseline := settledGoroutines(0, 2*time.Second)
 
 	rs.Kill()
+	// The session cache stops answering from memory as soon as its Redis
+	// subscription breaks (a few ms); a request before that is answered
+	// as it would have been a moment before the kill.
+	noticeBy := time.Now().Add(2 * time.Second)
+	for sessionCache(t, g).Serving() {
+		if time.Now().After(noticeBy) {
+			t.Fatal("the session cache still serves 2s into the outage")
+		}
+		time.Sleep(time.Millisecond)
+	}
 	start := time.Now()
 	var wg sync.WaitGroup
 	statuses := make(chan int, 64)

@@ -37,7 +37,9 @@ const (
 // routing is the part of the gateway built from the keys that change at
 // run time: routes (upstreams, policies, allow lists, identity headers,
 // upstream TLS), trusted_proxies, proxy.*, log.level and
-// server.shutdown_timeout. A request loads it once on arrival and is
+// server.shutdown_timeout. (The TLS side of a reload, manual certificate
+// files and the route hosts' ACME certificates, is applied to the TLS
+// manager: tls.go.) A request loads it once on arrival and is
 // served by it to the end, so a reload never mixes two configs in one
 // request; sessions, users and the store are shared by every routing.
 type routing struct {
@@ -71,7 +73,11 @@ func (s *Server) serveLive(w http.ResponseWriter, r *http.Request) {
 // (see routing) atomically: requests already running, WebSockets included,
 // finish on the routing they started on, new requests take the new one,
 // and sessions are untouched. The health probes restart for the new
-// upstreams and the admin Upstreams page shows the new load time.
+// upstreams and the admin Upstreams page shows the new load time. With
+// HTTPS: in tls.mode manual new tls.cert_file/key_file paths are loaded
+// (a pair that cannot be loaded rejects the reload) and the same paths
+// are re-read; in tls.mode acme added route hosts get certificates and
+// removed ones stop being managed.
 //
 // A file with any problem is rejected whole: every problem is logged and
 // the running config is kept (ErrConfigRejected). Keys that only change at
@@ -113,12 +119,17 @@ func (s *Server) reloadBytes(data []byte, path string) error {
 		s.log.Error().Err(err).Str("path", path).Msg("config reload rejected; the running config is kept")
 		return fmt.Errorf("%w: %w", ErrConfigRejected, err)
 	}
+	if err := s.reloadTLSFiles(eff); err != nil {
+		s.log.Error().Err(err).Str("path", path).Msg("config reload rejected; the running config is kept")
+		return fmt.Errorf("%w: %w", ErrConfigRejected, err)
+	}
 	for _, w := range next.Warnings() {
 		s.log.Warn().Str("key", w.Key).Int("line", w.Line).Msg(w.Msg)
 	}
 	s.startProbes(rt)
 	old := s.live.Swap(rt)
 	s.retire(old)
+	s.reloadTLSHosts(eff)
 	if s.reload.setLevel != nil && eff.Log.Level != cur.cfg.Log.Level {
 		if lvl, err := zerolog.ParseLevel(eff.Log.Level); err == nil {
 			s.reload.setLevel(lvl)
@@ -137,6 +148,11 @@ func applyReloadable(cur, next *config.Config) (*config.Config, []string) {
 	eff.Proxy = next.Proxy
 	eff.Log.Level = next.Log.Level
 	eff.Server.ShutdownTimeout = next.Server.ShutdownTimeout
+	// Manual certificate files may move; the TLS mode and ACME settings
+	// need a restart.
+	if cur.TLS.Mode == config.TLSManual && next.TLS.Mode == config.TLSManual {
+		eff.TLS.CertFile, eff.TLS.KeyFile = next.TLS.CertFile, next.TLS.KeyFile
+	}
 	return &eff, diffKeys(reflect.ValueOf(eff), reflect.ValueOf(*next), "")
 }
 

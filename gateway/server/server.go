@@ -127,16 +127,17 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, o Options)
 		_ = st.Close()
 		return nil, err
 	}
-	if err := s.openTLS(); err != nil {
+	if err := s.openTLS(st); err != nil {
 		s.closeMetrics()
 		_ = st.Close()
 		return nil, err
 	}
+	s.wrapCache(st)
 	if err := s.build(ctx); err != nil {
 		s.stopDrift()
 		s.closeMetrics()
 		s.closeTLS()
-		_ = st.Close()
+		_ = s.store.Close() // the cache's Close stops its feed, then closes st
 		return nil, err
 	}
 	if cfg.Store.Driver == "embedded" && !o.NoControlSocket {
@@ -314,13 +315,14 @@ func (s *Server) build(ctx context.Context) error {
 		Ban: cfg.Regulation.Ban, MaxBan: cfg.Regulation.MaxBan,
 	}, s.now)
 	hashSlots := password.NewLimiter(cfg.Password.MaxConcurrent, -1, 0)
+	hashSlots.SetShare(cfg.Password.CPUShare)
 	// Failed codes are searched ±two_factor.drift_scan for clock drift
 	// evidence (never accepted), stored by the recorder.
 	driftSteps := int(cfg.TwoFactor.DriftScan / (time.Duration(topts.Period) * time.Second))
 	s.driftRec = drift.NewRecorder(s.store, s.log, drift.RecorderOptions{Period: topts.Period})
 	totpCheck := factor.NewTOTP(box, s.store, topts, s.now, nil, factor.WithDriftScan(driftSteps, s.driftObserver(s.driftRec)))
 	driftSvc := drift.NewService(s.store, totpCheck, recorder, drift.Options{Period: topts.Period}, s.now)
-	s.metrics.ReadAtScrape(metrics.Sources{Sessions: s.store, Drift: driftSvc, Clock: s.clock})
+	s.metrics.ReadAtScrape(metrics.Sources{Sessions: s.store, Drift: driftSvc, Clock: s.clock, Certificates: s.certSource()})
 	recovery := factor.NewRecovery(key[:], nil)
 	acct := account.New(account.Deps{
 		Users: s.store, Sessions: s.store, Counters: s.store, Settings: src,

@@ -13,6 +13,9 @@ import (
 	"time"
 
 	"github.com/authgate/authgate/gateway/config"
+	"github.com/authgate/authgate/gateway/metrics"
+	"github.com/authgate/authgate/gateway/store"
+	"github.com/authgate/authgate/gateway/store/redisstore"
 	"github.com/authgate/authgate/gateway/tlsconf"
 )
 
@@ -24,24 +27,65 @@ type tlsState struct {
 }
 
 // openTLS builds the TLS configuration and opens tls.http_listen; nothing
-// when tls.mode is off.
-func (s *Server) openTLS() error {
-	m, err := tlsconf.New(s.cfg, routeHosts(s.cfg.Routes), s.now, s.log)
+// when tls.mode is off. st is the store as opened (before any metrics
+// wrapper): on Redis, ACME accounts, certificates and locks are kept in
+// it, so every instance sharing it shares the certificates.
+func (s *Server) openTLS(st store.Store) error {
+	o := tlsconf.Options{Now: s.now, Logger: s.log}
+	rs, shared := st.(*redisstore.Store)
+	if shared && s.cfg.TLS.Mode == config.TLSACME {
+		o.Storage = tlsconf.NewSharedStorage(rs.CertBlobs())
+		s.log.Info().Msg("tls: ACME account and certificates are kept in Redis, shared by every instance")
+	}
+	m, err := tlsconf.New(s.cfg, routeHosts(s.cfg.Routes), o)
 	if errors.Is(err, tlsconf.ErrOff) {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("tls: %w", err)
 	}
-	st := &tlsState{m: m}
+	ts := &tlsState{m: m}
 	if addr := s.cfg.TLS.HTTPListen; addr != "" {
-		if st.httpLn, err = net.Listen("tcp", addr); err != nil {
+		if ts.httpLn, err = net.Listen("tcp", addr); err != nil {
 			m.Close()
 			return fmt.Errorf("tls.http_listen %s: %w", addr, err)
 		}
 	}
-	s.tls = st
+	s.tls = ts
 	return nil
+}
+
+// certSource is what the metrics read for the certificate expiry gauge:
+// nil (no samples) when the gateway serves no TLS itself.
+func (s *Server) certSource() metrics.CertificateSource {
+	if s.tls == nil {
+		return nil
+	}
+	return s.tls.m
+}
+
+// reloadTLSFiles applies a reloaded config's tls.cert_file/key_file
+// (manual mode): new paths are loaded now, and a pair that cannot be
+// loaded rejects the reload; the same paths are re-read if they changed.
+// Called before the new routing is swapped in.
+func (s *Server) reloadTLSFiles(cfg *config.Config) error {
+	if s.tls == nil {
+		return nil
+	}
+	if err := s.tls.m.SetFiles(cfg.TLS.CertFile, cfg.TLS.KeyFile); err != nil {
+		return fmt.Errorf("tls.cert_file/tls.key_file: %w", err)
+	}
+	return nil
+}
+
+// reloadTLSHosts manages certificates for the reloaded routes' hosts
+// (acme mode): added hosts get one, removed hosts stop being managed.
+// Called after the new routing is swapped in.
+func (s *Server) reloadTLSHosts(cfg *config.Config) {
+	if s.tls == nil {
+		return
+	}
+	s.tls.m.SetHosts(routeHosts(cfg.Routes))
 }
 
 // routeHosts returns the distinct route hosts, in config order.
@@ -67,8 +111,9 @@ func (s *Server) HTTPAddr() net.Addr {
 }
 
 // serveTLS wraps ln in TLS, starts the plain-HTTP listener and, in acme
-// mode, obtains the certificates in the background. Without TLS it
-// returns ln and a no-op.
+// mode, starts managing the certificates (obtained in the background,
+// handshakes for a host fail until its certificate is there). Without TLS
+// it returns ln and a no-op.
 func (s *Server) serveTLS(ctx context.Context, ln net.Listener) (net.Listener, func()) {
 	if s.tls == nil {
 		return ln, func() {}
@@ -95,18 +140,13 @@ func (s *Server) serveTLS(ctx context.Context, ln net.Listener) (net.Listener, f
 		close(done)
 	}
 	mctx, cancel := context.WithCancel(ctx)
-	managed := make(chan struct{})
-	go func() {
-		defer close(managed)
-		if err := st.m.Manage(mctx); err != nil && mctx.Err() == nil {
-			s.log.Error().Err(err).Msg("tls: certificates could not be obtained; HTTPS handshakes for those hosts fail until they are")
-		}
-	}()
+	if err := st.m.Manage(mctx); err != nil {
+		s.log.Error().Err(err).Msg("tls: certificate management did not start")
+	}
 	var once sync.Once
 	return tls.NewListener(ln, st.m.TLSConfig()), func() {
 		once.Do(func() {
 			cancel()
-			<-managed
 			if httpSrv != nil {
 				sctx, c := context.WithTimeout(context.Background(), 2*time.Second)
 				defer c()

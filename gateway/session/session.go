@@ -33,6 +33,20 @@ type Store interface {
 	DeleteSession(ctx context.Context, idHash string) error
 }
 
+// FreshStore is a Store that caches reads (gateway/store/cache). When the
+// Store given to New is one, a session read from memory is read again
+// from the backend (GetSessionFresh) before the manager acts on its
+// LastSeenAt (ending it as idle, or writing a touch), so a copy cached on
+// this instance never ends, or writes back over, a session another
+// instance has used since.
+type FreshStore interface {
+	// GetSessionCached is GetSession that also reports whether the
+	// session came from memory (and so may be older than the backend's).
+	GetSessionCached(ctx context.Context, idHash string) (s store.Session, cached bool, err error)
+	// GetSessionFresh reads the backend, whatever the cache holds.
+	GetSessionFresh(ctx context.Context, idHash string) (store.Session, error)
+}
+
 // Options configure lifetimes and the cookie.
 type Options struct {
 	// CookieName is the base name; over HTTPS it gets the __Host- prefix
@@ -54,12 +68,14 @@ type Options struct {
 type Manager struct {
 	opts Options
 	st   Store
-	now  func() time.Time
-	rand io.Reader
+	// fresh re-reads past st's cache; nil when st does not cache.
+	fresh FreshStore
+	now   func() time.Time
+	rand  io.Reader
 }
 
 // New returns a Manager. now and rnd may be nil for the real clock and
-// crypto/rand.
+// crypto/rand. If st is also a FreshStore, see FreshStore.
 func New(st Store, opts Options, now func() time.Time, rnd io.Reader) *Manager {
 	if now == nil {
 		now = time.Now
@@ -73,13 +89,24 @@ func New(st Store, opts Options, now func() time.Time, rnd io.Reader) *Manager {
 	if opts.TouchInterval <= 0 {
 		opts.TouchInterval = min(opts.IdleTimeout/10, time.Minute)
 	}
-	return &Manager{opts: opts, st: st, now: now, rand: rnd}
+	fresh, _ := st.(FreshStore)
+	return &Manager{opts: opts, st: st, fresh: fresh, now: now, rand: rnd}
 }
 
 // HashID returns the store key of a session id.
 func HashID(id string) string {
-	sum := sha256.Sum256([]byte(id))
-	return hex.EncodeToString(sum[:])
+	// Stack buffers for the id (ours are 43 bytes) and the hex digest:
+	// the returned string is the one allocation.
+	var in [64]byte
+	var sum [sha256.Size]byte
+	if len(id) <= len(in) {
+		sum = sha256.Sum256(in[:copy(in[:], id)])
+	} else {
+		sum = sha256.Sum256([]byte(id))
+	}
+	var out [2 * sha256.Size]byte
+	hex.Encode(out[:], sum[:])
+	return string(out[:])
 }
 
 // validID reports whether s has the exact shape of an id we issue; anything
@@ -218,36 +245,85 @@ func (m *Manager) ttl(s store.Session, now time.Time) time.Duration {
 // Get loads the session with the given cookie value, enforcing lifetimes
 // and refreshing LastSeenAt when it is stale. Every failure other than a
 // store outage is ErrNoSession.
+//
+// The session may come from a cache (see FreshStore): before it is ended
+// as idle or touched, it is read again from the backend and judged on
+// that copy, so only the newest LastSeenAt decides.
 func (m *Manager) Get(ctx context.Context, id string) (store.Session, error) {
 	if !validID(id) {
 		return store.Session{}, ErrNoSession
 	}
-	s, err := m.st.GetSession(ctx, HashID(id))
-	if errors.Is(err, store.ErrNotFound) {
-		return store.Session{}, ErrNoSession
+	idHash := HashID(id)
+	var s store.Session
+	var cached bool
+	var err error
+	if m.fresh != nil {
+		s, cached, err = m.fresh.GetSessionCached(ctx, idHash)
+	} else {
+		s, err = m.st.GetSession(ctx, idHash)
 	}
-	if err != nil {
-		return store.Session{}, fmt.Errorf("session: load: %w", err)
+	if err = loadErr(err); err != nil {
+		return store.Session{}, err
 	}
 	now := m.now().UTC()
-	if !now.Before(s.ExpiresAt) {
+	todo := m.state(s, now)
+	if cached && (todo == stateIdle || todo == stateTouch) {
+		s, err = m.fresh.GetSessionFresh(ctx, idHash)
+		if err = loadErr(err); err != nil {
+			return store.Session{}, err
+		}
+		todo = m.state(s, now)
+	}
+	switch todo {
+	case stateExpired, stateIdle:
 		_ = m.st.DeleteSession(ctx, s.IDHash)
 		return store.Session{}, ErrNoSession
-	}
-	if s.Stage == store.StageFull && now.Sub(s.LastSeenAt) >= m.opts.IdleTimeout {
-		_ = m.st.DeleteSession(ctx, s.IDHash)
+	case stateBad:
 		return store.Session{}, ErrNoSession
-	}
-	if s.Stage != store.StageFull && s.Stage != store.StagePending {
-		return store.Session{}, ErrNoSession
-	}
-	if now.Sub(s.LastSeenAt) >= m.opts.TouchInterval {
+	case stateTouch:
 		s.LastSeenAt = now
 		if err := m.put(ctx, s, now); err != nil {
 			return store.Session{}, err
 		}
 	}
 	return s, nil
+}
+
+// loadErr maps a store read's error: not found is ErrNoSession.
+func loadErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, store.ErrNotFound):
+		return ErrNoSession
+	default:
+		return fmt.Errorf("session: load: %w", err)
+	}
+}
+
+// sessionState is what Get must do with a session it read.
+type sessionState int
+
+const (
+	stateOK      sessionState = iota
+	stateExpired              // past its absolute end: delete
+	stateIdle                 // a full session unused for IdleTimeout: delete
+	stateBad                  // unknown stage: refuse
+	stateTouch                // valid, LastSeenAt older than TouchInterval: write it
+)
+
+func (m *Manager) state(s store.Session, now time.Time) sessionState {
+	switch {
+	case !now.Before(s.ExpiresAt):
+		return stateExpired
+	case s.Stage == store.StageFull && now.Sub(s.LastSeenAt) >= m.opts.IdleTimeout:
+		return stateIdle
+	case s.Stage != store.StageFull && s.Stage != store.StagePending:
+		return stateBad
+	case now.Sub(s.LastSeenAt) >= m.opts.TouchInterval:
+		return stateTouch
+	}
+	return stateOK
 }
 
 // FromRequest reads the session cookie for the request's scheme and loads

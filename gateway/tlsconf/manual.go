@@ -67,19 +67,30 @@ func (f *fileCert) load(st [2]fileStamp) error {
 	return nil
 }
 
-// GetCertificate is a tls.Config.GetCertificate.
-func (f *fileCert) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+// current returns the certificate in service, re-reading the files
+// first when checkEvery has passed and they changed.
+func (f *fileCert) current() *tls.Certificate {
+	f.check(false)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if now := f.now(); now.Sub(f.lastCheck) >= f.checkEvery {
-		f.lastCheck = now
-		st, err := f.stamps()
-		if err == nil && st != f.stamp {
-			err = f.load(st)
-			if f.onReload != nil {
-				f.onReload(err)
-			}
+	return f.cert
+}
+
+// check re-reads the files when they changed on disk: at most once per
+// checkEvery, or now when force is set.
+func (f *fileCert) check(force bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := f.now()
+	if !force && now.Sub(f.lastCheck) < f.checkEvery {
+		return
+	}
+	f.lastCheck = now
+	st, err := f.stamps()
+	if err == nil && st != f.stamp {
+		err = f.load(st)
+		if f.onReload != nil {
+			f.onReload(err)
 		}
 	}
-	return f.cert, nil
 }

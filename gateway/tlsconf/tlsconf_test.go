@@ -1,7 +1,6 @@
 package tlsconf
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -19,14 +18,9 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/letsencrypt/pebble/v2/ca"
-	"github.com/letsencrypt/pebble/v2/db"
-	"github.com/letsencrypt/pebble/v2/va"
-	"github.com/letsencrypt/pebble/v2/wfe"
 	"github.com/rs/zerolog"
 
 	"github.com/authgate/authgate/gateway/config"
@@ -44,7 +38,7 @@ func selfSigned(t *testing.T, certFile, keyFile string, serial int64, names ...s
 		SerialNumber:          big.NewInt(serial),
 		Subject:               pkix.Name{CommonName: names[0]},
 		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
+		NotAfter:              time.Now().Add(time.Duration(serial) * time.Hour),
 		DNSNames:              names,
 		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
 		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
@@ -113,7 +107,7 @@ func (c *fakeClock) add(d time.Duration) {
 
 func TestOffIsErrOff(t *testing.T) {
 	c := config.Defaults()
-	if _, err := New(&c, nil, time.Now, zerolog.Nop()); !errors.Is(err, ErrOff) {
+	if _, err := New(&c, nil, Options{Logger: zerolog.Nop()}); !errors.Is(err, ErrOff) {
 		t.Fatalf("New(off) = %v, want ErrOff", err)
 	}
 }
@@ -126,7 +120,7 @@ func TestManualServesAndReloads(t *testing.T) {
 	cfg := config.Defaults()
 	cfg.TLS.Mode, cfg.TLS.CertFile, cfg.TLS.KeyFile = config.TLSManual, certFile, keyFile
 	clk := &fakeClock{t: time.Now()}
-	m, err := New(&cfg, nil, clk.now, zerolog.Nop())
+	m, err := New(&cfg, nil, Options{Now: clk.now, Logger: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +181,7 @@ func TestManualServesAndReloads(t *testing.T) {
 func TestManualMissingFiles(t *testing.T) {
 	cfg := config.Defaults()
 	cfg.TLS.Mode, cfg.TLS.CertFile, cfg.TLS.KeyFile = config.TLSManual, "/nonexistent/c.pem", "/nonexistent/k.pem"
-	if _, err := New(&cfg, nil, time.Now, zerolog.Nop()); !errors.Is(err, ErrNoCertificate) {
+	if _, err := New(&cfg, nil, Options{Logger: zerolog.Nop()}); !errors.Is(err, ErrNoCertificate) {
 		t.Fatalf("New = %v, want ErrNoCertificate", err)
 	}
 }
@@ -198,7 +192,7 @@ func TestHTTPHandlerRedirects(t *testing.T) {
 	selfSigned(t, certFile, keyFile, 1, "panel.example.com")
 	cfg := config.Defaults()
 	cfg.TLS.Mode, cfg.TLS.CertFile, cfg.TLS.KeyFile = config.TLSManual, certFile, keyFile
-	m, err := New(&cfg, nil, time.Now, zerolog.Nop())
+	m, err := New(&cfg, nil, Options{Logger: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,124 +214,58 @@ func TestHTTPHandlerRedirects(t *testing.T) {
 	}
 }
 
-// pebble runs Pebble's ACME server in-process and returns its directory
-// URL, the path of a PEM file trusting its API listener (for
-// tls.acme.ca_root), a pool holding the root it issues under (fetched
-// from the management endpoint) and a count of API requests.
-func pebble(t *testing.T) (string, string, *x509.CertPool, *atomic.Int64) {
-	t.Helper()
-	t.Setenv("PEBBLE_VA_NOSLEEP", "1")
-	t.Setenv("PEBBLE_VA_ALWAYS_VALID", "1")
-	t.Setenv("PEBBLE_WFE_NONCEREJECT", "0")
-	t.Setenv("PEBBLE_AUTHZREUSE", "0")
-	lg := log.New(io.Discard, "", 0)
-	store := db.NewMemoryStore()
-	authority := ca.New(lg, store, "", "ecdsa", 0, 1, map[string]ca.Profile{"default": {Description: "default"}})
-	v := va.New(lg, 80, 443, false, "", store)
-	w := wfe.New(lg, store, v, authority, []string{"pebble.letsencrypt.org"}, false, false, 3, 5)
-	var requests atomic.Int64
-	api := w.Handler()
-	acmeSrv := httptest.NewTLSServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		requests.Add(1)
-		api.ServeHTTP(rw, r)
-	}))
-	t.Cleanup(acmeSrv.Close)
-	mgmt := httptest.NewTLSServer(w.ManagementHandler())
-	t.Cleanup(mgmt.Close)
-
-	resp, err := mgmt.Client().Get(mgmt.URL + wfe.RootCertPath + "0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	root, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("pebble root: %d %v", resp.StatusCode, err)
-	}
-	rootFile := filepath.Join(t.TempDir(), "pebble-root.pem")
-	listener := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: acmeSrv.Certificate().Raw})
-	if err := os.WriteFile(rootFile, listener, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	issued := x509.NewCertPool()
-	if !issued.AppendCertsFromPEM(root) {
-		t.Fatalf("pebble root is not PEM: %q", root)
-	}
-	return acmeSrv.URL + wfe.DirectoryPath, rootFile, issued, &requests
-}
-
-func TestACMEObtainsCertificateFromPebble(t *testing.T) {
-	dirURL, caRoot, issuedRoots, requests := pebble(t)
-	const host = "panel.example.com"
-
+// SetFiles (a config reload) switches to new files at once, refuses
+// files that cannot be loaded, and re-reads the same paths without
+// waiting for the check interval; CertificateExpiries follows.
+func TestManualSetFilesAndExpiry(t *testing.T) {
+	dir := t.TempDir()
+	certA, keyA := filepath.Join(dir, "a.pem"), filepath.Join(dir, "a.key")
+	a := selfSigned(t, certA, keyA, 1, "a.example.com")
 	cfg := config.Defaults()
-	cfg.DataDir = t.TempDir()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.TLS.Mode = config.TLSACME
-	cfg.TLS.ACME = config.ACME{Email: "ops@example.com", CA: dirURL, CARoot: caRoot}
-	cfg.Routes = []config.Route{{Name: "panel", Host: host, Upstream: "http://127.0.0.1:1"}}
-	cfg.FillDerived()
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-
-	m, err := New(&cfg, []string{host}, time.Now, zerolog.Nop())
+	cfg.TLS.Mode, cfg.TLS.CertFile, cfg.TLS.KeyFile = config.TLSManual, certA, keyA
+	clk := &fakeClock{t: time.Now()}
+	m, err := New(&cfg, nil, Options{Now: clk.now, Logger: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	addr := serveTLS(t, m.TLSConfig(), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.WriteString(w, "ok")
-	}))
-	_, port, _ := net.SplitHostPort(addr)
-	p, _ := net.LookupPort("tcp", port)
-	m.SetListenPorts(0, p)
+	if got := m.CertificateExpiries(); len(got) != 1 || !got["a.example.com"].Equal(a.NotAfter) {
+		t.Fatalf("expiries = %v, want a.example.com at %v", got, a.NotAfter)
+	}
+	addr := serveTLS(t, m.TLSConfig(), http.NotFoundHandler())
+	pool := x509.NewCertPool()
+	pool.AddCert(a)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if err := m.Manage(ctx); err != nil {
+	certB, keyB := filepath.Join(dir, "b.pem"), filepath.Join(dir, "b.key")
+	b := selfSigned(t, certB, keyB, 2, "b.example.com")
+	pool.AddCert(b)
+	if err := m.SetFiles(certB, keyB); err != nil {
 		t.Fatal(err)
 	}
-
-	// An HTTPS client trusting Pebble's root completes a request to the
-	// gateway under the host name.
-	cl := &http.Client{Transport: &http.Transport{
-		TLSClientConfig:   &tls.Config{RootCAs: issuedRoots, ServerName: host},
-		ForceAttemptHTTP2: true,
-	}}
-	resp, err := cl.Get("https://" + addr + "/")
-	if err != nil {
-		t.Fatal(err)
+	if got, err := handshake(t, addr, "b.example.com", pool); err != nil || got.SerialNumber.Int64() != 2 {
+		t.Fatalf("after SetFiles: %v %v, want serial 2", got, err)
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if string(body) != "ok" || resp.TLS == nil || resp.TLS.PeerCertificates[0].Subject.CommonName == "" && len(resp.TLS.PeerCertificates[0].DNSNames) == 0 {
-		t.Fatalf("body %q tls %v", body, resp.TLS)
-	}
-	if err := resp.TLS.PeerCertificates[0].VerifyHostname(host); err != nil {
-		t.Fatal(err)
+	if got := m.CertificateExpiries(); len(got) != 1 || !got["b.example.com"].Equal(b.NotAfter) {
+		t.Fatalf("expiries = %v, want only b.example.com at %v", got, b.NotAfter)
 	}
 
-	// The certificate is in storage: a second manager on the same storage
-	// loads it without asking the CA.
-	before := requests.Load()
-	m2, err := New(&cfg, []string{host}, time.Now, zerolog.Nop())
-	if err != nil {
+	if err := m.SetFiles(filepath.Join(dir, "missing.pem"), keyB); !errors.Is(err, ErrNoCertificate) {
+		t.Fatalf("SetFiles(missing) = %v, want ErrNoCertificate", err)
+	}
+	if got, err := handshake(t, addr, "b.example.com", pool); err != nil || got.SerialNumber.Int64() != 2 {
+		t.Fatalf("after a refused SetFiles: %v %v, want serial 2 kept", got, err)
+	}
+
+	// The same paths with new content: read now, not after the interval.
+	c := selfSigned(t, certB, keyB, 3, "b.example.com")
+	pool.AddCert(c)
+	if err := m.SetFiles(certB, keyB); err != nil {
 		t.Fatal(err)
 	}
-	defer m2.Close()
-	if err := m2.Manage(ctx); err != nil {
-		t.Fatalf("second manager on the same storage: %v", err)
+	if got, err := handshake(t, addr, "b.example.com", pool); err != nil || got.SerialNumber.Int64() != 3 {
+		t.Fatalf("after SetFiles on the same paths: %v %v, want serial 3", got, err)
 	}
-	if n := requests.Load() - before; n != 0 {
-		t.Fatalf("second manager made %d requests to the CA, want 0", n)
-	}
-	addr2 := serveTLS(t, m2.TLSConfig(), http.NotFoundHandler())
-	if _, err := handshake(t, addr2, host, issuedRoots); err != nil {
-		t.Fatalf("second manager: %v", err)
-	}
-	// An unknown name gets no certificate.
-	if _, err := handshake(t, addr, "other.example.com", issuedRoots); err == nil {
-		t.Fatal("handshake for an unmanaged name succeeded")
+	if got := m.CertificateExpiries(); !got["b.example.com"].Equal(c.NotAfter) {
+		t.Fatalf("expiries = %v, want b.example.com at %v", got, c.NotAfter)
 	}
 }

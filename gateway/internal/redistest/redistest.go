@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -45,6 +46,10 @@ type Server struct {
 	exited   chan struct{}
 	out      *syncBuffer
 	stopping bool
+
+	// leadArgs come before every other argument: a sentinel's config
+	// file and --sentinel (redis-server wants the file first).
+	leadArgs []string
 }
 
 // Start launches redis-server on a free loopback port with its data in a
@@ -174,7 +179,7 @@ func (s *Server) args() []string {
 	if s.opts.AppendOnly {
 		appendOnly = "yes"
 	}
-	args := []string{
+	args := append(slices.Clone(s.leadArgs),
 		"--port", strconv.Itoa(s.port),
 		"--bind", "127.0.0.1",
 		"--dir", s.dir,
@@ -182,7 +187,7 @@ func (s *Server) args() []string {
 		"--appendonly", appendOnly,
 		"--daemonize", "no",
 		"--logfile", "",
-	}
+	)
 	if s.busPort != 0 {
 		args = append(args,
 			"--cluster-enabled", "yes",

@@ -100,6 +100,30 @@ func (s *Store) GetSession(ctx context.Context, idHash string) (store.Session, e
 	return out, nil
 }
 
+// GetSessionTTL is GetSession that also says how long the store keeps
+// the session from now (its TTL left), so a cache in front of the store
+// never serves it longer.
+func (s *Store) GetSessionTTL(ctx context.Context, idHash string) (store.Session, time.Duration, error) {
+	var out store.Session
+	var ttl time.Duration
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		rec, ok, err := getSession(tx, []byte(idHash))
+		if err != nil {
+			return err
+		}
+		now := s.now()
+		if !ok || expired(rec.Expiry, now) {
+			return store.ErrNotFound
+		}
+		out, ttl = rec.Session, time.Duration(rec.Expiry-now.UnixNano())
+		return nil
+	})
+	if err != nil {
+		return store.Session{}, 0, fmt.Errorf("embedded: get session: %w", err)
+	}
+	return out, ttl, nil
+}
+
 // DeleteSession removes a session; a missing one is not an error.
 func (s *Store) DeleteSession(ctx context.Context, idHash string) error {
 	err := s.update(ctx, func(tx *bolt.Tx) error {

@@ -11,6 +11,14 @@
 //	P:s:IDHASH                 a session, JSON, with a TTL
 //	P:c:KEY                    a counter (INCRBY + PEXPIRE only when new, in one script)
 //	P:settings                 hash of settings
+//	P:{certmagic}:...          certmagic's certificates, account and locks (see CertBlobs)
+//	P:invalidate               pub/sub channel (not a key): "session:IDHASH", "user:NAME",
+//	                           "user_sessions:NAME", published by every write of those
+//
+// Every write of a session or user is announced on P:invalidate (pipelined
+// behind the write on one connection, or right after it on a Cluster), so
+// caches in every instance hear of changes made by any writer, the
+// command line included. Invalidations follows the channel.
 //
 // Keys one operation changes together share the {u:NAME} hash tag, so a
 // Cluster keeps them in one slot. A session key is addressed by id alone

@@ -51,15 +51,33 @@ func (s *Store) PutSession(ctx context.Context, sess store.Session, ttl time.Dur
 	if err := indexAddScript.Run(ctx, s.rdb, []string{s.indexKey(sess.User)}, sess.IDHash, ttlMS).Err(); err != nil {
 		return fmt.Errorf("redisstore: put session: index: %w", err)
 	}
-	old, err := s.rdb.SetArgs(ctx, s.sessionKey(sess.IDHash), data, redis.SetArgs{
-		TTL: time.Duration(ttlMS) * time.Millisecond,
-		Get: true,
-	}).Bytes()
-	if errors.Is(err, redis.Nil) {
+	var set *redis.StatusCmd
+	var pub *redis.IntCmd
+	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		set = p.SetArgs(ctx, s.sessionKey(sess.IDHash), data, redis.SetArgs{
+			TTL: time.Duration(ttlMS) * time.Millisecond,
+			Get: true,
+		})
+		if s.keepsOrder() {
+			pub = s.announce(ctx, p, msgSession, sess.IDHash)
+		}
 		return nil
+	})
+	old, err := set.Bytes()
+	replaced := err == nil
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("redisstore: put session: %w", err)
+	}
+	if pub != nil {
+		err = s.announceErr(pub.Err())
+	} else {
+		err = s.announceNow(ctx, msgSession, sess.IDHash)
 	}
 	if err != nil {
 		return fmt.Errorf("redisstore: put session: %w", err)
+	}
+	if !replaced {
+		return nil
 	}
 	if prev, err := decodeSession(old); err == nil && prev.User != sess.User {
 		// Best effort: a leftover entry is skipped by readers anyway.
@@ -87,18 +105,71 @@ func (s *Store) GetSession(ctx context.Context, idHash string) (store.Session, e
 	return sess, nil
 }
 
+// GetSessionTTL is GetSession that also says how long Redis will keep
+// the session from about now (PTTL, in the same round trip); 0 when
+// unknown. A cache in front of the store uses it to never serve a session
+// past its TTL.
+func (s *Store) GetSessionTTL(ctx context.Context, idHash string) (store.Session, time.Duration, error) {
+	if err := ctx.Err(); err != nil {
+		return store.Session{}, 0, err
+	}
+	var get *redis.StringCmd
+	var pttl *redis.DurationCmd
+	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		get = p.Get(ctx, s.sessionKey(idHash))
+		pttl = p.PTTL(ctx, s.sessionKey(idHash))
+		return nil
+	})
+	data, err := get.Bytes()
+	if errors.Is(err, redis.Nil) {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		return store.Session{}, 0, fmt.Errorf("redisstore: get session: %w", err)
+	}
+	sess, err := decodeSession(data)
+	if err != nil {
+		return store.Session{}, 0, fmt.Errorf("redisstore: get session: %w", err)
+	}
+	// -1 (no expiry) and -2 (gone since the GET) are unknown; so is an
+	// error of PTTL alone.
+	ttl, err := pttl.Result()
+	if err != nil || ttl < 0 {
+		ttl = 0
+	}
+	return sess, ttl, nil
+}
+
 // DeleteSession removes a session and its index entry; a missing session
 // is not an error.
 func (s *Store) DeleteSession(ctx context.Context, idHash string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	old, err := s.rdb.GetDel(ctx, s.sessionKey(idHash)).Bytes()
-	if errors.Is(err, redis.Nil) {
+	var del *redis.StringCmd
+	var pub *redis.IntCmd
+	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		del = p.GetDel(ctx, s.sessionKey(idHash))
+		if s.keepsOrder() {
+			pub = s.announce(ctx, p, msgSession, idHash)
+		}
 		return nil
+	})
+	old, err := del.Bytes()
+	deleted := err == nil
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("redisstore: delete session: %w", err)
+	}
+	if pub != nil {
+		err = s.announceErr(pub.Err())
+	} else {
+		err = s.announceNow(ctx, msgSession, idHash)
 	}
 	if err != nil {
 		return fmt.Errorf("redisstore: delete session: %w", err)
+	}
+	if !deleted {
+		return nil
 	}
 	if prev, err := decodeSession(old); err == nil {
 		if err := s.rdb.ZRem(ctx, s.indexKey(prev.User), idHash).Err(); err != nil {
@@ -177,20 +248,34 @@ func (s *Store) DeleteUserSessions(ctx context.Context, user string) (int, error
 	return n, nil
 }
 
+// deleteUserSessions deletes the user's indexed sessions and announces
+// it (also when there were none: a cache elsewhere may still hold one).
 func (s *Store) deleteUserSessions(ctx context.Context, user string) (int, error) {
 	ids, err := s.indexedIDs(ctx, user)
-	if err != nil || len(ids) == 0 {
+	if err != nil {
 		return 0, err
 	}
+	if len(ids) == 0 {
+		return 0, s.announceNow(ctx, msgUserSessions, user)
+	}
 	cmds := make([]*redis.Cmd, len(ids))
+	ordered := s.keepsOrder()
 	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range ids {
 			cmds[i] = deleteIfOwnedScript.Eval(ctx, p, []string{s.sessionKey(id)}, user)
 		}
+		if ordered {
+			s.announce(ctx, p, msgUserSessions, user)
+		}
 		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("delete sessions: %w", err)
+		return 0, fmt.Errorf("delete sessions: %w", s.announceErr(err))
+	}
+	if !ordered {
+		if err := s.announceNow(ctx, msgUserSessions, user); err != nil {
+			return 0, fmt.Errorf("delete sessions: %w", err)
+		}
 	}
 	live := 0
 	for _, cmd := range cmds {

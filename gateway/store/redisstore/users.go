@@ -57,6 +57,11 @@ func (s *Store) CreateUser(ctx context.Context, u store.User) error {
 	if err := s.rdb.ZAdd(ctx, s.usersKey(), redis.Z{Member: u.Name}).Err(); err != nil {
 		return fmt.Errorf("redisstore: create user %q: index name: %w", u.Name, err)
 	}
+	if created {
+		if err := s.announceNow(ctx, msgUser, u.Name); err != nil {
+			return fmt.Errorf("redisstore: create user %q: %w", u.Name, err)
+		}
+	}
 	if !created {
 		return fmt.Errorf("redisstore: create user %q: %w", u.Name, store.ErrExists)
 	}
@@ -90,6 +95,7 @@ func (s *Store) UpdateUser(ctx context.Context, name string, fn func(*store.User
 		return store.User{}, err
 	}
 	key := s.userKey(name)
+	ordered := s.keepsOrder()
 	for attempt := range updateAttempts {
 		var out store.User
 		var fnErr error
@@ -116,6 +122,10 @@ func (s *Store) UpdateUser(ctx context.Context, name string, fn func(*store.User
 			}
 			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
 				p.Set(ctx, key, data, 0)
+				if ordered {
+					// Inside MULTI: announced right after the write.
+					s.announce(ctx, p, msgUser, name)
+				}
 				return nil
 			})
 			out = u.Clone()
@@ -123,6 +133,11 @@ func (s *Store) UpdateUser(ctx context.Context, name string, fn func(*store.User
 		}, key)
 		switch {
 		case err == nil:
+			if !ordered {
+				if err := s.announceNow(ctx, msgUser, name); err != nil {
+					return store.User{}, fmt.Errorf("redisstore: update user %q: %w", name, err)
+				}
+			}
 			return out, nil
 		case fnErr != nil:
 			return store.User{}, fnErr
@@ -131,7 +146,7 @@ func (s *Store) UpdateUser(ctx context.Context, name string, fn func(*store.User
 				return store.User{}, fmt.Errorf("redisstore: update user %q: %w", name, err)
 			}
 		default:
-			return store.User{}, fmt.Errorf("redisstore: update user %q: %w", name, err)
+			return store.User{}, fmt.Errorf("redisstore: update user %q: %w", name, s.announceErr(err))
 		}
 	}
 	return store.User{}, fmt.Errorf("redisstore: update user %q after %d attempts: %w", name, updateAttempts, store.ErrConflict)
@@ -161,7 +176,24 @@ func (s *Store) DeleteUser(ctx context.Context, name string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	n, err := s.rdb.Del(ctx, s.userKey(name)).Result()
+	var del *redis.IntCmd
+	var pub *redis.IntCmd
+	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		del = p.Del(ctx, s.userKey(name))
+		if s.keepsOrder() {
+			pub = s.announce(ctx, p, msgUser, name)
+		}
+		return nil
+	})
+	n, err := del.Result()
+	if err != nil {
+		return fmt.Errorf("redisstore: delete user %q: %w", name, err)
+	}
+	if pub != nil {
+		err = s.announceErr(pub.Err())
+	} else {
+		err = s.announceNow(ctx, msgUser, name)
+	}
 	if err != nil {
 		return fmt.Errorf("redisstore: delete user %q: %w", name, err)
 	}

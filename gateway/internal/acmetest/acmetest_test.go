@@ -1,0 +1,69 @@
+package acmetest_test
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/authgate/authgate/gateway/internal/acmetest"
+)
+
+// The DNS server answers 127.0.0.1 for any name, over UDP and TCP, and
+// counts the questions.
+func TestDNSAnswersLoopback(t *testing.T) {
+	d := acmetest.StartDNS(t)
+	for _, network := range []string{"udp", "tcp"} {
+		r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, d.Addr())
+		}}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		addrs, err := r.LookupHost(ctx, "Panel.Example.com")
+		cancel()
+		if err != nil || !slices.Equal(addrs, []string{"127.0.0.1"}) {
+			t.Fatalf("%s: LookupHost = %v, %v; want [127.0.0.1]", network, addrs, err)
+		}
+	}
+	if n := d.Lookups("panel.example.com"); n < 4 {
+		t.Fatalf("lookups = %d, want A and AAAA over both networks", n)
+	}
+}
+
+// Before Start the CA refuses ACME requests; after it, its directory and
+// root are served.
+func TestCANeedsStart(t *testing.T) {
+	ca := acmetest.New(t)
+	pemBytes, err := os.ReadFile(ca.APIRootFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pemBytes) {
+		t.Fatal("APIRootFile holds no certificate")
+	}
+	cl := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	res, err := cl.Get(ca.DirectoryURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("before Start: %d, want 503", res.StatusCode)
+	}
+	ca.Start(1, 1)
+	if res, err = cl.Get(ca.DirectoryURL); err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("after Start: %d, want 200", res.StatusCode)
+	}
+	if len(ca.RootsPEM()) == 0 || ca.Roots() == nil {
+		t.Fatal("no root after Start")
+	}
+}

@@ -1,0 +1,211 @@
+package redisstore
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Invalidation messages. Every write of a session or a user publishes one
+// on the channel P:invalidate, after the write (or pipelined behind it on
+// one connection), so whoever caches what it read (any gateway instance;
+// see gateway/store/cache) learns of every change, whichever process
+// made it: another instance, the admin area or the `authgate` command
+// line. The payload is KIND ":" KEY.
+const (
+	msgSession      = "session"       // KEY: a session's id hash (put or deleted)
+	msgUser         = "user"          // KEY: a user name (created, updated or deleted)
+	msgUserSessions = "user_sessions" // KEY: a user name whose sessions were deleted
+)
+
+// Health of the subscription: when nothing arrived for pingEvery the
+// follower sends a PING, and a subscription that stays silent for another
+// pingEvery counts as lost. A dead connection is noticed within about a
+// second even when no error reaches the client (a cut network).
+const pingEvery = 500 * time.Millisecond
+
+// Waits between attempts to subscribe again: from retryMin, doubling up
+// to retryMax while Redis stays away.
+const (
+	retryMin = 50 * time.Millisecond
+	retryMax = time.Second
+)
+
+// InvalidationHandler receives the invalidation feed of Invalidations.
+// Its methods are called from one goroutine, in order, and should return
+// quickly.
+type InvalidationHandler interface {
+	// SessionChanged: the session with this id hash was written or
+	// deleted.
+	SessionChanged(idHash string)
+	// UserChanged: the user was created, updated or deleted.
+	UserChanged(name string)
+	// UserSessionsChanged: sessions of the user were deleted (all of
+	// them, or all that were live).
+	UserSessionsChanged(name string)
+	// FeedReset: messages may have been missed. subscribed is true when
+	// the feed has just subscribed (again): every change made from now on
+	// will be delivered. It is false when the subscription was lost (an
+	// error, or a health ping left unanswered) and is being re-established;
+	// until the next FeedReset(true) changes may go unannounced.
+	FeedReset(subscribed bool)
+}
+
+// invalidateChannel is the channel the messages go to.
+func (s *Store) invalidateChannel() string { return s.prefix + ":invalidate" }
+
+// keepsOrder reports whether commands pipelined on the client run in the
+// order sent: true for one server or Sentinel (one connection), false for
+// a Cluster, whose pipelines split by node and may run out of order.
+func (s *Store) keepsOrder() bool {
+	_, cluster := s.rdb.(*redis.ClusterClient)
+	return !cluster
+}
+
+// announce queues the message kind:key on p.
+func (s *Store) announce(ctx context.Context, p redis.Cmdable, kind, key string) *redis.IntCmd {
+	return p.Publish(ctx, s.invalidateChannel(), kind+":"+key)
+}
+
+// announceNow publishes kind:key on its own (after a write that could not
+// carry it in its pipeline). The write has happened; an error here means
+// other instances may not have heard of it, and is returned so the
+// caller retries or reports it (fail closed).
+func (s *Store) announceNow(ctx context.Context, kind, key string) error {
+	if err := s.announce(ctx, s.rdb, kind, key).Err(); err != nil {
+		return fmt.Errorf("announce change: %w", s.announceErr(err))
+	}
+	return nil
+}
+
+// announceErr returns err (nil stays nil), explaining a refused PUBLISH:
+// Redis 7 gives an ACL user no pub/sub channel unless one is granted.
+func (s *Store) announceErr(err error) error {
+	if err == nil || !strings.Contains(err.Error(), "NOPERM") {
+		return err
+	}
+	ch := s.invalidateChannel()
+	return fmt.Errorf("%w (the Redis user must be allowed the channel %s: ACL SETUSER <user> &%s)", err, ch, ch)
+}
+
+// Invalidations follows the invalidation channel until ctx ends, calling
+// h for every message and for every (re)subscription and loss of the
+// subscription. It keeps (re)subscribing while Redis is away. It returns
+// when ctx ends, after a final h.FeedReset(false).
+//
+// It uses its own connection (a go-redis PubSub) read with the low-level
+// Receive, so it sees subscription confirmations and errors, and pings
+// the server when the channel is quiet.
+func (s *Store) Invalidations(ctx context.Context, h InvalidationHandler) {
+	wait := retryMin
+	for ctx.Err() == nil {
+		if s.follow(ctx, h) {
+			wait = retryMin
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+		wait = min(2*wait, retryMax)
+	}
+}
+
+// received is one result of PubSub.Receive.
+type received struct {
+	msg any
+	err error
+}
+
+// follow subscribes once and delivers messages until the subscription
+// fails or ctx ends; it always ends with h.FeedReset(false). It reports
+// whether the subscription was confirmed.
+func (s *Store) follow(ctx context.Context, h InvalidationHandler) (subscribed bool) {
+	defer h.FeedReset(false)
+	ps := s.rdb.Subscribe(ctx)
+	defer ps.Close()
+	if err := ps.Subscribe(ctx, s.invalidateChannel()); err != nil {
+		return false
+	}
+	// Receive blocks: it runs in its own goroutine so this one can ping
+	// and give up on a silent connection. Closing ps ends it.
+	in := make(chan received)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			msg, err := ps.Receive(ctx)
+			select {
+			case in <- received{msg, err}:
+			case <-stop:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	defer func() {
+		close(stop)
+		_ = ps.Close()
+		<-done
+	}()
+	quiet := time.NewTimer(pingEvery)
+	defer quiet.Stop()
+	pinged := false
+	for {
+		select {
+		case <-ctx.Done():
+			return subscribed
+		case <-quiet.C:
+			if pinged {
+				return subscribed // the ping went unanswered
+			}
+			if err := ps.Ping(ctx); err != nil {
+				return subscribed
+			}
+			pinged = true
+			quiet.Reset(pingEvery)
+		case r := <-in:
+			if r.err != nil {
+				return subscribed
+			}
+			pinged = false
+			quiet.Reset(pingEvery)
+			switch m := r.msg.(type) {
+			case *redis.Subscription:
+				if m.Kind != "subscribe" || m.Channel != s.invalidateChannel() {
+					return subscribed // not ours, or unsubscribed: start over
+				}
+				subscribed = true
+				h.FeedReset(true)
+			case *redis.Message:
+				dispatch(h, m.Payload)
+			case *redis.Pong:
+			}
+		}
+	}
+}
+
+// dispatch hands one message to h. A message it cannot read (from a newer
+// version, say) could have been about anything: everything is dropped.
+func dispatch(h InvalidationHandler, payload string) {
+	kind, key, ok := strings.Cut(payload, ":")
+	switch {
+	case !ok:
+		h.FeedReset(true)
+	case kind == msgSession:
+		h.SessionChanged(key)
+	case kind == msgUser:
+		h.UserChanged(key)
+	case kind == msgUserSessions:
+		h.UserSessionsChanged(key)
+	default:
+		h.FeedReset(true)
+	}
+}
