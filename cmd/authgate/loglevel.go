@@ -31,5 +31,8 @@ func (lw *levelWriter) WriteLevel(l zerolog.Level, p []byte) (int, error) {
 	if l < zerolog.Level(lw.level.Load()) && l != zerolog.NoLevel {
 		return len(p), nil
 	}
+	if w, ok := lw.w.(zerolog.LevelWriter); ok {
+		return w.WriteLevel(l, p)
+	}
 	return lw.w.Write(p)
 }

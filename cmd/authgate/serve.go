@@ -110,13 +110,20 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log, levels, err := newReloadableLogger(cfg.Log, stderr)
+	logw := stderr
+	if d := cfg.Log.FlushInterval; d > 0 {
+		bl := newBufferedLog(stderr, d)
+		defer bl.Close()
+		logw = bl
+	}
+	log, levels, err := newReloadableLogger(cfg.Log, logw)
 	if err != nil {
 		return err
 	}
 	for _, w := range cfg.Warnings() {
 		log.Warn().Str("key", w.Key).Int("line", w.Line).Msg(w.Msg)
 	}
+	applyRuntime(cfg.Server, os.Getenv, log)
 	srv, err := server.New(ctx, cfg, log, server.Options{SetLogLevel: levels.SetLevel})
 	if err != nil {
 		return err

@@ -35,6 +35,11 @@ const (
 	DefaultGroupsHeader          = "Remote-Groups"
 	DefaultLogLevel              = "info"
 	DefaultLogFormat             = "json"
+	DefaultLogFlushInterval      = 100 * time.Millisecond
+	DefaultGCPercent             = 400
+	DefaultMemoryLimitMiB        = 192
+	// MaxLogFlushInterval bounds log.flush_interval.
+	MaxLogFlushInterval = 10 * time.Second
 	// DefaultShutdownTimeout is server.shutdown_timeout.
 	DefaultShutdownTimeout = 15 * time.Second
 
@@ -95,8 +100,8 @@ func baseDefaults() Config {
 			Ban:         DefaultBan,
 			MaxBan:      DefaultMaxBan,
 		},
-		Log:    Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
-		Server: Server{ShutdownTimeout: DefaultShutdownTimeout, WatchConfig: true},
+		Log:    Log{Level: DefaultLogLevel, Format: DefaultLogFormat, FlushInterval: DefaultLogFlushInterval},
+		Server: Server{ShutdownTimeout: DefaultShutdownTimeout, WatchConfig: true, GCPercent: DefaultGCPercent, MemoryLimitMiB: DefaultMemoryLimitMiB},
 		TLS:    TLS{Mode: TLSOff, ACME: ACME{CA: LetsEncryptProduction}},
 	}
 }

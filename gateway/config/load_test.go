@@ -37,8 +37,8 @@ func TestDefaults(t *testing.T) {
 		Time:       Time{CheckInterval: 5 * time.Minute, WarnOver: 5 * time.Second},
 		Proxy:      Proxy{ResponseHeaderTimeout: 2 * time.Minute},
 		Regulation: Regulation{MaxFailures: 5, Window: 5 * time.Minute, Ban: 15 * time.Minute, MaxBan: 4 * time.Hour},
-		Log:        Log{Level: "info", Format: "json"},
-		Server:     Server{ShutdownTimeout: 15 * time.Second, WatchConfig: true},
+		Log:        Log{Level: "info", Format: "json", FlushInterval: 100 * time.Millisecond},
+		Server:     Server{ShutdownTimeout: 15 * time.Second, WatchConfig: true, GCPercent: 400, MemoryLimitMiB: 192},
 		TLS:        TLS{Mode: TLSOff, ACME: ACME{CA: LetsEncryptProduction, Storage: "/var/lib/authgate/acme"}},
 	}
 	if !reflect.DeepEqual(d, want) {
@@ -127,7 +127,7 @@ log: {level: debug, format: console}
 		{"digits", c.TwoFactor.Digits, 8},
 		{"parallelism", c.Password.Argon2.Parallelism, uint8(4)},
 		{"trusted", c.TrustedProxies, []string{"10.0.0.0/8"}},
-		{"log", c.Log, Log{"debug", "console"}},
+		{"log", c.Log, Log{Level: "debug", Format: "console", FlushInterval: DefaultLogFlushInterval}},
 	}
 	for _, ck := range checks {
 		if !reflect.DeepEqual(ck.got, ck.want) {

@@ -439,6 +439,9 @@ func (k *checker) log() {
 	default:
 		k.add("log.format", `must be "json" or "console", got %q`, k.c.Log.Format)
 	}
+	if d := k.c.Log.FlushInterval; d < 0 || d > MaxLogFlushInterval {
+		k.add("log.flush_interval", "must be between 0 (every line at once) and %v, got %v", MaxLogFlushInterval, d)
+	}
 }
 
 // MaxShutdownTimeout bounds server.shutdown_timeout.
@@ -448,7 +451,21 @@ func (k *checker) server() {
 	if d := k.c.Server.ShutdownTimeout; d < time.Second || d > MaxShutdownTimeout {
 		k.add("server.shutdown_timeout", "must be between 1s and %v, got %v", MaxShutdownTimeout, d)
 	}
+	if n := k.c.Server.GCPercent; n < MinGCPercent || n > MaxGCPercent {
+		k.add("server.gc_percent", "must be between %d and %d, got %d", MinGCPercent, MaxGCPercent, n)
+	}
+	if n := k.c.Server.MemoryLimitMiB; n != 0 && (n < MinMemoryLimitMiB || n > MaxMemoryLimitMiB) {
+		k.add("server.memory_limit_mib", "must be 0 (none) or between %d and %d, got %d", MinMemoryLimitMiB, MaxMemoryLimitMiB, n)
+	}
 }
+
+// Bounds of server.gc_percent and server.memory_limit_mib.
+const (
+	MinGCPercent      = 25
+	MaxGCPercent      = 2000
+	MinMemoryLimitMiB = 32
+	MaxMemoryLimitMiB = 1 << 20
+)
 
 func (k *checker) metrics() {
 	l := k.c.Metrics.Listen

@@ -287,6 +287,17 @@ func TestValidateProblems(t *testing.T) {
 		{"shutdown timeout too long", func(c *Config) { c.Server.ShutdownTimeout = 2 * time.Hour },
 			[]string{`server.shutdown_timeout: must be between 1s and 1h0m0s, got 2h0m0s`}},
 		{"shutdown timeout ok", func(c *Config) { c.Server.ShutdownTimeout = time.Minute }, nil},
+		{"log flush interval negative", func(c *Config) { c.Log.FlushInterval = -time.Second },
+			[]string{`log.flush_interval: must be between 0 (every line at once) and 10s, got -1s`}},
+		{"log flush interval too long", func(c *Config) { c.Log.FlushInterval = time.Minute },
+			[]string{`log.flush_interval: must be between 0 (every line at once) and 10s, got 1m0s`}},
+		{"log flush interval off", func(c *Config) { c.Log.FlushInterval = 0 }, nil},
+		{"gc percent too low", func(c *Config) { c.Server.GCPercent = 10 },
+			[]string{`server.gc_percent: must be between 25 and 2000, got 10`}},
+		{"gc percent ok", func(c *Config) { c.Server.GCPercent = 100 }, nil},
+		{"memory limit too low", func(c *Config) { c.Server.MemoryLimitMiB = 8 },
+			[]string{`server.memory_limit_mib: must be 0 (none) or between 32 and 1048576, got 8`}},
+		{"memory limit off", func(c *Config) { c.Server.MemoryLimitMiB = 0 }, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	stdlog "log"
 	"net"
 	"net/http"
 	"net/url"
@@ -144,6 +145,14 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, o Options)
 		s.ctlPath = ControlSocketPath(cfg)
 	}
 	return s, nil
+}
+
+// httpErrorLog routes net/http's server error lines to zerolog.
+type httpErrorLog struct{ log zerolog.Logger }
+
+func (h httpErrorLog) Write(p []byte) (int, error) {
+	h.log.Debug().Str("component", "http").Msg(strings.TrimSpace(string(p)))
+	return len(p), nil
 }
 
 // ControlSocketPath is where a server on the embedded store listens for
@@ -535,7 +544,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ReadHeaderTimeout: s.readHeaderTimeout,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    MaxHeaderBytes,
-		ErrorLog:          nil,
+		// net/http's own complaints (failed TLS handshakes from scanners
+		// or for hosts still waiting for a certificate, broken clients)
+		// go to the structured log at debug level, not raw to stderr.
+		ErrorLog: stdlog.New(httpErrorLog{s.log}, "", 0),
 	}
 	srv.RegisterOnShutdown(closeUpgrades)
 	// Metrics are served on their own listener while the gateway serves,
