@@ -49,6 +49,10 @@ type Options struct {
 	// their certificates: one obtains or renews under the storage's lock,
 	// the others load the result instead of asking the CA.
 	Storage certmagic.Storage
+	// RenewCheckInterval is how often the managed certificates are
+	// checked for renewal (acme mode); 0: certmagic's default (10
+	// minutes). Tests with short-lived certificates make it short.
+	RenewCheckInterval time.Duration
 }
 
 // Manager holds the TLS configuration of one gateway: the certificate
@@ -108,7 +112,7 @@ func New(cfg *config.Config, hosts []string, o Options) (*Manager, error) {
 		}
 		return m, nil
 	case config.TLSACME:
-		if err := m.acme(cfg, o.Storage); err != nil {
+		if err := m.acme(cfg, o.Storage, o.RenewCheckInterval); err != nil {
 			return nil, err
 		}
 		return m, nil
@@ -128,7 +132,7 @@ func (m *Manager) newFiles(certFile, keyFile string) (*fileCert, error) {
 	})
 }
 
-func (m *Manager) acme(cfg *config.Config, storage certmagic.Storage) error {
+func (m *Manager) acme(cfg *config.Config, storage certmagic.Storage, renewCheck time.Duration) error {
 	a := cfg.TLS.ACME
 	var roots *x509.CertPool
 	if a.CARoot != "" {
@@ -150,8 +154,9 @@ func (m *Manager) acme(cfg *config.Config, storage certmagic.Storage) error {
 	}
 	zl := zapLogger(m.log)
 	m.cache = certmagic.NewCache(certmagic.CacheOptions{
-		GetConfigForCert: func(certmagic.Certificate) (*certmagic.Config, error) { return m.magic, nil },
-		Logger:           zl,
+		GetConfigForCert:   func(certmagic.Certificate) (*certmagic.Config, error) { return m.magic, nil },
+		RenewCheckInterval: renewCheck,
+		Logger:             zl,
 	})
 	m.magic = certmagic.New(m.cache, certmagic.Config{
 		Storage: storage,

@@ -3,9 +3,11 @@ package acmetest
 import (
 	"bytes"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"io"
 	"log"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,6 +16,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/letsencrypt/pebble/v2/acme"
 	"github.com/letsencrypt/pebble/v2/ca"
@@ -28,6 +31,21 @@ const (
 	challengePath = "/chalZ/"
 )
 
+// Options change how the CA issues; the zero value is Pebble's default.
+type Options struct {
+	// CertLifetime is the validity period of the certificates the CA
+	// issues, in whole seconds (rounded up); 0: Pebble's default (90
+	// days). A short one lets a test see certificates renewed.
+	CertLifetime time.Duration
+	// DisableARI leaves renewalInfo out of the ACME directory, so clients
+	// schedule renewals from the certificate's lifetime alone. With ACME
+	// Renewal Information, Pebble suggests a window spanning the whole
+	// lifetime of a short certificate and the client renews at a random
+	// time in it; without, certmagic renews at a known point (when a
+	// third of the lifetime is left).
+	DisableARI bool
+}
+
 // CA is one Pebble instance owned by a test. Its listeners are up from
 // New (so its URL can go into a config), but it answers ACME requests
 // only after Start has told it where to validate challenges.
@@ -39,6 +57,7 @@ type CA struct {
 	APIRootFile string
 
 	t    testing.TB
+	opts Options
 	api  *httptest.Server
 	mgmt *httptest.Server
 	dns  *DNS
@@ -61,7 +80,16 @@ type CA struct {
 // Start before the first ACME request.
 func New(t testing.TB) *CA {
 	t.Helper()
-	c := &CA{t: t, log: &syncBuffer{}, dns: StartDNS(t)}
+	return NewWith(t, Options{})
+}
+
+// NewWith is New with options.
+func NewWith(t testing.TB, o Options) *CA {
+	t.Helper()
+	if o.CertLifetime < 0 {
+		t.Fatalf("acmetest: negative CertLifetime %v", o.CertLifetime)
+	}
+	c := &CA{t: t, opts: o, log: &syncBuffer{}, dns: StartDNS(t)}
 	c.api = httptest.NewTLSServer(http.HandlerFunc(c.serveAPI))
 	t.Cleanup(c.api.Close)
 	c.mgmt = httptest.NewTLSServer(http.HandlerFunc(c.serveManagement))
@@ -96,7 +124,9 @@ func (c *CA) Start(httpPort, tlsPort int) {
 	c.t.Setenv("PEBBLE_AUTHZREUSE", "0")
 	lg := log.New(c.log, "pebble ", log.Lmicroseconds)
 	store := db.NewMemoryStore()
-	authority := ca.New(lg, store, "", "ecdsa", 0, 1, map[string]ca.Profile{"default": {Description: "default"}})
+	// Pebble's profile takes whole seconds; 0 means its default.
+	validity := uint64((c.opts.CertLifetime + time.Second - 1) / time.Second)
+	authority := ca.New(lg, store, "", "ecdsa", 0, 1, map[string]ca.Profile{"default": {Description: "default", ValidityPeriod: validity}})
 	v := va.New(lg, httpPort, tlsPort, false, c.dns.Addr(), store)
 	w := wfe.New(lg, store, v, authority, []string{"pebble.letsencrypt.org"}, false, false, 1, 1)
 	c.mu.Lock()
@@ -138,7 +168,36 @@ func (c *CA) serveAPI(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodPost && r.URL.Path == newOrderPath {
 		c.orders.Add(1)
 	}
+	if c.opts.DisableARI && r.URL.Path == wfe.DirectoryPath {
+		serveWithoutARI(w, r, h)
+		return
+	}
 	h.ServeHTTP(w, r)
+}
+
+// serveWithoutARI serves Pebble's directory with its renewalInfo entry
+// removed.
+func serveWithoutARI(w http.ResponseWriter, r *http.Request, h http.Handler) {
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, r)
+	body := rec.Body.Bytes()
+	if rec.Code == http.StatusOK {
+		var dir map[string]any
+		if err := json.Unmarshal(body, &dir); err != nil {
+			http.Error(w, "acmetest: Pebble's directory is not JSON: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		delete(dir, "renewalInfo")
+		var err error
+		if body, err = json.Marshal(dir); err != nil {
+			http.Error(w, "acmetest: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+	}
+	maps.Copy(w.Header(), rec.Header())
+	w.Header().Del("Content-Length")
+	w.WriteHeader(rec.Code)
+	_, _ = w.Write(body)
 }
 
 func (c *CA) serveManagement(w http.ResponseWriter, r *http.Request) {

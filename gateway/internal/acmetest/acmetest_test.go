@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -65,5 +67,44 @@ func TestCANeedsStart(t *testing.T) {
 	}
 	if len(ca.RootsPEM()) == 0 || ca.Roots() == nil {
 		t.Fatal("no root after Start")
+	}
+}
+
+// DisableARI leaves renewalInfo out of the directory and nothing else.
+func TestDisableARI(t *testing.T) {
+	directory := func(o acmetest.Options) map[string]any {
+		ca := acmetest.NewWith(t, o)
+		ca.Start(1, 1)
+		pemBytes, err := os.ReadFile(ca.APIRootFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pemBytes) {
+			t.Fatal("APIRootFile holds no certificate")
+		}
+		cl := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+		res, err := cl.Get(ca.DirectoryURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var dir map[string]any
+		if err := json.NewDecoder(res.Body).Decode(&dir); err != nil || res.StatusCode != http.StatusOK {
+			t.Fatalf("directory: %d, %v", res.StatusCode, err)
+		}
+		return dir
+	}
+	with, without := directory(acmetest.Options{}), directory(acmetest.Options{DisableARI: true})
+	if with["renewalInfo"] == nil {
+		t.Fatalf("Pebble's directory has no renewalInfo: %v", with)
+	}
+	if _, ok := without["renewalInfo"]; ok {
+		t.Fatalf("renewalInfo still in the directory with DisableARI: %v", without)
+	}
+	// The two CAs listen on different ports: compare the entries' names.
+	delete(with, "renewalInfo")
+	if !slices.Equal(slices.Sorted(maps.Keys(with)), slices.Sorted(maps.Keys(without))) {
+		t.Fatalf("directory with DisableARI = %v, want the entries of %v but renewalInfo", without, with)
 	}
 }
