@@ -35,6 +35,9 @@ type HashSlots interface {
 // msgBusy answers a login when every hashing slot is taken.
 const msgBusy = "Sign-in is busy, please try again in a moment."
 
+// busyHold is the least time a busy answer takes.
+const busyHold = 2 * time.Second
+
 // busyRetryAfter is the Retry-After of a busy answer, in seconds.
 const busyRetryAfter = 2
 
@@ -86,10 +89,23 @@ func (h *Handler) hashSlot(w http.ResponseWriter, r *http.Request, page answer) 
 	if h.d.HashSlots == nil {
 		return func() {}, true
 	}
+	start := time.Now()
 	release, err := h.d.HashSlots.Acquire(r.Context())
 	if err != nil {
 		if !errors.Is(err, context.Canceled) {
 			h.log(r).Debug().Err(err).Msg("login refused: password hashing saturated")
+		}
+		// Refused at once (the queue was full): hold the answer for a
+		// while, so a flood client that retries the moment it is answered
+		// costs a sleeping goroutine, not a stream of refusals eating the
+		// CPU that signed-in users' traffic needs.
+		if held := busyHold - time.Since(start); held > 0 {
+			t := time.NewTimer(held)
+			select {
+			case <-t.C:
+			case <-r.Context().Done():
+			}
+			t.Stop()
 		}
 		w.Header().Set("Retry-After", strconv.Itoa(busyRetryAfter))
 		middleware.SetResult(r.Context(), "busy")

@@ -139,7 +139,7 @@ type Password struct {
 	// at once (each takes argon2.memory_kib); 0 (default) = one per CPU.
 	MaxConcurrent int `yaml:"max_concurrent"`
 	// CPUShare is the fraction of its time each hashing slot may spend
-	// hashing (0.05–1, default 0.5): after a check that took d, the slot
+	// hashing (0.05–1, default 0.25): after a check that took d, the slot
 	// rests d×(1−share)/share, so a login flood leaves signed-in users
 	// most of the CPU.
 	CPUShare float64 `yaml:"cpu_share"`
