@@ -56,7 +56,7 @@ type options struct {
 
 var (
 	allCandidates = []string{candNginx, candBare, candEmbedded, candRedis}
-	allExtras     = []string{extraManyClients, extraFixedRate, extraFlood, extraLogin, extraFootprint}
+	allExtras     = []string{extraManyClients, extraFixedRate, extraLogin, extraFlood, extraFootprint}
 )
 
 func parseOptions(args []string) (options, error) {

@@ -138,10 +138,12 @@ type Password struct {
 	// MaxConcurrent bounds the password hashes and verifications running
 	// at once (each takes argon2.memory_kib); 0 (default) = one per CPU.
 	MaxConcurrent int `yaml:"max_concurrent"`
-	// CPUShare is the fraction of its time each hashing slot may spend
-	// hashing (0.05–1, default 0.25): after a check that took d, the slot
-	// rests d×(1−share)/share, so a login flood leaves signed-in users
-	// most of the CPU.
+	// CPUShare is the fraction of the hashing slots' time that may go to
+	// hashing in the long run (0.05–1, default 0.25): a budget of hashing
+	// time refilled at this rate (holding 2 s per slot) is spent by every
+	// check, and when it is gone the slot rests until it has refilled. So
+	// occasional sign-ins never wait and a login flood leaves signed-in
+	// users most of the CPU.
 	CPUShare float64 `yaml:"cpu_share"`
 }
 

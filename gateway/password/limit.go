@@ -27,11 +27,23 @@ type Limiter struct {
 	queue   int64
 	waiting atomic.Int64
 	maxWait time.Duration
-	// share is the fraction of its time a slot may spend hashing (see
-	// SetShare); 1 means no rest between holders.
+	// share is the fraction of the slots' time that may go to hashing
+	// in the long run (see SetShare); 1 means no rest between holders.
 	share float64
 	now   func() time.Time
+
+	// The hashing budget: time the slots may still spend hashing before
+	// they rest. It refills at share × slots per second up to burst.
+	mu     sync.Mutex
+	budget time.Duration
+	burst  time.Duration
+	last   time.Time
 }
+
+// BudgetBurst is how many seconds of hashing per slot the budget holds:
+// sign-ins now and then (a few a minute) never wait for it; only a
+// sustained stream, a flood, is held to the share.
+const BudgetBurst = 2 * time.Second
 
 // NewLimiter returns a Limiter with n slots (n <= 0: one per CPU), up to
 // queue callers waiting (queue < 0: 2×n) at most maxWait each (maxWait
@@ -52,15 +64,39 @@ func NewLimiter(n, queue int, maxWait time.Duration) *Limiter {
 // MinShare is the smallest share SetShare accepts.
 const MinShare = 0.05
 
-// SetShare bounds the fraction of time each slot spends hashing: a slot
-// held for d rests d×(1−share)/share before the next caller may take it.
-// Password hashing is long, uninterruptible CPU work; under a flood of
-// logins the slots would otherwise be busy all the time and, on a small
-// machine, starve the proxied traffic of signed-in users. share is
-// clamped to [MinShare, 1]; 1 (the default) means no rest. Call it before
-// the Limiter is used.
+// SetShare bounds the fraction of the slots' time spent hashing in the
+// long run. Password hashing is long, uninterruptible CPU work; under a
+// flood of logins the slots would otherwise be busy all the time and, on
+// a small machine, starve the proxied traffic of signed-in users.
+//
+// It works as a budget of hashing time that refills at share × slots per
+// second and holds at most BudgetBurst per slot: a check that takes d
+// spends d, and when the budget is spent the slot rests until it has
+// refilled, before the next caller may take it. So occasional sign-ins
+// run at once, and a flood gets share of the time. share is clamped to
+// [MinShare, 1]; 1 (the default) means no rest. Call it before the
+// Limiter is used.
 func (l *Limiter) SetShare(share float64) {
 	l.share = max(MinShare, min(share, 1))
+	l.burst = BudgetBurst * time.Duration(cap(l.slots))
+	l.budget = l.burst
+	l.last = l.now()
+}
+
+// spend takes held hashing time from the budget and returns how long the
+// slot must rest for the budget to be back at zero.
+func (l *Limiter) spend(held time.Duration) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	rate := l.share * float64(cap(l.slots))
+	l.budget = min(l.burst, l.budget+time.Duration(float64(now.Sub(l.last))*rate))
+	l.last = now
+	l.budget -= held
+	if l.budget >= 0 {
+		return 0
+	}
+	return time.Duration(float64(-l.budget) / rate)
 }
 
 // Slots returns how many hashes may run at once.
@@ -103,8 +139,7 @@ func (l *Limiter) releaser() func() {
 	var once sync.Once
 	return func() {
 		once.Do(func() {
-			held := l.now().Sub(start)
-			rest := time.Duration(float64(held) * (1 - l.share) / l.share)
+			rest := l.spend(l.now().Sub(start))
 			if rest <= 0 {
 				l.release()
 				return

@@ -129,29 +129,61 @@ func TestLimitedRefusesWhenBusy(t *testing.T) {
 	}
 }
 
-// With a share, a slot rests after each holder in proportion to how long
-// it was held, so hashing cannot keep the CPU busy all the time.
-func TestLimiterShareRestsTheSlot(t *testing.T) {
+// fakeNow is a settable clock for the budget.
+type fakeNow struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (f *fakeNow) now() time.Time { f.mu.Lock(); defer f.mu.Unlock(); return f.t }
+func (f *fakeNow) add(d time.Duration) {
+	f.mu.Lock()
+	f.t = f.t.Add(d)
+	f.mu.Unlock()
+}
+
+// With a share, occasional checks run at once (the budget's burst), and a
+// sustained stream rests in proportion to the hashing it did.
+func TestLimiterShareBudget(t *testing.T) {
+	clk := &fakeNow{t: time.Unix(1_000_000, 0)}
 	l := NewLimiter(1, 4, 10*time.Second)
-	l.SetShare(0.25) // held d, rests 3d
-	const hold = 40 * time.Millisecond
-	release, err := l.Acquire(context.Background())
-	if err != nil {
-		t.Fatal(err)
+	l.now = clk.now
+	l.SetShare(0.25) // 1 slot: refills 0.25 s per second, holds 2 s
+
+	hold := func(d time.Duration) time.Duration {
+		t.Helper()
+		release, err := l.Acquire(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		clk.add(d)
+		release()
+		release() // a second call must not free the slot twice
+		next, err := l.Acquire(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		waited := time.Since(start)
+		next()
+		return waited
 	}
-	time.Sleep(hold)
-	released := time.Now()
-	release()
-	release() // a second call must not free a slot twice
-	next, err := l.Acquire(context.Background())
-	if err != nil {
-		t.Fatal(err)
+	// 1.5 s of hashing fits the 2 s burst: no rest. (The next Acquire
+	// spends nothing, so the budget stays at 0.5 s.)
+	if w := hold(1500 * time.Millisecond); w > 200*time.Millisecond {
+		t.Fatalf("a check within the burst made the next caller wait %v", w)
 	}
-	// Only a lower bound: the rest is at least 3×hold.
-	if waited := time.Since(released); waited < 3*hold {
-		t.Fatalf("next holder got the slot after %v, want at least %v", waited, 3*hold)
+	// 0.7 s more (refilling 0.175 s meanwhile) overdraws by 25 ms: at
+	// 0.25 s per second the slot rests 100 ms.
+	if w := hold(700 * time.Millisecond); w < 100*time.Millisecond {
+		t.Fatalf("next caller got the slot after %v, want at least 100ms of rest", w)
 	}
-	next()
+	// Time passing refills the budget (the rest above paid the debt in
+	// real time, not on the fake clock: advance it so the budget is full).
+	clk.add(time.Hour)
+	if w := hold(100 * time.Millisecond); w > 200*time.Millisecond {
+		t.Fatalf("after a quiet hour a check made the next caller wait %v", w)
+	}
 }
 
 func TestLimiterShareIsClamped(t *testing.T) {
