@@ -62,7 +62,8 @@ recorded in the audit trail with actor "cli". Without --password-stdin,
 add and passwd ask for the password twice on the terminal.
 
 Environment: AUTHGATE_CONFIG; AUTHGATE_SECRET_KEY (64 hex characters,
-overrides secret_key_file); AUTHGATE_REDIS_PASSWORD.
+overrides secret_key_file); AUTHGATE_REDIS_PASSWORD;
+AUTHGATE_REDIS_SENTINEL_PASSWORD.
 
 Exit status: 0 success, 1 failure, 2 command-line mistake.
 `

@@ -60,10 +60,18 @@ type Redis struct {
 	Username string   `yaml:"username"`
 	Password string   `yaml:"password"`
 	// PasswordFile is read into Password; AUTHGATE_REDIS_PASSWORD overrides both.
-	PasswordFile string   `yaml:"password_file"`
-	DB           int      `yaml:"db"`
-	MasterName   string   `yaml:"master_name"`
-	TLS          RedisTLS `yaml:"tls"`
+	PasswordFile string `yaml:"password_file"`
+	DB           int    `yaml:"db"`
+	MasterName   string `yaml:"master_name"`
+	// SentinelUsername and SentinelPassword authenticate to the
+	// sentinels themselves (their requirepass / ACL), which is separate
+	// from the data nodes' Username/Password. SentinelPasswordFile is read
+	// into SentinelPassword; AUTHGATE_REDIS_SENTINEL_PASSWORD overrides
+	// both.
+	SentinelUsername     string   `yaml:"sentinel_username"`
+	SentinelPassword     string   `yaml:"sentinel_password"`
+	SentinelPasswordFile string   `yaml:"sentinel_password_file"`
+	TLS                  RedisTLS `yaml:"tls"`
 	// KeyPrefix namespaces every key (default "authgate").
 	KeyPrefix string `yaml:"key_prefix"`
 }

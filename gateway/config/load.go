@@ -16,6 +16,9 @@ import (
 const (
 	EnvSecretKey     = "AUTHGATE_SECRET_KEY"
 	EnvRedisPassword = "AUTHGATE_REDIS_PASSWORD"
+	// EnvRedisSentinelPassword overrides store.redis.sentinel_password
+	// and sentinel_password_file.
+	EnvRedisSentinelPassword = "AUTHGATE_REDIS_SENTINEL_PASSWORD"
 )
 
 // maxSecretFileSize bounds what password_file may hold.
@@ -24,6 +27,9 @@ const maxSecretFileSize = 64 << 10
 // ErrSecretConflict is returned when store.redis.password and
 // store.redis.password_file are both set in the file.
 var ErrSecretConflict = errors.New("config: store.redis.password and store.redis.password_file are both set")
+
+// ErrSentinelSecretConflict is ErrSecretConflict for the sentinels' password.
+var ErrSentinelSecretConflict = errors.New("config: store.redis.sentinel_password and store.redis.sentinel_password_file are both set")
 
 // DecodeError lists every problem found while decoding the file: unknown
 // or duplicate keys and values of the wrong type. Each Problem's Msg names
@@ -155,6 +161,18 @@ func (c *Config) loadSecrets() error {
 	r := &c.Store.Redis
 	if r.Password != "" && r.PasswordFile != "" {
 		return ErrSecretConflict
+	}
+	if r.SentinelPassword != "" && r.SentinelPasswordFile != "" {
+		return ErrSentinelSecretConflict
+	}
+	if v := os.Getenv(EnvRedisSentinelPassword); v != "" {
+		r.SentinelPassword = v
+	} else if r.SentinelPasswordFile != "" {
+		pw, err := readSecretFile(r.SentinelPasswordFile)
+		if err != nil {
+			return fmt.Errorf("config: store.redis.sentinel_password_file: %w", err)
+		}
+		r.SentinelPassword = pw
 	}
 	if v := os.Getenv(EnvRedisPassword); v != "" {
 		r.Password = v

@@ -16,6 +16,7 @@ func clearEnv(t *testing.T) {
 	t.Helper()
 	t.Setenv(EnvSecretKey, "")
 	t.Setenv(EnvRedisPassword, "")
+	t.Setenv(EnvRedisSentinelPassword, "")
 }
 
 func TestDefaults(t *testing.T) {
@@ -530,4 +531,44 @@ func FuzzLoadBytes(f *testing.F) {
 		_ = c.Warnings()
 		_, _ = c.TrustedPrefixes()
 	})
+}
+
+// The sentinels' password comes from the same places as the master's,
+// independently of it.
+func TestSentinelPasswordSources(t *testing.T) {
+	dir := t.TempDir()
+	pwFile := filepath.Join(dir, "spw")
+	if err := os.WriteFile(pwFile, []byte("sentinel-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const base = "store: {redis: {master_name: m, password: data, "
+	tests := []struct {
+		name, yaml, env, want string
+		wantErr               error
+	}{
+		{name: "inline", yaml: base + "sentinel_password: s}}", want: "s"},
+		{name: "file, newline trimmed", yaml: base + "sentinel_password_file: " + pwFile + "}}", want: "sentinel-file"},
+		{name: "env beats file", yaml: base + "sentinel_password_file: " + pwFile + "}}", env: "from-env", want: "from-env"},
+		{name: "both set", yaml: base + "sentinel_password: s, sentinel_password_file: " + pwFile + "}}", wantErr: ErrSentinelSecretConflict},
+		{name: "missing file", yaml: base + "sentinel_password_file: /nonexistent/spw}}", wantErr: os.ErrNotExist},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv(EnvRedisPassword, "")
+			t.Setenv(EnvRedisSentinelPassword, tt.env)
+			c, err := LoadBytes([]byte(tt.yaml), "t.yaml")
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("err = %v, want %v", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Store.Redis.SentinelPassword != tt.want || c.Store.Redis.Password != "data" {
+				t.Fatalf("sentinel password %q, data password %q; want %q and %q", c.Store.Redis.SentinelPassword, c.Store.Redis.Password, tt.want, "data")
+			}
+		})
+	}
 }

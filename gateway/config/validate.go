@@ -103,6 +103,14 @@ func (k *checker) redis(r *Redis) {
 			k.add(fmt.Sprintf("store.redis.addrs[%d]", i), "must be host:port such as \"redis:6379\": %s", msg)
 		}
 	}
+	if r.MasterName == "" {
+		if r.SentinelUsername != "" {
+			k.add("store.redis.sentinel_username", "is only used with store.redis.master_name (Sentinel)")
+		}
+		if r.SentinelPassword != "" || r.SentinelPasswordFile != "" {
+			k.add("store.redis.sentinel_password", "is only used with store.redis.master_name (Sentinel)")
+		}
+	}
 	if r.DB < 0 {
 		k.add("store.redis.db", "must not be negative")
 	} else if r.DB != 0 && len(r.Addrs) > 1 && r.MasterName == "" {

@@ -292,6 +292,11 @@ func TestValidateProblems(t *testing.T) {
 		{"log flush interval too long", func(c *Config) { c.Log.FlushInterval = time.Minute },
 			[]string{`log.flush_interval: must be between 0 (every line at once) and 10s, got 1m0s`}},
 		{"log flush interval off", func(c *Config) { c.Log.FlushInterval = 0 }, nil},
+		{"sentinel credentials without master_name", func(c *Config) {
+			c.Store.Driver, c.Store.Redis.Addrs = "redis", []string{"r:6379"}
+			c.Store.Redis.SentinelUsername, c.Store.Redis.SentinelPassword = "u", "p"
+		}, []string{"store.redis.sentinel_username: is only used with store.redis.master_name (Sentinel)",
+			"store.redis.sentinel_password: is only used with store.redis.master_name (Sentinel)"}},
 		{"gc percent too low", func(c *Config) { c.Server.GCPercent = 10 },
 			[]string{`server.gc_percent: must be between 25 and 2000, got 10`}},
 		{"gc percent ok", func(c *Config) { c.Server.GCPercent = 100 }, nil},

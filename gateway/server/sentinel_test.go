@@ -13,6 +13,7 @@ import (
 
 	"github.com/authgate/authgate/gateway/config"
 	"github.com/authgate/authgate/gateway/internal/redistest"
+	"github.com/authgate/authgate/gateway/server"
 )
 
 // onSentinel points a gateway at a Sentinel set.
@@ -21,6 +22,7 @@ func onSentinel(set *redistest.SentinelSet) func(*config.Config) {
 		c.Store.Driver = "redis"
 		c.Store.Redis.Addrs = set.SentinelAddrs()
 		c.Store.Redis.MasterName = redistest.SentinelMasterName
+		c.Store.Redis.SentinelPassword = set.SentinelPassword
 	}
 }
 
@@ -43,6 +45,10 @@ func TestLoginOnClusterAndSentinel(t *testing.T) {
 		}},
 		{"sentinel", func(t *testing.T) func(*config.Config) {
 			return onSentinel(redistest.StartSentinel(t))
+		}},
+		// Sentinels with their own password (store.redis.sentinel_password).
+		{"sentinel-with-password", func(t *testing.T) func(*config.Config) {
+			return onSentinel(redistest.StartSentinelWith(t, redistest.SentinelOptions{Password: "sentinel-secret"}))
 		}},
 	}
 	for _, d := range deployments {
@@ -302,4 +308,30 @@ func mustURL(t *testing.T, s string) *url.URL {
 		t.Fatal(err)
 	}
 	return u
+}
+
+// Sentinels that require a password refuse a gateway without it or with
+// a wrong one: it does not start (fail closed), naming the store.
+func TestSentinelPasswordRequired(t *testing.T) {
+	if testing.Short() {
+		t.Skip("sentinel start-up takes seconds")
+	}
+	set := redistest.StartSentinelWith(t, redistest.SentinelOptions{Password: "sentinel-secret"})
+	for _, pw := range []string{"", "wrong"} {
+		cfg := config.Defaults()
+		cfg.Store.Driver = "redis"
+		cfg.Store.Redis.Addrs = set.SentinelAddrs()
+		cfg.Store.Redis.MasterName = redistest.SentinelMasterName
+		cfg.Store.Redis.SentinelPassword = pw
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		st, err := server.OpenStore(ctx, &cfg, time.Now)
+		cancel()
+		if err == nil {
+			_ = st.Close()
+			t.Fatalf("sentinel password %q: store opened", pw)
+		}
+		if !strings.Contains(err.Error(), "store: redis") {
+			t.Fatalf("sentinel password %q: error %v does not name the store", pw, err)
+		}
+	}
 }

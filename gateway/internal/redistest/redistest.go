@@ -251,7 +251,8 @@ func (s *Server) launch() error {
 }
 
 // ping speaks just enough RESP to see a ready server ("-LOADING" while
-// it replays its append-only file is not ready).
+// it replays its append-only file is not ready; "-NOAUTH" from one that
+// requires a password is).
 func ping(addr string) error {
 	conn, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
@@ -266,8 +267,9 @@ func ping(addr string) error {
 	if err != nil {
 		return err
 	}
-	if strings.TrimSpace(line) != "+PONG" {
-		return fmt.Errorf("PING answered %q", strings.TrimSpace(line))
+	// A server that requires a password answers NOAUTH: it is up.
+	if l := strings.TrimSpace(line); l != "+PONG" && !strings.HasPrefix(l, "-NOAUTH") {
+		return fmt.Errorf("PING answered %q", l)
 	}
 	return nil
 }

@@ -58,8 +58,18 @@ type SentinelSet struct {
 	Data []*Server
 	// Sentinels are the three sentinel processes.
 	Sentinels []*Server
+	// SentinelPassword is what the sentinels require of clients (AUTH),
+	// "" for none (SentinelOptions.Password).
+	SentinelPassword string
 
 	syncSeq atomic.Int64
+}
+
+// SentinelOptions configure StartSentinelWith.
+type SentinelOptions struct {
+	// Password makes the sentinels require AUTH with it (requirepass,
+	// and sentinel-pass between themselves); the data nodes stay open.
+	Password string
 }
 
 // StartSentinel launches the master, its replica and three sentinels
@@ -68,8 +78,14 @@ type SentinelSet struct {
 // Everything is killed at test cleanup, and with the test binary.
 func StartSentinel(t testing.TB) *SentinelSet {
 	t.Helper()
+	return StartSentinelWith(t, SentinelOptions{})
+}
+
+// StartSentinelWith is StartSentinel with options.
+func StartSentinelWith(t testing.TB, o SentinelOptions) *SentinelSet {
+	t.Helper()
 	bin := lookPath(t, "redis-server")
-	s := &SentinelSet{}
+	s := &SentinelSet{SentinelPassword: o.Password}
 	// The master's delay before a full sync (5 s by default in Redis 7)
 	// would only slow the replica down.
 	syncNow := []string{"--repl-diskless-sync-delay", "0"}
@@ -89,6 +105,9 @@ func StartSentinel(t testing.TB) *SentinelSet {
 		"sentinel parallel-syncs %[1]s 1\n",
 		SentinelMasterName, host, port, sentinelQuorum,
 		SentinelDownAfter.Milliseconds(), sentinelFailoverTimeout.Milliseconds())
+	if o.Password != "" {
+		conf += fmt.Sprintf("requirepass %[1]s\nsentinel sentinel-pass %[1]s\n", o.Password)
+	}
 	for range sentinelCount {
 		sn := newServer(t, bin, Options{}, false)
 		// Sentinel rewrites its config file as it learns: it must be
@@ -120,14 +139,15 @@ func (s *SentinelSet) SentinelAddrs() []string {
 func (s *SentinelSet) Client(t testing.TB) redis.UniversalClient {
 	silenceOnce.Do(func() { redis.SetLogger(&logging.VoidLogger{}) })
 	c := redis.NewFailoverClient(&redis.FailoverOptions{
-		MasterName:      SentinelMasterName,
-		SentinelAddrs:   s.SentinelAddrs(),
-		DialTimeout:     2 * time.Second,
-		ReadTimeout:     2 * time.Second,
-		WriteTimeout:    2 * time.Second,
-		DialerRetries:   1,
-		MaxRetries:      -1,
-		DisableIdentity: true,
+		MasterName:       SentinelMasterName,
+		SentinelAddrs:    s.SentinelAddrs(),
+		SentinelPassword: s.SentinelPassword,
+		DialTimeout:      2 * time.Second,
+		ReadTimeout:      2 * time.Second,
+		WriteTimeout:     2 * time.Second,
+		DialerRetries:    1,
+		MaxRetries:       -1,
+		DisableIdentity:  true,
 	})
 	t.Cleanup(func() { _ = c.Close() })
 	return c
@@ -138,7 +158,7 @@ func (s *SentinelSet) MasterAddr(t testing.TB) string {
 	t.Helper()
 	var lastErr error
 	for _, sn := range s.Sentinels {
-		addr, err := masterAddrFrom(sn.Addr())
+		addr, err := masterAddrFrom(sn.Addr(), s.SentinelPassword)
 		if err == nil {
 			return addr
 		}
@@ -234,7 +254,7 @@ func (s *SentinelSet) Failover(t testing.TB) (demoted, promoted *Server) {
 	t.Helper()
 	demoted = s.Master(t)
 	s.waitSettled(t, demoted)
-	sc := redis.NewSentinelClient(&redis.Options{Addr: s.Sentinels[0].Addr(), MaxRetries: -1, DisableIdentity: true})
+	sc := redis.NewSentinelClient(&redis.Options{Addr: s.Sentinels[0].Addr(), Password: s.SentinelPassword, MaxRetries: -1, DisableIdentity: true})
 	defer sc.Close()
 	deadline := time.Now().Add(sentinelSettle)
 	for {
@@ -325,7 +345,7 @@ func (s *SentinelSet) waitPromoted(t testing.TB, old *Server) *Server {
 func (s *SentinelSet) agreedMaster() (string, error) {
 	var agreed string
 	for i, sn := range s.Sentinels {
-		addr, err := masterAddrFrom(sn.Addr())
+		addr, err := masterAddrFrom(sn.Addr(), s.SentinelPassword)
 		if err != nil {
 			return "", fmt.Errorf("sentinel %s: %w", sn.Addr(), err)
 		}
@@ -357,7 +377,7 @@ func (s *SentinelSet) waitSettled(t testing.TB, master *Server) {
 func (s *SentinelSet) settled(master *Server) error {
 	ctx := context.Background()
 	for _, sn := range s.Sentinels {
-		sc := redis.NewSentinelClient(&redis.Options{Addr: sn.Addr(), MaxRetries: -1, DisableIdentity: true, DialerRetries: 1})
+		sc := redis.NewSentinelClient(&redis.Options{Addr: sn.Addr(), Password: s.SentinelPassword, MaxRetries: -1, DisableIdentity: true, DialerRetries: 1})
 		m, err := sc.Master(ctx, SentinelMasterName).Result()
 		if err != nil {
 			_ = sc.Close()
@@ -433,8 +453,8 @@ func portOf(addr string) string {
 }
 
 // masterAddrFrom asks one sentinel for the master's address.
-func masterAddrFrom(sentinel string) (string, error) {
-	sc := redis.NewSentinelClient(&redis.Options{Addr: sentinel, MaxRetries: -1, DisableIdentity: true, DialerRetries: 1, DialTimeout: time.Second, ReadTimeout: time.Second})
+func masterAddrFrom(sentinel, password string) (string, error) {
+	sc := redis.NewSentinelClient(&redis.Options{Addr: sentinel, Password: password, MaxRetries: -1, DisableIdentity: true, DialerRetries: 1, DialTimeout: time.Second, ReadTimeout: time.Second})
 	defer sc.Close()
 	hp, err := sc.GetMasterAddrByName(context.Background(), SentinelMasterName).Result()
 	if err != nil {

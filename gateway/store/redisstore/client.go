@@ -19,6 +19,11 @@ type ClientOptions struct {
 	Password   string
 	DB         int
 	MasterName string
+	// SentinelUsername and SentinelPassword authenticate to the sentinels
+	// (with MasterName), separately from Username/Password for the data
+	// nodes.
+	SentinelUsername string
+	SentinelPassword string
 	// TLS, when non-nil, is used for every connection.
 	TLS *tls.Config
 }
@@ -46,6 +51,8 @@ func NewClient(o ClientOptions) redis.UniversalClient {
 		Password:              o.Password,
 		DB:                    o.DB,
 		MasterName:            o.MasterName,
+		SentinelUsername:      o.SentinelUsername,
+		SentinelPassword:      o.SentinelPassword,
 		TLSConfig:             o.TLS,
 		DialTimeout:           dialTimeout,
 		ReadTimeout:           ioTimeout,
