@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -23,6 +22,7 @@ import (
 	"github.com/authgate/authgate/gateway/auth"
 	"github.com/authgate/authgate/gateway/factor"
 	"github.com/authgate/authgate/gateway/internal/redistest"
+	"github.com/authgate/authgate/gateway/internal/testkit"
 	"github.com/authgate/authgate/gateway/password"
 	"github.com/authgate/authgate/gateway/secretbox"
 	"github.com/authgate/authgate/gateway/session"
@@ -42,24 +42,6 @@ const (
 	// goodPassword is every test user's password.
 	goodPassword = "correct horse battery"
 )
-
-// clock is the injected time, moved by tests.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 type backend struct {
 	name string
@@ -102,7 +84,7 @@ func eachBackend(t *testing.T, fn func(t *testing.T, e *env)) {
 type env struct {
 	t     *testing.T
 	st    store.Store
-	clock *clock
+	clock *testkit.Clock
 	mgr   *session.Manager
 	totp  *factor.TOTP
 	rec   *factor.Recovery
@@ -114,7 +96,7 @@ type env struct {
 
 func newEnv(t *testing.T, b backend) *env {
 	t.Helper()
-	clk := &clock{t: time.Now().UTC().Truncate(time.Second)}
+	clk := testkit.NewClock(time.Now().UTC().Truncate(time.Second))
 	st := b.open(t, clk.Now)
 	box, err := secretbox.New(secretbox.Key{7, 7, 7})
 	if err != nil {
@@ -227,7 +209,7 @@ func (e *env) code(raw []byte) string {
 	return c
 }
 
-func (e *env) tick() { e.clock.Add(30 * time.Second) }
+func (e *env) tick() { e.clock.Advance(30 * time.Second) }
 
 func (e *env) setMode(mode string) {
 	e.t.Helper()

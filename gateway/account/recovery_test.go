@@ -90,7 +90,7 @@ func TestRecoveryCodes(t *testing.T) {
 
 		// Codes regenerated in another session replace these: the
 		// download here stops offering the stale ones.
-		e.clock.Add(2 * time.Millisecond) // a distinct generation time
+		e.clock.Advance(2 * time.Millisecond) // a distinct generation time
 		r = other.post("/.authgate/account/recovery/generate", url.Values{"confirm": {"1"}})
 		wantStatus(t, r, http.StatusOK)
 		wantStatus(t, b.get("/.authgate/account/recovery/codes.txt"), http.StatusNotFound)

@@ -118,7 +118,7 @@ func TestFirstSetUp(t *testing.T) {
 			"Download the codes you just generated")
 
 		// After ten minutes the codes are gone for good.
-		e.clock.Add(10*time.Minute + time.Second)
+		e.clock.Advance(10*time.Minute + time.Second)
 		r = b.get("/.authgate/account/recovery/codes.txt")
 		wantStatus(t, r, http.StatusNotFound)
 		wantBody(t, r, "can no longer be downloaded")

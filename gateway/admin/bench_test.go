@@ -11,6 +11,7 @@ import (
 
 	"github.com/authgate/authgate/gateway/audit"
 	"github.com/authgate/authgate/gateway/auth"
+	"github.com/authgate/authgate/gateway/internal/testkit"
 	"github.com/authgate/authgate/gateway/store"
 )
 
@@ -25,7 +26,7 @@ func BenchmarkUsersPage10000(b *testing.B) {
 			b.Cleanup(func() { _ = os.RemoveAll(d) })
 		}
 	}
-	e := newEnv(b, func(t testing.TB, c *clock) store.Store { return openEmbeddedIn(t, dir, c) })
+	e := newEnv(b, func(t testing.TB, c *testkit.Clock) store.Store { return openEmbeddedIn(t, dir, c) })
 	ctx := context.Background()
 	now := e.clk.Now()
 	hash, err := e.hasher.Hash(oldPassword)

@@ -1,7 +1,6 @@
 package admin
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -18,7 +17,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,6 +25,7 @@ import (
 	"github.com/authgate/authgate/gateway/audit"
 	"github.com/authgate/authgate/gateway/auth"
 	"github.com/authgate/authgate/gateway/internal/redistest"
+	"github.com/authgate/authgate/gateway/internal/testkit"
 	"github.com/authgate/authgate/gateway/password"
 	"github.com/authgate/authgate/gateway/proxy"
 	"github.com/authgate/authgate/gateway/settings"
@@ -47,35 +46,18 @@ var (
 	_ Pages     = (*web.Renderer)(nil)
 )
 
-// clock is a settable test clock close to the wall clock (Redis expires
+// newClock is a settable clock close to the wall clock (Redis expires
 // sessions in real time).
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+func newClock() *testkit.Clock { return testkit.NewClock(time.Now().UTC().Truncate(time.Second)) }
 
-func newClock() *clock { return &clock{t: time.Now().UTC().Truncate(time.Second)} }
+type opener func(t testing.TB, c *testkit.Clock) store.Store
 
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-type opener func(t testing.TB, c *clock) store.Store
-
-func openEmbedded(t testing.TB, c *clock) store.Store {
+func openEmbedded(t testing.TB, c *testkit.Clock) store.Store {
 	t.Helper()
 	return openEmbeddedIn(t, t.TempDir(), c)
 }
 
-func openEmbeddedIn(t testing.TB, dir string, c *clock) store.Store {
+func openEmbeddedIn(t testing.TB, dir string, c *testkit.Clock) store.Store {
 	t.Helper()
 	st, err := embedded.Open(filepath.Join(dir, "authgate.db"), embedded.Options{Now: c.Now})
 	if err != nil {
@@ -85,7 +67,7 @@ func openEmbeddedIn(t testing.TB, dir string, c *clock) store.Store {
 	return st
 }
 
-func openRedis(t testing.TB, _ *clock) store.Store {
+func openRedis(t testing.TB, _ *testkit.Clock) store.Store {
 	t.Helper()
 	srv := redistest.Start(t, redistest.Options{})
 	st := redisstore.New(srv.Client(t), redisstore.Options{KeyPrefix: "admintest"})
@@ -110,14 +92,14 @@ func backends(t *testing.T, fn func(t *testing.T, e *env)) {
 // recorder, renderer, CSRF middleware and proxy.
 type env struct {
 	st       store.Store
-	clk      *clock
+	clk      *testkit.Clock
 	set      *settings.Source
 	svc      *useradmin.Service
 	proxy    *proxy.Proxy
 	upstream *httptest.Server
 	srv      *httptest.Server
 	hasher   *password.Hasher
-	logs     *syncBuffer
+	logs     *testkit.SyncBuffer
 	loadedAt time.Time
 	caFile   string
 }
@@ -131,7 +113,7 @@ const (
 
 func newEnv(t testing.TB, open opener) *env {
 	t.Helper()
-	e := &env{clk: newClock(), logs: &syncBuffer{}}
+	e := &env{clk: newClock(), logs: &testkit.SyncBuffer{}}
 	e.st = open(t, e.clk)
 	log := zerolog.New(e.logs)
 	rec := audit.New(e.st, log, e.clk.Now)
@@ -452,23 +434,6 @@ func hidden(body, name string) []string {
 		}
 	}
 	return out
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func zerologNop() zerolog.Logger { return zerolog.Nop() }

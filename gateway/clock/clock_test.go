@@ -16,6 +16,7 @@ import (
 
 	"github.com/authgate/authgate/gateway/clock"
 	"github.com/authgate/authgate/gateway/clock/sntptest"
+	"github.com/authgate/authgate/gateway/internal/testkit"
 )
 
 // tolerance is how close a measurement on loopback must be to the truth.
@@ -218,24 +219,6 @@ func TestNotConfigured(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log sink safe for the monitor's goroutine and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -249,7 +232,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 func TestStartLogsAndWarns(t *testing.T) {
 	srv := sntptest.New(t, sntptest.Behaviour{Offset: 100 * time.Millisecond})
-	var logs syncBuffer
+	var logs testkit.SyncBuffer
 	m := clock.NewMonitor(clock.Options{
 		Servers: []string{srv.Addr()}, Interval: 50 * time.Millisecond, WarnOver: 5 * time.Second,
 		Timeout: 200 * time.Millisecond, Logger: zerolog.New(&logs),

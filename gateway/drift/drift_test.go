@@ -1,7 +1,6 @@
 package drift_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 	"github.com/authgate/authgate/gateway/drift"
 	"github.com/authgate/authgate/gateway/factor"
 	"github.com/authgate/authgate/gateway/internal/redistest"
+	"github.com/authgate/authgate/gateway/internal/testkit"
 	"github.com/authgate/authgate/gateway/secretbox"
 	"github.com/authgate/authgate/gateway/store"
 	"github.com/authgate/authgate/gateway/store/embedded"
@@ -24,28 +24,6 @@ import (
 )
 
 var t0 = time.Date(2026, 11, 27, 12, 0, 10, 0, time.UTC)
-
-// clock is the injected clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
-
-// syncBuffer is a log sink safe for the recorder's goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func embeddedStore(t *testing.T) store.Store {
 	t.Helper()
@@ -82,12 +60,12 @@ func addUser(t *testing.T, st store.Store, name string, sealed []byte) {
 func TestEvidenceEndToEnd(t *testing.T) {
 	for name, st := range stores(t) {
 		t.Run(name, func(t *testing.T) {
-			clk := &clock{t: t0}
-			var logs syncBuffer
+			clk := testkit.NewClock(t0)
+			var logs testkit.SyncBuffer
 			rec := drift.NewRecorder(st, zerolog.New(&logs), drift.RecorderOptions{MaxDelay: -1})
 			t.Cleanup(func() { _ = rec.Close() })
 			box, _ := secretbox.New(secretbox.Key{7})
-			f := factor.NewTOTP(box, st, totp.DefaultOptions(), clk.now, nil, factor.WithDriftScan(20, rec))
+			f := factor.NewTOTP(box, st, totp.DefaultOptions(), clk.Now, nil, factor.WithDriftScan(20, rec))
 			cases := []struct {
 				user   string
 				offset time.Duration
@@ -105,7 +83,7 @@ func TestEvidenceEndToEnd(t *testing.T) {
 				addUser(t, st, c.user, sealed)
 				en, _ := f.Describe(c.user, "P", sealed)
 				raw, _ := totp.DecodeSecret(en.KeyGrouped)
-				code, _ := totp.Code(raw, clk.now().Add(c.offset), totp.DefaultOptions())
+				code, _ := totp.Code(raw, clk.Now().Add(c.offset), totp.DefaultOptions())
 				if _, err := f.Check(t.Context(), c.user, sealed, 0, code); err != factor.ErrInvalid { //nolint:errorlint // identity
 					t.Fatalf("%s: Check = %v, want ErrInvalid", c.user, err)
 				}
@@ -133,7 +111,7 @@ func TestEvidenceEndToEnd(t *testing.T) {
 				t.Errorf("log lacks the warning with user and offset: %s", out)
 			}
 			// Four users, four different offsets: four phones, no server.
-			rep, err := drift.Analyze(t.Context(), st, clk.now(), drift.Options{})
+			rep, err := drift.Analyze(t.Context(), st, clk.Now(), drift.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -319,11 +297,11 @@ func (a *auditLog) Record(ctx context.Context, ev store.AuditEvent) {
 func TestServiceResync(t *testing.T) {
 	for name, st := range stores(t) {
 		t.Run(name, func(t *testing.T) {
-			clk := &clock{t: t0}
+			clk := testkit.NewClock(t0)
 			box, _ := secretbox.New(secretbox.Key{7})
-			f := factor.NewTOTP(box, st, totp.DefaultOptions(), clk.now, nil, factor.WithDriftScan(20, nil))
+			f := factor.NewTOTP(box, st, totp.DefaultOptions(), clk.Now, nil, factor.WithDriftScan(20, nil))
 			al := &auditLog{}
-			svc := drift.NewService(st, f, al, drift.Options{}, clk.now)
+			svc := drift.NewService(st, f, al, drift.Options{}, clk.Now)
 			sealed, _ := f.NewSecret("alice")
 			addUser(t, st, "alice", sealed)
 			if _, err := st.UpdateUser(t.Context(), "alice", func(u *store.User) error {
@@ -335,11 +313,11 @@ func TestServiceResync(t *testing.T) {
 			en, _ := f.Describe("alice", "P", sealed)
 			raw, _ := totp.DecodeSecret(en.KeyGrouped)
 			phone := func() string {
-				c, _ := totp.Code(raw, clk.now().Add(7*time.Minute), totp.DefaultOptions())
+				c, _ := totp.Code(raw, clk.Now().Add(7*time.Minute), totp.DefaultOptions())
 				return c
 			}
 			code1 := phone()
-			clk.advance(30 * time.Second)
+			clk.Advance(30 * time.Second)
 			code2 := phone()
 			ctx := audit.WithActor(t.Context(), "root", "192.0.2.1")
 			steps, err := svc.Resync(ctx, "alice", code1, code2)
@@ -359,13 +337,13 @@ func TestServiceResync(t *testing.T) {
 					t.Fatalf("replay after resync: %v", err)
 				}
 			}
-			clk.advance(30 * time.Second)
+			clk.Advance(30 * time.Second)
 			if _, err := f.Check(t.Context(), "alice", sealed, u.TOTPDriftSteps, phone()); err != nil {
 				t.Fatalf("sign-in at the resynced drift: %v", err)
 			}
 			// Beyond the scan: refused, nothing stored.
 			far := func(d time.Duration) string {
-				c, _ := totp.Code(raw, clk.now().Add(d), totp.DefaultOptions())
+				c, _ := totp.Code(raw, clk.Now().Add(d), totp.DefaultOptions())
 				return c
 			}
 			if _, err := svc.Resync(ctx, "alice", far(30*time.Minute), far(30*time.Minute+30*time.Second)); !errors.Is(err, factor.ErrTooFar) {

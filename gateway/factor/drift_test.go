@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/authgate/authgate/gateway/factor"
+	"github.com/authgate/authgate/gateway/internal/testkit"
 	"github.com/authgate/authgate/gateway/secretbox"
 	"github.com/authgate/authgate/gateway/store/embedded"
 	"github.com/authgate/authgate/gateway/totp"
@@ -39,8 +40,7 @@ func (o *observer) take() []int {
 type fixture struct {
 	f      *factor.TOTP
 	obs    *observer
-	mu     sync.Mutex
-	at     time.Time
+	clk    *testkit.Clock
 	sealed []byte
 	raw    []byte
 }
@@ -49,8 +49,8 @@ const scanSteps = 20 // two_factor.drift_scan 10m at 30 s
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	fx := &fixture{obs: &observer{}, at: time.Date(2026, 11, 27, 12, 0, 10, 0, time.UTC)}
-	now := func() time.Time { fx.mu.Lock(); defer fx.mu.Unlock(); return fx.at }
+	fx := &fixture{obs: &observer{}, clk: testkit.NewClock(time.Date(2026, 11, 27, 12, 0, 10, 0, time.UTC))}
+	now := fx.clk.Now
 	st, err := embedded.Open(filepath.Join(t.TempDir(), "f.db"), embedded.Options{Now: now})
 	if err != nil {
 		t.Fatal(err)
@@ -72,15 +72,12 @@ func newFixture(t *testing.T) *fixture {
 	return fx
 }
 
-func (fx *fixture) advance(d time.Duration) { fx.mu.Lock(); fx.at = fx.at.Add(d); fx.mu.Unlock() }
+func (fx *fixture) advance(d time.Duration) { fx.clk.Advance(d) }
 
 // phone returns the code a phone whose clock is off by d shows now.
 func (fx *fixture) phone(t *testing.T, d time.Duration) string {
 	t.Helper()
-	fx.mu.Lock()
-	at := fx.at
-	fx.mu.Unlock()
-	c, err := totp.Code(fx.raw, at.Add(d), totp.DefaultOptions())
+	c, err := totp.Code(fx.raw, fx.clk.Now().Add(d), totp.DefaultOptions())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authgate/authgate/gateway/internal/testkit"
 	"github.com/authgate/authgate/gateway/metrics"
 	"github.com/authgate/authgate/gateway/store"
 	"github.com/authgate/authgate/gateway/store/cache"
@@ -14,7 +15,7 @@ import (
 // scrape.
 func TestCacheMetrics(t *testing.T) {
 	ctx := context.Background()
-	clk := &fakeClock{now: time.Now()}
+	clk := testkit.NewClock(time.Now())
 	c := cache.New(openEmbedded(t, clk), cache.Options{SoleWriter: true}, clk.Now)
 	m := metrics.New(metrics.Options{})
 	m.ReadCache(c)

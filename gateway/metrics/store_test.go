@@ -4,29 +4,17 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/authgate/authgate/gateway/internal/testkit"
 	"github.com/authgate/authgate/gateway/metrics"
 	"github.com/authgate/authgate/gateway/store"
 	"github.com/authgate/authgate/gateway/store/embedded"
 	"github.com/authgate/authgate/gateway/store/storetest"
 )
 
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
-func openEmbedded(t *testing.T, clk *fakeClock) store.Store {
+func openEmbedded(t *testing.T, clk *testkit.Clock) store.Store {
 	t.Helper()
 	st, err := embedded.Open(filepath.Join(t.TempDir(), "authgate.db"), embedded.Options{Now: clk.Now})
 	if err != nil {
@@ -40,7 +28,7 @@ func openEmbedded(t *testing.T, clk *fakeClock) store.Store {
 // suite every backend passes.
 func TestInstrumentedStoreConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Harness {
-		clk := &fakeClock{now: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)}
+		clk := testkit.NewClock(time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC))
 		m := metrics.New(metrics.Options{})
 		return storetest.Harness{Store: m.Store(openEmbedded(t, clk)), Advance: clk.Advance}
 	})
@@ -51,7 +39,7 @@ var errMine = errors.New("caller's own error")
 // Latency is recorded per operation; only real failures count as errors.
 func TestInstrumentedStoreCounts(t *testing.T) {
 	ctx := context.Background()
-	clk := &fakeClock{now: time.Now()}
+	clk := testkit.NewClock(time.Now())
 	m := metrics.New(metrics.Options{})
 	st := m.Store(openEmbedded(t, clk))
 	if err := st.CreateUser(ctx, store.User{Name: "alice", Role: store.RoleUser}); err != nil {
@@ -112,7 +100,7 @@ func TestNilMetricsAreNoOps(t *testing.T) {
 	m.ProxyResponse("r", 200, time.Second)
 	m.UpstreamError("r")
 	m.ReadAtScrape(metrics.Sources{})
-	clk := &fakeClock{now: time.Now()}
+	clk := testkit.NewClock(time.Now())
 	st := openEmbedded(t, clk)
 	if got := m.Store(st); got != st {
 		t.Error("a nil Metrics wrapped the store")

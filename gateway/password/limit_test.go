@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/authgate/authgate/gateway/internal/testkit"
 )
 
 func TestLimiterBoundsConcurrency(t *testing.T) {
@@ -129,25 +131,12 @@ func TestLimitedRefusesWhenBusy(t *testing.T) {
 	}
 }
 
-// fakeNow is a settable clock for the budget.
-type fakeNow struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (f *fakeNow) now() time.Time { f.mu.Lock(); defer f.mu.Unlock(); return f.t }
-func (f *fakeNow) add(d time.Duration) {
-	f.mu.Lock()
-	f.t = f.t.Add(d)
-	f.mu.Unlock()
-}
-
 // With a share, occasional checks run at once (the budget's burst), and a
 // sustained stream rests in proportion to the hashing it did.
 func TestLimiterShareBudget(t *testing.T) {
-	clk := &fakeNow{t: time.Unix(1_000_000, 0)}
+	clk := testkit.NewClock(time.Unix(1_000_000, 0))
 	l := NewLimiter(1, 4, 10*time.Second)
-	l.now = clk.now
+	l.now = clk.Now
 	l.SetShare(0.25) // 1 slot: refills 0.25 s per second, holds 2 s
 
 	hold := func(d time.Duration) time.Duration {
@@ -157,7 +146,7 @@ func TestLimiterShareBudget(t *testing.T) {
 			t.Fatal(err)
 		}
 		start := time.Now()
-		clk.add(d)
+		clk.Advance(d)
 		release()
 		release() // a second call must not free the slot twice
 		next, err := l.Acquire(context.Background())
@@ -180,7 +169,7 @@ func TestLimiterShareBudget(t *testing.T) {
 	}
 	// Time passing refills the budget (the rest above paid the debt in
 	// real time, not on the fake clock: advance it so the budget is full).
-	clk.add(time.Hour)
+	clk.Advance(time.Hour)
 	if w := hold(100 * time.Millisecond); w > 200*time.Millisecond {
 		t.Fatalf("after a quiet hour a check made the next caller wait %v", w)
 	}

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bytes"
 	"context"
 	"encoding/pem"
 	"io"
@@ -18,6 +17,8 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/rs/zerolog"
+
+	"github.com/authgate/authgate/gateway/internal/testkit"
 )
 
 // The upstream sends one chunk and blocks; the client must get that chunk
@@ -148,7 +149,7 @@ func TestTLSUpstreams(t *testing.T) {
 
 	var mu sync.Mutex
 	var handled []error
-	var logs bytes.Buffer
+	var logs testkit.SyncBuffer
 	g := newGateway(t, Options{
 		Routes: []Route{
 			{Name: "ca", PathPrefix: "/ca", Upstream: u, CAFile: ca},
@@ -157,7 +158,7 @@ func TestTLSUpstreams(t *testing.T) {
 			{Name: "insecure", PathPrefix: "/insecure", Upstream: u, InsecureSkipVerify: true},
 			{Name: "untrusted", PathPrefix: "/untrusted", Upstream: u},
 		},
-		Logger: zerolog.New(&syncWriter{w: &logs}),
+		Logger: zerolog.New(&logs),
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			mu.Lock()
 			handled = append(handled, err)
@@ -200,17 +201,6 @@ func TestTLSUpstreams(t *testing.T) {
 	}
 }
 
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(b []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(b)
-}
-
 func TestUpstreamDown(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -219,10 +209,10 @@ func TestUpstreamDown(t *testing.T) {
 	addr := l.Addr().String()
 	l.Close() // nothing listens here now
 
-	var logs bytes.Buffer
+	var logs testkit.SyncBuffer
 	g := newGateway(t, Options{
 		Routes: []Route{{Name: "down", Upstream: mustURL(t, "http://"+addr)}},
-		Logger: zerolog.New(&syncWriter{w: &logs}),
+		Logger: zerolog.New(&logs),
 	})
 	res := g.do(t, http.MethodGet, "/x", nil)
 	body, _ := io.ReadAll(res.Body)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/authgate/authgate/gateway/audit"
 	"github.com/authgate/authgate/gateway/internal/redistest"
+	"github.com/authgate/authgate/gateway/internal/testkit"
 	"github.com/authgate/authgate/gateway/store"
 	"github.com/authgate/authgate/gateway/store/embedded"
 	"github.com/authgate/authgate/gateway/store/redisstore"
@@ -24,18 +25,6 @@ var (
 	_ Store    = (*redisstore.Store)(nil)
 	_ Recorder = (*audit.Recorder)(nil)
 )
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 type events struct {
 	mu  sync.Mutex
@@ -56,7 +45,7 @@ func (e *events) list() []store.AuditEvent {
 
 type env struct {
 	st  store.Store
-	clk *clock
+	clk *testkit.Clock
 	rec *events
 	// advance moves the store's time (and the regulator's clock).
 	advance func(d time.Duration)
@@ -68,7 +57,7 @@ var prefixSeq atomic.Int64
 // (real expiry; only where fn does not need time to pass, advance sleeps).
 func backends(t *testing.T, fn func(t *testing.T, e env)) {
 	t.Run("embedded", func(t *testing.T) {
-		clk := &clock{t: time.Date(2026, 3, 14, 9, 0, 0, 0, time.UTC)}
+		clk := testkit.NewClock(time.Date(2026, 3, 14, 9, 0, 0, 0, time.UTC))
 		st, err := embedded.Open(filepath.Join(t.TempDir(), "a.db"), embedded.Options{Now: clk.Now})
 		if err != nil {
 			t.Fatal(err)
@@ -81,7 +70,7 @@ func backends(t *testing.T, fn func(t *testing.T, e env)) {
 		st := redisstore.New(redisstore.NewClient(redisstore.ClientOptions{Addrs: []string{srv.Addr()}}),
 			redisstore.Options{KeyPrefix: fmt.Sprintf("reg%d", prefixSeq.Add(1))})
 		t.Cleanup(func() { _ = st.Close() })
-		clk := &clock{t: time.Now()}
+		clk := testkit.NewClock(time.Now())
 		fn(t, env{st: st, clk: clk, rec: &events{}, advance: func(d time.Duration) { clk.Advance(d); time.Sleep(d) }})
 	})
 }
@@ -378,7 +367,7 @@ func TestTargetKeys(t *testing.T) {
 
 // A store error while checking is returned, so callers refuse the attempt.
 func TestBannedFailsClosed(t *testing.T) {
-	clk := &clock{t: time.Now()}
+	clk := testkit.NewClock(time.Now())
 	st, err := embedded.Open(filepath.Join(t.TempDir(), "a.db"), embedded.Options{Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)

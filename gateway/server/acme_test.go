@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -19,9 +18,9 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/authgate/authgate/gateway/config"
 	"github.com/authgate/authgate/gateway/internal/acmetest"
 	"github.com/authgate/authgate/gateway/internal/redistest"
+	"github.com/authgate/authgate/gateway/internal/testkit"
 	"github.com/authgate/authgate/gateway/server"
 )
 
@@ -86,7 +85,7 @@ type acmeGateway struct {
 	path    string
 	dataDir string
 	tlsAddr string
-	logs    *syncBuffer
+	logs    *testkit.SyncBuffer
 }
 
 // startACMEGateway builds and serves a gateway for o. When the CA is not
@@ -97,16 +96,9 @@ func startACMEGateway(t *testing.T, o acmeOpts, caStarted bool) *acmeGateway {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "authgate.yaml")
 	writeACMEConfig(t, path, dir, o)
-	cfg, probs, err := config.Check(path)
-	if err != nil || len(probs) > 0 {
-		t.Fatalf("config: %v %v", err, probs)
-	}
-	logs := &syncBuffer{}
-	var logw io.Writer = logs
-	if os.Getenv("AUTHGATE_TEST_LOG") != "" {
-		logw = io.MultiWriter(logs, os.Stderr)
-	}
-	clk := &clock{t: time.Now()}
+	cfg := checkConfig(t, path)
+	logs, logw := gatewayLog()
+	clk := testkit.NewClock(time.Now())
 	srv, err := server.New(context.Background(), cfg, zerolog.New(logw), server.Options{Now: clk.Now, NoControlSocket: true})
 	if err != nil {
 		t.Fatalf("server.New: %v", err)

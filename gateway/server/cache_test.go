@@ -17,6 +17,7 @@ import (
 
 	"github.com/authgate/authgate/gateway/audit"
 	"github.com/authgate/authgate/gateway/config"
+	"github.com/authgate/authgate/gateway/internal/testkit"
 	"github.com/authgate/authgate/gateway/server"
 	"github.com/authgate/authgate/gateway/session"
 	"github.com/authgate/authgate/gateway/settings"
@@ -355,7 +356,7 @@ func TestControlSocketWritesThroughTheCache(t *testing.T) {
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	g := &gateway{URL: hs.URL, srv: srv, clock: &clock{t: time.Now()}, cfg: &cfg, http: hs}
+	g := &gateway{URL: hs.URL, srv: srv, clock: testkit.NewClock(time.Now()), cfg: &cfg, http: hs}
 	g.addUser(t, "alice", "correct horse")
 	b := g.browser(t)
 	login(t, b, "alice", "correct horse")

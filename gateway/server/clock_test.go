@@ -17,6 +17,7 @@ import (
 	ntpclock "github.com/authgate/authgate/gateway/clock"
 	"github.com/authgate/authgate/gateway/clock/sntptest"
 	"github.com/authgate/authgate/gateway/config"
+	"github.com/authgate/authgate/gateway/internal/testkit"
 	"github.com/authgate/authgate/gateway/server"
 )
 
@@ -38,7 +39,7 @@ func loggedOffset(t *testing.T, log string) time.Duration {
 // the fix on the admin Settings page.
 func TestClockWarningAtStartAndOnAdminPage(t *testing.T) {
 	ntp := sntptest.New(t, sntptest.Behaviour{Offset: 7 * time.Second})
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	g := startGatewayWith(t, gwOpts{mode: "off", logw: logs}, func(c *config.Config) {
 		c.Time.NTPServers = []string{ntp.Addr()}
 	})
@@ -108,7 +109,7 @@ func TestClockRefuseStartOver(t *testing.T) {
 			ntp := sntptest.New(t, tt.b)
 			cfg := clockConfig(t, ntp.Addr())
 			cfg.Time.RefuseStartOver = tt.refuse
-			logs := &syncBuffer{}
+			logs := &testkit.SyncBuffer{}
 			start := time.Now()
 			srv, err := server.New(context.Background(), cfg, zerolog.New(logs), server.Options{NoControlSocket: true})
 			if time.Since(start) > 10*time.Second {
@@ -147,7 +148,7 @@ func TestClockMonitoredWhileServing(t *testing.T) {
 	cfg := clockConfig(t, ntp.Addr())
 	// Below the config's 10s minimum, to keep the test short.
 	cfg.Time.CheckInterval = 50 * time.Millisecond
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	srv, err := server.New(context.Background(), cfg, zerolog.New(logs), server.Options{NoControlSocket: true})
 	if err != nil {
 		t.Fatal(err)

@@ -9,28 +9,13 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/authgate/authgate/gateway/config"
+	"github.com/authgate/authgate/gateway/internal/testkit"
 	"github.com/authgate/authgate/gateway/store"
 )
-
-// lockedBuffer collects the gateway's log (written from several
-// goroutines).
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 // driftGateway is a gateway whose brute-force regulation does not get in
 // the way of many deliberate failures from one address.
@@ -127,7 +112,7 @@ func median(ds []time.Duration) time.Duration {
 func TestDriftedCodeIsNoOracle(t *testing.T) {
 	for _, driver := range []string{"embedded", "redis"} {
 		t.Run(driver, func(t *testing.T) {
-			logs := &lockedBuffer{}
+			logs := &testkit.SyncBuffer{}
 			g := startGatewayWith(t, gwOpts{driver: driver, mode: "required", logw: logs}, func(c *config.Config) {
 				c.Regulation.MaxFailures = config.MaxRegMaxFailures
 			})

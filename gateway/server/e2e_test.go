@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,24 +22,12 @@ import (
 
 	"github.com/authgate/authgate/gateway/config"
 	"github.com/authgate/authgate/gateway/internal/redistest"
+	"github.com/authgate/authgate/gateway/internal/testkit"
 	"github.com/authgate/authgate/gateway/password"
 	"github.com/authgate/authgate/gateway/server"
 	"github.com/authgate/authgate/gateway/store"
 	"github.com/authgate/authgate/gateway/totp"
 )
-
-// clock is a settable clock shared by the gateway and the test.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // upstream echoes what it received as JSON.
 type seen struct {
@@ -63,7 +50,7 @@ func newUpstream(t *testing.T) *httptest.Server {
 type gateway struct {
 	URL   string
 	srv   *server.Server
-	clock *clock
+	clock *testkit.Clock
 	cfg   *config.Config
 	http  *httptest.Server
 }
@@ -73,8 +60,8 @@ type gwOpts struct {
 	mode   string
 	tls    bool
 	routes []config.Route
-	logw   io.Writer // receives the gateway's log
-	clock  *clock    // shared with other instances; nil: a new one at time.Now()
+	logw   io.Writer      // receives the gateway's log
+	clock  *testkit.Clock // shared with other instances; nil: a new one at time.Now()
 }
 
 func startGateway(t *testing.T, o gwOpts) *gateway {
@@ -115,7 +102,7 @@ func startGatewayWith(t *testing.T, o gwOpts, adjust func(*config.Config)) *gate
 	}
 	clk := o.clock
 	if clk == nil {
-		clk = &clock{t: time.Now()}
+		clk = testkit.NewClock(time.Now())
 	}
 	var logw io.Writer = io.Discard
 	if os.Getenv("AUTHGATE_TEST_LOG") != "" {

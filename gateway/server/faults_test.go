@@ -25,6 +25,7 @@ import (
 
 	"github.com/authgate/authgate/gateway/config"
 	"github.com/authgate/authgate/gateway/internal/redistest"
+	"github.com/authgate/authgate/gateway/internal/testkit"
 	"github.com/authgate/authgate/gateway/server"
 	"github.com/authgate/authgate/gateway/settings"
 	"github.com/authgate/authgate/gateway/store"
@@ -53,7 +54,7 @@ func settledGoroutines(limit int, within time.Duration) int {
 // service resumes by itself with every user, secret, session and setting.
 func TestRedisOutage(t *testing.T) {
 	rs := redistest.Start(t, redistest.Options{AppendOnly: true, Args: []string{"--appendfsync", "always"}})
-	var logs syncBuffer
+	var logs testkit.SyncBuffer
 	pub, adm := newRecorder(t), newRecorder(t)
 	g := startGatewayWith(t, gwOpts{mode: "required", logw: &logs, routes: []config.Route{
 		{Name: "public", PathPrefix: "/public", Upstream: pub.URL, Policy: config.PolicyBypass},

@@ -2,14 +2,12 @@ package server_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +15,7 @@ import (
 
 	"github.com/authgate/authgate/gateway/config"
 	"github.com/authgate/authgate/gateway/demo"
+	"github.com/authgate/authgate/gateway/internal/testkit"
 )
 
 // panelGateway puts the demo panel behind a gateway with the given mode.
@@ -119,29 +118,11 @@ func TestPanelThroughGateway(t *testing.T) {
 	}
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestLogsHoldNoSecrets walks a whole login with enrolment and checks that
 // no password, code, TOTP secret, session id or CSRF token reaches the log,
 // while the auth decisions do.
 func TestLogsHoldNoSecrets(t *testing.T) {
-	var logs syncBuffer
+	var logs testkit.SyncBuffer
 	g := startGateway(t, gwOpts{mode: "required", logw: &logs})
 	g.addUser(t, "alice", "correct horse")
 	b := g.browser(t)

@@ -21,6 +21,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/authgate/authgate/gateway/config"
+	"github.com/authgate/authgate/gateway/internal/testkit"
 	"github.com/authgate/authgate/gateway/server"
 )
 
@@ -99,11 +100,32 @@ routes:
 type fileGateway struct {
 	*gateway
 	path   string
-	logs   *syncBuffer
+	logs   *testkit.SyncBuffer
 	cancel context.CancelFunc
 	done   chan struct{} // closed when Serve returned, with its error in err
 	err    error
 	levels chan zerolog.Level
+}
+
+// checkConfig loads the config file at path as `authgate serve` does and
+// fails the test on any problem.
+func checkConfig(t *testing.T, path string) *config.Config {
+	t.Helper()
+	cfg, probs, err := config.Check(path)
+	if err != nil || len(probs) > 0 {
+		t.Fatalf("config: %v %v", err, probs)
+	}
+	return cfg
+}
+
+// gatewayLog returns a log the test reads and the writer to give the
+// gateway: the log alone, or also stderr when AUTHGATE_TEST_LOG is set.
+func gatewayLog() (*testkit.SyncBuffer, io.Writer) {
+	logs := &testkit.SyncBuffer{}
+	if os.Getenv("AUTHGATE_TEST_LOG") != "" {
+		return logs, io.MultiWriter(logs, os.Stderr)
+	}
+	return logs, logs
 }
 
 func startFileGateway(t *testing.T, c fileConfig) *fileGateway {
@@ -111,16 +133,9 @@ func startFileGateway(t *testing.T, c fileConfig) *fileGateway {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "authgate.yaml")
 	writeGatewayConfig(t, path, dir, c)
-	cfg, probs, err := config.Check(path)
-	if err != nil || len(probs) > 0 {
-		t.Fatalf("config: %v %v", err, probs)
-	}
-	logs := &syncBuffer{}
-	var logw io.Writer = logs
-	if os.Getenv("AUTHGATE_TEST_LOG") != "" {
-		logw = io.MultiWriter(logs, os.Stderr)
-	}
-	clk := &clock{t: time.Now()}
+	cfg := checkConfig(t, path)
+	logs, logw := gatewayLog()
+	clk := testkit.NewClock(time.Now())
 	levels := make(chan zerolog.Level, 10)
 	srv, err := server.New(context.Background(), cfg, zerolog.New(logw), server.Options{
 		Now: clk.Now, NoControlSocket: true,
@@ -325,7 +340,7 @@ func loadedAt(t *testing.T, body string) string {
 	return v
 }
 
-func waitLog(t *testing.T, logs *syncBuffer, want string) {
+func waitLog(t *testing.T, logs *testkit.SyncBuffer, want string) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {

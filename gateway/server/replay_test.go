@@ -30,9 +30,7 @@ func twoInstances(t *testing.T, adjust func(*config.Config)) (*gateway, *gateway
 	}
 	a := startGatewayWith(t, gwOpts{mode: "required"}, shared)
 	b := startGatewayWith(t, gwOpts{mode: "required"}, shared)
-	b.clock.mu.Lock()
-	b.clock.t = a.clock.Now()
-	b.clock.mu.Unlock()
+	b.clock.Set(a.clock.Now())
 	return a, b
 }
 

@@ -21,6 +21,7 @@ import (
 
 	"github.com/authgate/authgate/gateway/config"
 	"github.com/authgate/authgate/gateway/internal/redistest"
+	"github.com/authgate/authgate/gateway/internal/testkit"
 )
 
 // settingsMaxAge is how stale an instance's view of the run-time settings
@@ -82,7 +83,7 @@ func threeInstances(t *testing.T, mode string, adjust func(*config.Config)) (fro
 	t.Helper()
 	rs := redistest.Start(t, redistest.Options{})
 	key := hex.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
-	clk := &clock{t: time.Now()}
+	clk := testkit.NewClock(time.Now())
 	up := newUpstream(t)
 	for range 3 {
 		g := startGatewayWith(t, gwOpts{mode: mode, clock: clk}, func(c *config.Config) {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authgate/authgate/gateway/internal/testkit"
 	"github.com/authgate/authgate/gateway/session"
 	"github.com/authgate/authgate/gateway/store"
 	"github.com/authgate/authgate/gateway/store/cache"
@@ -16,9 +17,9 @@ import (
 // cachedManager is a Manager over a cache in front of the embedded store;
 // the store itself is returned too, to write behind the cache's back as
 // another instance would (with its announcement lost).
-func cachedManager(t *testing.T) (*session.Manager, *cache.Cache, *embedded.Store, *clock) {
+func cachedManager(t *testing.T) (*session.Manager, *cache.Cache, *embedded.Store, *testkit.Clock) {
 	t.Helper()
-	clk := &clock{t: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
+	clk := testkit.NewClock(time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC))
 	back, err := embedded.Open(filepath.Join(t.TempDir(), "s.db"), embedded.Options{Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -29,12 +30,11 @@ func cachedManager(t *testing.T) (*session.Manager, *cache.Cache, *embedded.Stor
 	return m, c, back, clk
 }
 
-// A cached copy whose LastSeenAt is older than the store's (another
-// instance used the session) neither ends the session as idle nor writes
-// its stale fields back with a touch: the manager re-reads the store.
-func TestCachedCopyNeverEndsOrRewindsABusySession(t *testing.T) {
+// cachedSession creates a full session for alice and reads it twice, so
+// that the manager's cache holds it.
+func cachedSession(t *testing.T, m *session.Manager) (string, store.Session) {
+	t.Helper()
 	ctx := context.Background()
-	m, c, back, clk := cachedManager(t) // idle 10 min, touch 1 min
 	id, s, err := m.Create(ctx, store.Session{User: "alice", Stage: store.StageFull, TwoFactor: true})
 	if err != nil {
 		t.Fatal(err)
@@ -44,18 +44,35 @@ func TestCachedCopyNeverEndsOrRewindsABusySession(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	return id, s
+}
+
+// writeElsewhere stores s in back as another instance would after using
+// it at now, with a field of its own ("set elsewhere"); the cache in
+// front of back is not told.
+func writeElsewhere(t *testing.T, back *embedded.Store, s store.Session, now time.Time) {
+	t.Helper()
+	s.LastSeenAt = now
+	s.RecoveryCodesSealed = []byte("set elsewhere")
+	if err := back.PutSession(context.Background(), s, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A cached copy whose LastSeenAt is older than the store's (another
+// instance used the session) neither ends the session as idle nor writes
+// its stale fields back with a touch: the manager re-reads the store.
+func TestCachedCopyNeverEndsOrRewindsABusySession(t *testing.T) {
+	ctx := context.Background()
+	m, c, back, clk := cachedManager(t) // idle 10 min, touch 1 min
+	id, s := cachedSession(t, m)
 	if st := c.Stats(); st.SessionHits == 0 {
 		t.Fatalf("not cached: %+v", st)
 	}
 	// Another instance uses the session 5 minutes later and stores a
 	// field of its own; this cache is not told.
 	clk.Advance(5 * time.Minute)
-	other := s
-	other.LastSeenAt = clk.Now()
-	other.RecoveryCodesSealed = []byte("set elsewhere")
-	if err := back.PutSession(ctx, other, time.Hour); err != nil {
-		t.Fatal(err)
-	}
+	writeElsewhere(t, back, s, clk.Now())
 	// 10.5 minutes after the cached LastSeenAt: idle by the cached copy
 	// (whose entry lives until the session's TTL, idle + touch = 11
 	// minutes), 5.5 minutes by the store's.
@@ -84,15 +101,7 @@ func TestCachedCopyNeverEndsOrRewindsABusySession(t *testing.T) {
 func TestCachedIdleSessionEndsOnTime(t *testing.T) {
 	ctx := context.Background()
 	m, c, back, clk := cachedManager(t)
-	id, s, err := m.Create(ctx, store.Session{User: "alice", Stage: store.StageFull, TwoFactor: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for range 2 {
-		if _, err := m.Get(ctx, id); err != nil {
-			t.Fatal(err)
-		}
-	}
+	id, s := cachedSession(t, m)
 	clk.Advance(10*time.Minute - time.Millisecond)
 	if _, err := c.GetSession(ctx, s.IDHash); err != nil {
 		t.Fatalf("the entry should still be cached and live: %v", err)
@@ -111,22 +120,9 @@ func TestCachedIdleSessionEndsOnTime(t *testing.T) {
 func TestCachedTouchKeepsOtherWrites(t *testing.T) {
 	ctx := context.Background()
 	m, c, back, clk := cachedManager(t) // touch interval 1 min
-	id, s, err := m.Create(ctx, store.Session{User: "alice", Stage: store.StageFull, TwoFactor: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for range 2 {
-		if _, err := m.Get(ctx, id); err != nil {
-			t.Fatal(err)
-		}
-	}
+	id, s := cachedSession(t, m)
 	clk.Advance(30 * time.Second)
-	other := s
-	other.LastSeenAt = clk.Now()
-	other.RecoveryCodesSealed = []byte("set elsewhere")
-	if err := back.PutSession(ctx, other, time.Hour); err != nil {
-		t.Fatal(err)
-	}
+	writeElsewhere(t, back, s, clk.Now())
 	clk.Advance(90 * time.Second) // touch due by both copies
 	hits := c.Stats().SessionHits
 	if _, err := m.Get(ctx, id); err != nil {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authgate/authgate/gateway/internal/testkit"
 	"github.com/authgate/authgate/gateway/session"
 	"github.com/authgate/authgate/gateway/store"
 	"github.com/authgate/authgate/gateway/store/embedded"
@@ -18,7 +19,7 @@ import (
 // nothing but the exact id of the real session, under the exact cookie
 // name for the scheme, ever yields a session.
 func FuzzFromRequest(f *testing.F) {
-	clk := &clock{t: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
+	clk := testkit.NewClock(time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC))
 	st, err := embedded.Open(filepath.Join(f.TempDir(), "s.db"), embedded.Options{Now: clk.Now})
 	if err != nil {
 		f.Fatal(err)

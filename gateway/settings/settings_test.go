@@ -4,24 +4,16 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/authgate/authgate/gateway/internal/testkit"
 	"github.com/authgate/authgate/gateway/settings"
 	"github.com/authgate/authgate/gateway/store/embedded"
 )
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
-
 func TestChangeReachesEveryInstanceWithinMaxAge(t *testing.T) {
-	clk := &clock{t: time.Now()}
+	clk := testkit.NewClock(time.Now())
 	st, err := embedded.Open(filepath.Join(t.TempDir(), "s.db"), embedded.Options{Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -101,7 +93,7 @@ func (f *failing) GetSetting(ctx context.Context, key string) (string, error) {
 }
 
 func TestStoreOutage(t *testing.T) {
-	clk := &clock{t: time.Now()}
+	clk := testkit.NewClock(time.Now())
 	st, err := embedded.Open(filepath.Join(t.TempDir(), "s.db"), embedded.Options{Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)

@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 
 	"github.com/authgate/authgate/gateway/config"
 	"github.com/authgate/authgate/gateway/internal/acmetest"
+	"github.com/authgate/authgate/gateway/internal/testkit"
 )
 
 // certWait bounds how long a test waits for a certificate from Pebble
@@ -158,7 +158,7 @@ func TestACMEChallenges(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ca := acmetest.New(t)
-			logs := &syncBuffer{}
+			logs := &testkit.SyncBuffer{}
 			cfg := acmeConfig(t, ca, t.TempDir(), tc.http01, host)
 			g := serveACME(t, cfg, []string{host}, logs)
 			if tc.http01 {
@@ -216,7 +216,7 @@ func TestACMESharedStorage(t *testing.T) {
 	const host = "panel.example.com"
 	ca := acmetest.New(t)
 	dir := t.TempDir()
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	g1 := serveACME(t, acmeConfig(t, ca, dir, false, host), []string{host}, logs)
 	ca.Start(deadPort(t), g1.tlsPort)
 	g1.manage(t)
@@ -238,7 +238,7 @@ func TestACMESharedStorage(t *testing.T) {
 // managing removed ones.
 func TestACMESetHosts(t *testing.T) {
 	ca := acmetest.New(t)
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	all := func() string { return logs.String() + ca.Log() }
 	cfg := acmeConfig(t, ca, t.TempDir(), false, "a.example.com")
 	g := serveACME(t, cfg, []string{"a.example.com"}, logs)
@@ -278,21 +278,4 @@ func TestACMEBadCARoot(t *testing.T) {
 	if _, err := New(cfg, []string{"a.example.com"}, Options{Logger: zerolog.Nop()}); !errors.Is(err, ErrBadCARoot) {
 		t.Fatalf("New = %v, want ErrBadCARoot", err)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

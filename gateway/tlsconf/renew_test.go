@@ -21,6 +21,7 @@ import (
 	"github.com/authgate/authgate/gateway/config"
 	"github.com/authgate/authgate/gateway/internal/acmetest"
 	"github.com/authgate/authgate/gateway/internal/redistest"
+	"github.com/authgate/authgate/gateway/internal/testkit"
 )
 
 // The renewal tests run against a CA issuing certificates that live
@@ -105,7 +106,7 @@ func checkShortLived(t *testing.T, leaf *x509.Certificate) {
 func TestACMERenews(t *testing.T) {
 	const host = "panel.example.com"
 	ca := renewingCA(t)
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	all := func() string { return logs.String() + ca.Log() }
 	g := serveRenewing(t, acmeConfig(t, ca, t.TempDir(), false, host), []string{host}, Options{}, nil, logs)
 	ca.Start(deadPort(t), g.tlsPort)
@@ -148,7 +149,7 @@ func TestACMERenewsSharedStorage(t *testing.T) {
 	const host = "panel.example.com"
 	srv := redistest.Start(t, redistest.Options{})
 	ca := renewingCA(t)
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	all := func() string { return logs.String() + ca.Log() }
 	prefix := uniquePrefix()
 	o := Options{Storage: sharedStorage(t, []string{srv.Addr()}, prefix)}

@@ -26,6 +26,7 @@ import (
 
 	"github.com/authgate/authgate/gateway/internal/acmetest"
 	"github.com/authgate/authgate/gateway/internal/redistest"
+	"github.com/authgate/authgate/gateway/internal/testkit"
 	"github.com/authgate/authgate/gateway/store/redisstore"
 )
 
@@ -408,7 +409,7 @@ func (in *acmeInstance) leaf(t *testing.T, name string, roots *x509.CertPool) *x
 func TestSharedStorageSharesCertificates(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	ca := acmetest.New(t)
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	const host = "panel.example.com"
 	prefix := uniquePrefix()
 	ctx, cancel := context.WithTimeout(t.Context(), certWait)
@@ -446,7 +447,7 @@ func TestSharedStorageSharesCertificates(t *testing.T) {
 func TestSharedStorageConcurrentObtain(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	ca := acmetest.New(t)
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	const host = "panel.example.com"
 	prefix := uniquePrefix()
 	ctx, cancel := context.WithTimeout(t.Context(), certWait)

@@ -17,13 +17,13 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/authgate/authgate/gateway/config"
+	"github.com/authgate/authgate/gateway/internal/testkit"
 )
 
 // selfSigned writes a self-signed certificate for names to certFile and
@@ -93,18 +93,6 @@ func handshake(t *testing.T, addr, name string, roots *x509.CertPool) (*x509.Cer
 	return conn.ConnectionState().PeerCertificates[0], nil
 }
 
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 func TestOffIsErrOff(t *testing.T) {
 	c := config.Defaults()
 	if _, err := New(&c, nil, Options{Logger: zerolog.Nop()}); !errors.Is(err, ErrOff) {
@@ -119,8 +107,8 @@ func TestManualServesAndReloads(t *testing.T) {
 
 	cfg := config.Defaults()
 	cfg.TLS.Mode, cfg.TLS.CertFile, cfg.TLS.KeyFile = config.TLSManual, certFile, keyFile
-	clk := &fakeClock{t: time.Now()}
-	m, err := New(&cfg, nil, Options{Now: clk.now, Logger: zerolog.Nop()})
+	clk := testkit.NewClock(time.Now())
+	m, err := New(&cfg, nil, Options{Now: clk.Now, Logger: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +145,7 @@ func TestManualServesAndReloads(t *testing.T) {
 	if got.SerialNumber.Int64() != 1 {
 		t.Fatalf("within the check interval: serial %v, want the cached 1", got.SerialNumber)
 	}
-	clk.add(manualCheckEvery)
+	clk.Advance(manualCheckEvery)
 	if got, err = handshake(t, addr, "panel.example.com", pool); err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +157,7 @@ func TestManualServesAndReloads(t *testing.T) {
 	if err := os.WriteFile(certFile, []byte("garbage"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	clk.add(manualCheckEvery)
+	clk.Advance(manualCheckEvery)
 	if got, err = handshake(t, addr, "panel.example.com", pool); err != nil {
 		t.Fatal(err)
 	}
@@ -223,8 +211,8 @@ func TestManualSetFilesAndExpiry(t *testing.T) {
 	a := selfSigned(t, certA, keyA, 1, "a.example.com")
 	cfg := config.Defaults()
 	cfg.TLS.Mode, cfg.TLS.CertFile, cfg.TLS.KeyFile = config.TLSManual, certA, keyA
-	clk := &fakeClock{t: time.Now()}
-	m, err := New(&cfg, nil, Options{Now: clk.now, Logger: zerolog.Nop()})
+	clk := testkit.NewClock(time.Now())
+	m, err := New(&cfg, nil, Options{Now: clk.Now, Logger: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/authgate/authgate/gateway/audit"
 	"github.com/authgate/authgate/gateway/internal/redistest"
+	"github.com/authgate/authgate/gateway/internal/testkit"
 	"github.com/authgate/authgate/gateway/settings"
 	"github.com/authgate/authgate/gateway/store"
 	"github.com/authgate/authgate/gateway/store/embedded"
@@ -56,30 +57,13 @@ func bcryptHashes(t testing.TB) (string, string) {
 	return bcryptA, bcryptB
 }
 
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock {
-	return &clock{t: time.Date(2026, 3, 14, 9, 26, 53, 0, time.UTC)}
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+// newClock is a settable test clock.
+func newClock() *testkit.Clock {
+	return testkit.NewClock(time.Date(2026, 3, 14, 9, 26, 53, 0, time.UTC))
 }
 
 // openStore opens a real embedded store in a temp dir.
-func openStore(t testing.TB, c *clock) *embedded.Store {
+func openStore(t testing.TB, c *testkit.Clock) *embedded.Store {
 	t.Helper()
 	st, err := embedded.Open(filepath.Join(t.TempDir(), "authgate.db"), embedded.Options{Now: c.Now})
 	if err != nil {
@@ -106,14 +90,14 @@ func openRedis(t testing.TB) *redisstore.Store {
 // env is a Service over a real store, with the parts it was built from.
 type env struct {
 	st  store.Store
-	c   *clock
+	c   *testkit.Clock
 	set *settings.Source
 	svc *Service
 }
 
 const testDefaultIssuer = "gw.example"
 
-func newEnv(st store.Store, c *clock) *env {
+func newEnv(st store.Store, c *testkit.Clock) *env {
 	set := settings.New(st, settings.Values{Mode: settings.ModeOn}, time.Hour, c.Now)
 	rec := audit.New(st, zerolog.Nop(), c.Now)
 	return &env{st: st, c: c, set: set, svc: NewService(st, set, rec, testDefaultIssuer, c.Now)}
@@ -133,7 +117,7 @@ func eachBackend(t *testing.T, fn func(t *testing.T, e *env)) {
 }
 
 // putSession stores a live session for user.
-func putSession(t testing.TB, st store.Sessions, c *clock, id, user string) {
+func putSession(t testing.TB, st store.Sessions, c *testkit.Clock, id, user string) {
 	t.Helper()
 	now := c.Now()
 	err := st.PutSession(context.Background(), store.Session{

@@ -10,12 +10,13 @@ import (
 	"time"
 
 	"github.com/authgate/authgate/gateway/audit"
+	"github.com/authgate/authgate/gateway/internal/testkit"
 	"github.com/authgate/authgate/gateway/settings"
 	"github.com/authgate/authgate/gateway/store"
 )
 
 // addUser stores a user directly (no audit event).
-func addUser(t testing.TB, st store.Store, c *clock, name, role string, twoFactor bool) {
+func addUser(t testing.TB, st store.Store, c *testkit.Clock, name, role string, twoFactor bool) {
 	t.Helper()
 	u := store.User{Name: name, PasswordHash: argonHash, Role: role, CreatedAt: c.Now(), UpdatedAt: c.Now()}
 	if twoFactor {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authgate/authgate/gateway/internal/testkit"
 	"github.com/authgate/authgate/gateway/store"
 )
 
@@ -16,7 +17,7 @@ import (
 // user117. Alice and every userNNN with NNN divisible by 3 have 2FA (41
 // enabled, 79 not). user003 has two sessions, three recovery codes and
 // must change its password.
-func seedPageUsers(t testing.TB, st store.Store, c *clock) {
+func seedPageUsers(t testing.TB, st store.Store, c *testkit.Clock) {
 	t.Helper()
 	ctx := context.Background()
 	names := []string{"Alice", "MALICE"}

@@ -1,7 +1,6 @@
 package useradmin
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,43 +11,25 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/authgate/authgate/gateway/internal/testkit"
 	"github.com/authgate/authgate/gateway/settings"
 	"github.com/authgate/authgate/gateway/store"
 )
 
-// syncBuffer collects log output written from server goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // serveSocket serves a on a real unix socket and returns a Client for it.
-func serveSocket(t *testing.T, a Admin) (*Client, *syncBuffer, string) {
+func serveSocket(t *testing.T, a Admin) (*Client, *testkit.SyncBuffer, string) {
 	t.Helper()
 	path := filepath.Join(shortDir(t), "control.sock")
 	l, err := ListenSocket(path)
 	if err != nil {
 		t.Fatalf("ListenSocket: %v", err)
 	}
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	srv := &http.Server{Handler: NewSocketHandler(a, zerolog.New(logs)), ReadHeaderTimeout: 5 * time.Second}
 	done := make(chan struct{})
 	go func() {

@@ -23,6 +23,8 @@ import (
 	"github.com/letsencrypt/pebble/v2/db"
 	"github.com/letsencrypt/pebble/v2/va"
 	"github.com/letsencrypt/pebble/v2/wfe"
+
+	"github.com/authgate/authgate/gateway/internal/testkit"
 )
 
 // Paths of Pebble's ACME API (unexported in its wfe package).
@@ -61,7 +63,7 @@ type CA struct {
 	api  *httptest.Server
 	mgmt *httptest.Server
 	dns  *DNS
-	log  *syncBuffer
+	log  *testkit.SyncBuffer
 
 	requests atomic.Int64
 	orders   atomic.Int64
@@ -89,7 +91,7 @@ func NewWith(t testing.TB, o Options) *CA {
 	if o.CertLifetime < 0 {
 		t.Fatalf("acmetest: negative CertLifetime %v", o.CertLifetime)
 	}
-	c := &CA{t: t, opts: o, log: &syncBuffer{}, dns: StartDNS(t)}
+	c := &CA{t: t, opts: o, log: &testkit.SyncBuffer{}, dns: StartDNS(t)}
 	c.api = httptest.NewTLSServer(http.HandlerFunc(c.serveAPI))
 	t.Cleanup(c.api.Close)
 	c.mgmt = httptest.NewTLSServer(http.HandlerFunc(c.serveManagement))
@@ -273,20 +275,3 @@ func (c *CA) challengeStates(status string) map[string]int {
 
 // Log is what Pebble logged (for failure messages).
 func (c *CA) Log() string { return c.log.String() }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}

@@ -36,10 +36,9 @@ func TestDNSAnswersLoopback(t *testing.T) {
 	}
 }
 
-// Before Start the CA refuses ACME requests; after it, its directory and
-// root are served.
-func TestCANeedsStart(t *testing.T) {
-	ca := acmetest.New(t)
+// apiClient is an HTTPS client that trusts only the CA's API root.
+func apiClient(t *testing.T, ca *acmetest.CA) *http.Client {
+	t.Helper()
 	pemBytes, err := os.ReadFile(ca.APIRootFile)
 	if err != nil {
 		t.Fatal(err)
@@ -48,7 +47,14 @@ func TestCANeedsStart(t *testing.T) {
 	if !pool.AppendCertsFromPEM(pemBytes) {
 		t.Fatal("APIRootFile holds no certificate")
 	}
-	cl := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+}
+
+// Before Start the CA refuses ACME requests; after it, its directory and
+// root are served.
+func TestCANeedsStart(t *testing.T) {
+	ca := acmetest.New(t)
+	cl := apiClient(t, ca)
 	res, err := cl.Get(ca.DirectoryURL)
 	if err != nil {
 		t.Fatal(err)
@@ -75,15 +81,7 @@ func TestDisableARI(t *testing.T) {
 	directory := func(o acmetest.Options) map[string]any {
 		ca := acmetest.NewWith(t, o)
 		ca.Start(1, 1)
-		pemBytes, err := os.ReadFile(ca.APIRootFile)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pemBytes) {
-			t.Fatal("APIRootFile holds no certificate")
-		}
-		cl := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+		cl := apiClient(t, ca)
 		res, err := cl.Get(ca.DirectoryURL)
 		if err != nil {
 			t.Fatal(err)

@@ -80,13 +80,7 @@ func TestHitsMissesAndCopies(t *testing.T) {
 // Own writes are seen at once: every write drops what it changed.
 func TestOwnWritesSeenAtOnce(t *testing.T) {
 	ctx := context.Background()
-	clk := newClock()
-	c := cache.New(openEmbedded(t, clk), cache.Options{SoleWriter: true}, clk.Now)
-	s := session(hashID(1), "alice", clk.Now())
-	mustPut(t, c, s)
-	if err := c.CreateUser(ctx, user("alice")); err != nil {
-		t.Fatal(err)
-	}
+	c, s := soleWriterWithAlice(t)
 	warm := func() {
 		t.Helper()
 		_, _ = c.GetSession(ctx, s.IDHash)
@@ -129,6 +123,20 @@ func TestOwnWritesSeenAtOnce(t *testing.T) {
 	if _, err := c.GetSession(ctx, s.IDHash); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("session after DeleteUser: %v", err)
 	}
+}
+
+// soleWriterWithAlice is a sole-writer cache over a fresh embedded store
+// holding user alice and one session of hers, which it returns.
+func soleWriterWithAlice(t *testing.T) (*cache.Cache, store.Session) {
+	t.Helper()
+	clk := newClock()
+	c := cache.New(openEmbedded(t, clk), cache.Options{SoleWriter: true}, clk.Now)
+	s := session(hashID(1), "alice", clk.Now())
+	mustPut(t, c, s)
+	if err := c.CreateUser(context.Background(), user("alice")); err != nil {
+		t.Fatal(err)
+	}
+	return c, s
 }
 
 func mustPut(t *testing.T, st store.Store, s store.Session) {
@@ -303,13 +311,7 @@ func TestFeedMessagesAndResets(t *testing.T) {
 // backend and fail.
 func TestClosedServesNothing(t *testing.T) {
 	ctx := context.Background()
-	clk := newClock()
-	c := cache.New(openEmbedded(t, clk), cache.Options{SoleWriter: true}, clk.Now)
-	s := session(hashID(1), "alice", clk.Now())
-	mustPut(t, c, s)
-	if err := c.CreateUser(ctx, user("alice")); err != nil {
-		t.Fatal(err)
-	}
+	c, s := soleWriterWithAlice(t)
 	if _, err := c.GetSession(ctx, s.IDHash); err != nil {
 		t.Fatal(err)
 	}

@@ -10,30 +10,19 @@ import (
 	"time"
 
 	"github.com/authgate/authgate/gateway/internal/redistest"
+	"github.com/authgate/authgate/gateway/internal/testkit"
 	"github.com/authgate/authgate/gateway/store"
 	"github.com/authgate/authgate/gateway/store/cache"
 	"github.com/authgate/authgate/gateway/store/embedded"
 	"github.com/authgate/authgate/gateway/store/redisstore"
 )
 
-// fakeClock is a settable clock shared by a backend and its cache.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
+// newClock is a settable clock shared by a backend and its cache.
+func newClock() *testkit.Clock {
+	return testkit.NewClock(time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC))
 }
 
-func newClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
-func openEmbedded(t testing.TB, clk *fakeClock) *embedded.Store {
+func openEmbedded(t testing.TB, clk *testkit.Clock) *embedded.Store {
 	t.Helper()
 	st, err := embedded.Open(filepath.Join(t.TempDir(), "authgate.db"), embedded.Options{Now: clk.Now})
 	if err != nil {
