@@ -147,11 +147,11 @@ type Password struct {
 	// at once (each takes argon2.memory_kib); 0 (default) = one per CPU.
 	MaxConcurrent int `yaml:"max_concurrent"`
 	// CPUShare is the fraction of the hashing slots' time that may go to
-	// hashing in the long run (0.05–1, default 0.25): a budget of hashing
+	// hashing in the long run (0.05–1, default 0.2): a budget of hashing
 	// time refilled at this rate (holding 2 s per slot) is spent by every
-	// check, and when it is gone the slot rests until it has refilled. So
-	// occasional sign-ins never wait and a login flood leaves signed-in
-	// users most of the CPU.
+	// check, and when it is gone while others wait for a slot, the slot
+	// rests until it has refilled. So sign-ins one after another never
+	// wait and a login flood leaves signed-in users most of the CPU.
 	CPUShare float64 `yaml:"cpu_share"`
 }
 

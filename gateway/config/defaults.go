@@ -28,7 +28,7 @@ const (
 	DefaultArgon2MemoryKiB       = 64 * 1024
 	DefaultArgon2Iter            = 3
 	DefaultArgon2Threads         = 2
-	DefaultPasswordCPUShare      = 0.25
+	DefaultPasswordCPUShare      = 0.2
 	DefaultPathPrefix            = "/"
 	DefaultPolicy                = PolicyTwoFactor
 	DefaultUserHeader            = "Remote-User"

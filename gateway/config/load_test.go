@@ -34,7 +34,7 @@ func TestDefaults(t *testing.T) {
 		TwoFactor: TwoFactor{
 			Mode: "on", Issuer: "", Period: 30, Digits: 6, Algorithm: "SHA1", Skew: 1, DriftScan: 10 * time.Minute,
 		},
-		Password:   Password{Argon2: Argon2{MemoryKiB: 65536, Iterations: 3, Parallelism: 2}, CPUShare: 0.25},
+		Password:   Password{Argon2: Argon2{MemoryKiB: 65536, Iterations: 3, Parallelism: 2}, CPUShare: 0.2},
 		Time:       Time{CheckInterval: 5 * time.Minute, WarnOver: 5 * time.Second},
 		Proxy:      Proxy{ResponseHeaderTimeout: 2 * time.Minute},
 		Regulation: Regulation{MaxFailures: 5, Window: 5 * time.Minute, Ban: 15 * time.Minute, MaxBan: 4 * time.Hour},

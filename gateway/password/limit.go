@@ -71,9 +71,10 @@ const MinShare = 0.05
 //
 // It works as a budget of hashing time that refills at share × slots per
 // second and holds at most BudgetBurst per slot: a check that takes d
-// spends d, and when the budget is spent the slot rests until it has
-// refilled, before the next caller may take it. So occasional sign-ins
-// run at once, and a flood gets share of the time. share is clamped to
+// spends d, and when the budget is spent and callers are waiting for a
+// slot, the slot rests until the budget has refilled before the next one
+// may take it. So sign-ins one after another run at once, and a flood
+// (callers always waiting) gets share of the time. share is clamped to
 // [MinShare, 1]; 1 (the default) means no rest. Call it before the
 // Limiter is used.
 func (l *Limiter) SetShare(share float64) {
@@ -140,7 +141,11 @@ func (l *Limiter) releaser() func() {
 	return func() {
 		once.Do(func() {
 			rest := l.spend(l.now().Sub(start))
-			if rest <= 0 {
+			// The share is enforced under contention only: with no one
+			// waiting for a slot, resting would only delay the next
+			// sign-in, not protect anyone (the debt stays and a flood
+			// still meets it).
+			if rest <= 0 || l.waiting.Load() == 0 {
 				l.release()
 				return
 			}

@@ -131,44 +131,68 @@ func TestLimitedRefusesWhenBusy(t *testing.T) {
 	}
 }
 
-// With a share, occasional checks run at once (the budget's burst), and a
-// sustained stream rests in proportion to the hashing it did.
+// With a share, occasional checks run at once (the budget's burst), and
+// under contention a stream of checks rests in proportion to its hashing.
 func TestLimiterShareBudget(t *testing.T) {
 	clk := testkit.NewClock(time.Unix(1_000_000, 0))
 	l := NewLimiter(1, 4, 10*time.Second)
 	l.now = clk.Now
 	l.SetShare(0.25) // 1 slot: refills 0.25 s per second, holds 2 s
 
+	// hold takes the slot for d of (fake) hashing with another caller
+	// waiting, and returns how long that caller waited after the release.
 	hold := func(d time.Duration) time.Duration {
 		t.Helper()
 		release, err := l.Acquire(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
-		start := time.Now()
+		got := make(chan time.Time, 1)
+		go func() {
+			next, err := l.Acquire(context.Background())
+			if err != nil {
+				t.Error(err)
+				got <- time.Now()
+				return
+			}
+			got <- time.Now()
+			next()
+		}()
+		for l.waiting.Load() == 0 {
+			time.Sleep(time.Millisecond)
+		}
 		clk.Advance(d)
+		released := time.Now()
 		release()
 		release() // a second call must not free the slot twice
-		next, err := l.Acquire(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		waited := time.Since(start)
-		next()
-		return waited
+		return (<-got).Sub(released)
 	}
-	// 1.5 s of hashing fits the 2 s burst: no rest. (The next Acquire
-	// spends nothing, so the budget stays at 0.5 s.)
+	// 1.5 s of hashing fits the 2 s burst: no rest. (The waiter spends
+	// nothing, so the budget stays at 0.5 s.)
 	if w := hold(1500 * time.Millisecond); w > 200*time.Millisecond {
 		t.Fatalf("a check within the burst made the next caller wait %v", w)
 	}
 	// 0.7 s more (refilling 0.175 s meanwhile) overdraws by 25 ms: at
-	// 0.25 s per second the slot rests 100 ms.
+	// 0.25 s per second the slot rests 100 ms before the waiter gets it.
 	if w := hold(700 * time.Millisecond); w < 100*time.Millisecond {
-		t.Fatalf("next caller got the slot after %v, want at least 100ms of rest", w)
+		t.Fatalf("the waiting caller got the slot after %v, want at least 100ms of rest", w)
 	}
-	// Time passing refills the budget (the rest above paid the debt in
-	// real time, not on the fake clock: advance it so the budget is full).
+	// In debt but with no one waiting, the slot is free at once: resting
+	// would only delay the next sign-in.
+	release, err := l.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Second)
+	release()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	next, err := l.Acquire(ctx)
+	if err != nil {
+		t.Fatalf("in debt with no one waiting, the slot was not free at once: %v", err)
+	}
+	next()
+	// Time passing refills the budget.
 	clk.Advance(time.Hour)
 	if w := hold(100 * time.Millisecond); w > 200*time.Millisecond {
 		t.Fatalf("after a quiet hour a check made the next caller wait %v", w)
