@@ -287,7 +287,7 @@ func (b *bench) writeNotes(sb *strings.Builder) {
 		aof = "appendonly yes (fsync every second)"
 	}
 	sb.WriteString("## Set-up\n\n")
-	fmt.Fprintf(sb, "- nginx: plain reverse proxy, `worker_processes %s`, upstream `keepalive 64` with HTTP/1.1, X-Forwarded-* set, %s.\n",
+	fmt.Fprintf(sb, "- nginx: plain reverse proxy, `worker_processes %s`, upstream `keepalive 1024` with HTTP/1.1, X-Forwarded-* set, %s.\n",
 		map[bool]string{true: "1", false: "auto"}[b.o.pin], accessLog)
 	sb.WriteString("- bare-proxy (`bench/bareproxy`): `httputil.ReverseProxy` with authgate's Transport settings (1,024 idle connections per host, 4,096 in all, 90 s idle timeout), its 16 KiB `BufferPool` and `FlushInterval: -1`; X-Forwarded-* set, no log, no checks.\n")
 	fmt.Fprintf(sb, "- authgate: `two_factor.mode: on`, one route with `policy: two_factor` and `allow.groups`, the user enrolled through the real sign-in pages; log level `%s`, JSON to a file; `trusted_proxies: [127.0.0.1]`; every other key at its default (argon2id 64 MiB × 3, one hash per CPU, regulation 5 failures / 5 min).\n", b.o.logLevel)
