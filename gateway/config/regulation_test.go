@@ -2,18 +2,12 @@ package config
 
 import (
 	"errors"
-	"reflect"
-	"strings"
 	"testing"
 	"time"
 )
 
 func TestValidateRegulation(t *testing.T) {
-	tests := []struct {
-		name   string
-		mutate func(c *Config)
-		want   []string
-	}{
+	tests := []validateCase{
 		{"defaults", func(*Config) {}, nil},
 		{"zero failures", func(c *Config) { c.Regulation.MaxFailures = 0 },
 			[]string{"regulation.max_failures: must be between 1 and 1000, got 0"}},
@@ -45,30 +39,7 @@ func TestValidateRegulation(t *testing.T) {
 			[]string{"password.cpu_share: must be between 0.05 and 1, got 1.5"}},
 		{"cpu_share one", func(c *Config) { c.Password.CPUShare = 1 }, nil},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := loadValid(t)
-			tt.mutate(c)
-			err := c.Validate()
-			if tt.want == nil {
-				if err != nil {
-					t.Fatalf("unexpected problems:\n%v", err)
-				}
-				return
-			}
-			var ps Problems
-			if !errors.As(err, &ps) {
-				t.Fatalf("err = %v (%T), want Problems", err, err)
-			}
-			got := make([]string, len(ps))
-			for i, p := range ps {
-				got[i] = p.String()
-			}
-			if !reflect.DeepEqual(got, tt.want) {
-				t.Fatalf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
-			}
-		})
-	}
+	runValidateCases(t, tests)
 }
 
 // The keys load from YAML with their line numbers.

@@ -50,11 +50,7 @@ func TestValidateProblems(t *testing.T) {
 	if err := os.WriteFile(caFile, []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	tests := []struct {
-		name   string
-		mutate func(c *Config)
-		want   []string // Problem.String() of every problem, in order
-	}{
+	tests := []validateCase{
 		{"listen without port", func(c *Config) { c.Listen = "localhost" },
 			[]string{`listen (line 1): must be host:port such as ":8080" or "127.0.0.1:8080": missing or malformed port`}},
 		{"listen port out of range", func(c *Config) { c.Listen = ":70000" },
@@ -304,30 +300,7 @@ func TestValidateProblems(t *testing.T) {
 			[]string{`server.memory_limit_mib: must be 0 (none) or between 32 and 1048576, got 8`}},
 		{"memory limit off", func(c *Config) { c.Server.MemoryLimitMiB = 0 }, nil},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := loadValid(t)
-			tt.mutate(c)
-			err := c.Validate()
-			if tt.want == nil {
-				if err != nil {
-					t.Fatalf("unexpected problems:\n%v", err)
-				}
-				return
-			}
-			var ps Problems
-			if !errors.As(err, &ps) {
-				t.Fatalf("err = %v (%T), want Problems", err, err)
-			}
-			got := make([]string, len(ps))
-			for i, p := range ps {
-				got[i] = p.String()
-			}
-			if !reflect.DeepEqual(got, tt.want) {
-				t.Fatalf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
-			}
-		})
-	}
+	runValidateCases(t, tests)
 }
 
 // Every problem is reported at once, each with its own line.
@@ -473,5 +446,42 @@ func TestProblemString(t *testing.T) {
 		if got := tt.p.String(); got != tt.want {
 			t.Errorf("String() = %q, want %q", got, tt.want)
 		}
+	}
+}
+
+// validateCase is a change to a valid config and the problems Validate
+// must then report (Problem.String() of each, in order; nil for none).
+type validateCase struct {
+	name   string
+	mutate func(c *Config)
+	want   []string
+}
+
+// runValidateCases runs each case on a freshly loaded valid config.
+func runValidateCases(t *testing.T, tests []validateCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := loadValid(t)
+			tt.mutate(c)
+			err := c.Validate()
+			if tt.want == nil {
+				if err != nil {
+					t.Fatalf("unexpected problems:\n%v", err)
+				}
+				return
+			}
+			var ps Problems
+			if !errors.As(err, &ps) {
+				t.Fatalf("err = %v (%T), want Problems", err, err)
+			}
+			got := make([]string, len(ps))
+			for i, p := range ps {
+				got[i] = p.String()
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+		})
 	}
 }
