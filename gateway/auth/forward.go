@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strings"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/authgate/authgate/gateway/proxy"
 	"github.com/authgate/authgate/middleware"
 )
@@ -94,23 +96,10 @@ func originalRequest(r *http.Request, c middleware.Client) (original, error) {
 	}
 }
 
-// validMethod: an RFC 9110 token of reasonable length.
+// validMethod: an RFC 9110 token (the rule header names follow too) of
+// reasonable length.
 func validMethod(m string) bool {
-	return len(m) <= 32 && validToken(m)
-}
-
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, c := range []byte(s) {
-		ok := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-			strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
-		if !ok {
-			return false
-		}
-	}
-	return true
+	return len(m) <= 32 && httpguts.ValidHeaderFieldName(m)
 }
 
 // ForwardAuth answers a proxy's question "may this request pass?" for the

@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"path"
 	"strings"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // Default identity header names, used when a Route leaves them empty.
@@ -119,7 +121,7 @@ func normalizeRoute(r Route, i int) (Route, error) {
 		r.GroupsHeader = DefaultGroupsHeader
 	}
 	for _, h := range []string{r.UserHeader, r.GroupsHeader} {
-		if !validHeaderName(h) {
+		if !httpguts.ValidHeaderFieldName(h) {
 			bad("identity header %q is not a valid header name", h)
 		}
 	}
@@ -155,21 +157,6 @@ func normalizeHost(h string) string {
 	h = strings.TrimPrefix(h, "[")
 	h = strings.TrimSuffix(h, "]")
 	return strings.TrimSuffix(h, ".")
-}
-
-// validHeaderName reports whether s is an RFC 9110 token.
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, c := range []byte(s) {
-		ok := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-			strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
-		if !ok {
-			return false
-		}
-	}
-	return true
 }
 
 // Match returns the route for a request host and a path already passed
