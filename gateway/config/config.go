@@ -187,6 +187,12 @@ type Route struct {
 	// upstream's own host.
 	PreserveHost    bool            `yaml:"preserve_host"`
 	IdentityHeaders IdentityHeaders `yaml:"identity_headers"`
+	// UpgradeProtocols lists the protocols clients may switch to with
+	// "Connection: Upgrade" (names without a version, any letter case);
+	// after the switch the connection is a raw tunnel to the upstream.
+	// Any other upgrade request gets 400. Default ["websocket"]; an
+	// empty list [] allows none.
+	UpgradeProtocols []string `yaml:"upgrade_protocols"`
 }
 
 // Allow restricts a route to some users or groups; both empty = any

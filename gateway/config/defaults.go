@@ -5,6 +5,10 @@ import (
 	"time"
 )
 
+// DefaultUpgradeProtocol is what routes[].upgrade_protocols allows when
+// the key is not set.
+const DefaultUpgradeProtocol = "websocket"
+
 // Default values that do not depend on other settings.
 const (
 	DefaultListen        = ":8080"
@@ -133,6 +137,9 @@ func (c *Config) FillDerived() {
 		}
 		if r.IdentityHeaders.Groups == "" {
 			r.IdentityHeaders.Groups = DefaultGroupsHeader
+		}
+		if r.UpgradeProtocols == nil { // not set; an explicit [] stays empty
+			r.UpgradeProtocols = []string{DefaultUpgradeProtocol}
 		}
 	}
 }

@@ -290,6 +290,7 @@ var reservedHeaders = map[string]bool{
 	"Transfer-Encoding": true, "Upgrade": true, "Te": true, "Trailer": true,
 	"Keep-Alive": true, "Forwarded": true, "X-Forwarded-For": true,
 	"X-Forwarded-Host": true, "X-Forwarded-Proto": true, "X-Real-Ip": true,
+	"X-Original-Url": true, "X-Rewrite-Url": true,
 }
 
 func (k *checker) routes() {
@@ -340,6 +341,7 @@ func (k *checker) routes() {
 		if r.IdentityHeaders.User != "" && strings.EqualFold(r.IdentityHeaders.User, r.IdentityHeaders.Groups) {
 			k.add(p+".identity_headers.groups", "must differ from identity_headers.user")
 		}
+		k.upgradeProtocols(p, r)
 		k.file(p+".upstream_tls.ca_file", r.UpstreamTLS.CAFile)
 		if sn := r.UpstreamTLS.ServerName; sn != "" && !validHostname(sn) {
 			k.add(p+".upstream_tls.server_name", "must be a valid host name")
@@ -418,13 +420,34 @@ func (k *checker) routePathPrefix(p string, r *Route) bool {
 }
 
 func (k *checker) header(key, name string) {
+	// "_" counts as "-": CGI-style upstreams read X-Forwarded_For as
+	// X-Forwarded-For.
+	folded := canonicalHeader(strings.ReplaceAll(name, "_", "-"))
 	switch {
 	case name == "":
 		k.add(key, "must not be empty")
 	case !isToken(name):
 		k.add(key, "must be a valid header name (letters, digits and !#$%%&'*+-.^_`|~)")
-	case reservedHeaders[canonicalHeader(name)]:
-		k.add(key, "must not be %q, which HTTP or the proxy uses itself", canonicalHeader(name))
+	case reservedHeaders[folded]:
+		k.add(key, "must not be %q, which HTTP or the proxy uses itself", folded)
+	}
+}
+
+// upgradeProtocols checks routes[].upgrade_protocols: protocol names
+// (RFC 9110 tokens, so no "/version"), each listed once.
+func (k *checker) upgradeProtocols(p string, r *Route) {
+	seen := map[string]int{}
+	for j, proto := range r.UpgradeProtocols {
+		key := fmt.Sprintf("%s.upgrade_protocols[%d]", p, j)
+		if !isToken(proto) {
+			k.add(key, "must be a protocol name such as \"websocket\" (letters, digits and !#$%%&'*+-.^_`|~, no \"/version\"), got %s", quoteValue(proto))
+			continue
+		}
+		if first, dup := seen[strings.ToLower(proto)]; dup {
+			k.add(key, "lists %q again (also upgrade_protocols[%d])", proto, first)
+			continue
+		}
+		seen[strings.ToLower(proto)] = j
 	}
 }
 

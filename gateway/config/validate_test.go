@@ -243,6 +243,20 @@ func TestValidateProblems(t *testing.T) {
 			[]string{`routes[0].identity_headers.groups (line 4): must not be empty`}},
 		{"identity header reserved", func(c *Config) { c.Routes[0].IdentityHeaders.User = "x-forwarded-for" },
 			[]string{`routes[0].identity_headers.user (line 4): must not be "X-Forwarded-For", which HTTP or the proxy uses itself`}},
+		{"identity header reserved with underscore", func(c *Config) { c.Routes[0].IdentityHeaders.User = "X-Forwarded_For" },
+			[]string{`routes[0].identity_headers.user (line 4): must not be "X-Forwarded-For", which HTTP or the proxy uses itself`}},
+		{"identity header is a URL override", func(c *Config) { c.Routes[0].IdentityHeaders.Groups = "x_original_url" },
+			[]string{`routes[0].identity_headers.groups (line 4): must not be "X-Original-Url", which HTTP or the proxy uses itself`}},
+		{"upgrade protocols ok", func(c *Config) { c.Routes[0].UpgradeProtocols = []string{"websocket", "h2c", "x-custom"} }, nil},
+		{"no upgrade protocols ok", func(c *Config) { c.Routes[0].UpgradeProtocols = []string{} }, nil},
+		{"upgrade protocol with version", func(c *Config) { c.Routes[0].UpgradeProtocols = []string{"websocket/13"} },
+			[]string{`routes[0].upgrade_protocols[0] (line 4): must be a protocol name such as "websocket" (letters, digits and !#$%&'*+-.^_` + "`" + `|~, no "/version"), got "websocket/13"`}},
+		{"upgrade protocol empty or spaced", func(c *Config) { c.Routes[1].UpgradeProtocols = []string{"websocket", "", "web socket"} }, []string{
+			`routes[1].upgrade_protocols[1] (line 7): must be a protocol name such as "websocket" (letters, digits and !#$%&'*+-.^_` + "`" + `|~, no "/version"), got ""`,
+			`routes[1].upgrade_protocols[2] (line 7): must be a protocol name such as "websocket" (letters, digits and !#$%&'*+-.^_` + "`" + `|~, no "/version"), got "web socket"`,
+		}},
+		{"upgrade protocol twice", func(c *Config) { c.Routes[0].UpgradeProtocols = []string{"websocket", "WebSocket"} },
+			[]string{`routes[0].upgrade_protocols[1] (line 4): lists "WebSocket" again (also upgrade_protocols[0])`}},
 		{"identity headers equal", func(c *Config) { c.Routes[0].IdentityHeaders.Groups = "remote-user" },
 			[]string{`routes[0].identity_headers.groups (line 4): must differ from identity_headers.user`}},
 		{"same host and prefix", func(c *Config) {
@@ -384,6 +398,11 @@ func TestWarnings(t *testing.T) {
 		}, nil},
 		{"public_url http", func(c *Config) { c.PublicURL = "http://panel.example.com" },
 			[]string{`public_url (line 2): uses http: passwords, codes and session cookies cross the network unencrypted`}},
+		{"websocket only", func(c *Config) { c.Routes[0].UpgradeProtocols = []string{"WebSocket"} }, nil},
+		{"other upgrade protocols", func(c *Config) { c.Routes[1].UpgradeProtocols = []string{"websocket", "h2c", "foo"} }, []string{
+			`routes[1].upgrade_protocols[1] (line 7): lets clients switch to "h2c": the connection becomes a raw tunnel to http://10.0.0.5:10000, and what they send through it (h2c: any HTTP request, to any path of the upstream) is not checked against path_prefix or the route's policy`,
+			`routes[1].upgrade_protocols[2] (line 7): lets clients switch to "foo": the connection becomes a raw tunnel to http://10.0.0.5:10000, and what they send through it is not checked against path_prefix or the route's policy`,
+		}},
 		{"bypass route", func(c *Config) { c.Routes[1].Policy = PolicyBypass },
 			[]string{`routes[1].policy (line 10): is bypass: http://10.0.0.5:10000 is reachable without logging in`}},
 		{"trust everyone", func(c *Config) { c.TrustedProxies = []string{"10.0.0.1", "0.0.0.0/0", "::/0"} }, []string{
@@ -483,5 +502,44 @@ func runValidateCases(t *testing.T, tests []validateCase) {
 				t.Fatalf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
 			}
 		})
+	}
+}
+
+// routes[].upgrade_protocols: unset means websocket, [] means none (not
+// the default), and problems name the entry and its line.
+func TestUpgradeProtocolsKey(t *testing.T) {
+	clearEnv(t)
+	c, err := LoadBytes([]byte(`routes:
+  - name: unset
+    upstream: http://127.0.0.1:1
+  - name: none
+    path_prefix: /none
+    upstream: http://127.0.0.1:1
+    upgrade_protocols: []
+  - name: no-value
+    path_prefix: /null
+    upstream: http://127.0.0.1:1
+    upgrade_protocols:
+  - name: custom
+    path_prefix: /custom
+    upstream: http://127.0.0.1:1
+    upgrade_protocols:
+      - websocket
+      - "tls/1.3"
+`), "t.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := func(i int) []string { return c.Routes[i].UpgradeProtocols }
+	if !reflect.DeepEqual(got(0), []string{"websocket"}) || !reflect.DeepEqual(got(2), []string{"websocket"}) {
+		t.Errorf("unset / null upgrade_protocols = %q, %q; want the default [websocket]", got(0), got(2))
+	}
+	if got(1) == nil || len(got(1)) != 0 {
+		t.Errorf("upgrade_protocols: [] = %#v; want an empty list (no upgrades)", got(1))
+	}
+	err = c.Validate()
+	want := "routes[3].upgrade_protocols[1] (line 17): must be a protocol name such as \"websocket\""
+	if err == nil || !strings.HasPrefix(err.Error(), want) || strings.Count(err.Error(), "\n") != 0 {
+		t.Fatalf("Validate = %v; want one problem starting %q", err, want)
 	}
 }

@@ -29,6 +29,18 @@ func (c *Config) Warnings() []Problem {
 		if r.Policy == PolicyTwoFactor {
 			twoFactorRoutes = append(twoFactorRoutes, fmt.Sprintf("%q", r.Name))
 		}
+		for j, proto := range r.UpgradeProtocols {
+			if strings.EqualFold(proto, DefaultUpgradeProtocol) {
+				continue
+			}
+			anyRequest := ""
+			if strings.EqualFold(proto, "h2c") {
+				anyRequest = " (h2c: any HTTP request, to any path of the upstream)"
+			}
+			warn(fmt.Sprintf("%s.upgrade_protocols[%d]", p, j),
+				"lets clients switch to %q: the connection becomes a raw tunnel to %s, and what they send through it%s is not checked against path_prefix or the route's policy",
+				proto, r.Upstream, anyRequest)
+		}
 		tls := r.UpstreamTLS
 		if u, err := url.Parse(r.Upstream); err == nil && u.Scheme == "http" &&
 			(tls.CAFile != "" || tls.ServerName != "" || tls.InsecureSkipVerify) {

@@ -9,12 +9,18 @@
 // Identity to assert upstream (or nil for bypass routes).
 //
 // On the way up Forward strips every client-supplied copy of the identity
-// headers (in any spelling), sets the route's identity headers, removes the
-// gateway's own cookies, and rebuilds X-Forwarded-For/-Proto/-Host and
-// X-Real-IP from the trusted middleware.Client. On the way down it rewrites
-// Location and Refresh headers that point at the upstream's own origin to
-// the public origin (like nginx "proxy_redirect default") and drops any
-// Set-Cookie for the gateway's own cookie names.
+// headers, of the forwarded headers it sets itself and of X-Original-URL
+// and X-Rewrite-URL (each in any spelling: case, "_" for "-"), sets the
+// route's identity headers, removes the gateway's own cookies, and
+// rebuilds X-Forwarded-For/-Proto/-Host and X-Real-IP from the trusted
+// middleware.Client. Upgrade requests ("Connection: Upgrade") for a
+// protocol the route's UpgradeProtocols does not list (default: only
+// websocket) get 400 and never reach the upstream. On the way down it
+// rewrites Location and Refresh headers that point at the upstream's own
+// origin to the public origin (like nginx "proxy_redirect default"),
+// never into a URL a browser would read as another host, and drops any
+// Set-Cookie a browser could store as one of the gateway's cookies (their
+// names in any letter case, and nameless cookies).
 //
 // Upstream URLs with a path. A route with PathPrefix P and upstream
 // http://u/B (B not "/") forwards like nginx "location P { proxy_pass

@@ -12,14 +12,15 @@ func normalizeHeaderName(name string) string {
 	return strings.ReplaceAll(strings.ToLower(name), "_", "-")
 }
 
-// maxFoldedHeader bounds the header names stripIdentity folds on the
-// stack; a longer name cannot be an identity header (none is that long).
+// maxFoldedHeader bounds the header names stripClientHeaders folds on
+// the stack; a longer name cannot be one it strips (none is that long).
 const maxFoldedHeader = 64
 
-// stripIdentity deletes every header whose folded name is an identity
-// header, whatever its spelling in h. It folds each name into a stack
-// buffer, so it allocates nothing.
-func (p *Proxy) stripIdentity(h http.Header) {
+// stripClientHeaders deletes every header whose folded name is in
+// p.strip (identity headers and gatewayOwnedHeaders), whatever its
+// spelling in h. It folds each name into a stack buffer, so it allocates
+// nothing.
+func (p *Proxy) stripClientHeaders(h http.Header) {
 	var buf [maxFoldedHeader]byte
 	for k := range h {
 		if len(k) > len(buf) || len(k) > p.longestStrip {
@@ -76,24 +77,59 @@ func (p *Proxy) filterCookies(h http.Header) {
 	h["Cookie"] = []string{b.String()}
 }
 
-// filterSetCookies drops Set-Cookie headers for the gateway's own cookies
-// so an upstream cannot overwrite or plant a gateway session.
+// filterSetCookies drops the upstream's Set-Cookie headers that a browser
+// could store as one of the gateway's cookies, so a panel cannot
+// overwrite or plant a gateway session or CSRF cookie:
+//
+//   - a cookie named like one of the gateway's cookies after trimming
+//     whitespace and ignoring case (browsers compare the "__Host-" and
+//     "__Secure-" prefixes in any case, and the gateway's names come
+//     with both prefixes);
+//   - a cookie without a name. Browsers store "=authgate_session=x" and
+//     "authgate_session" (no "=") as a nameless cookie and send back only
+//     its value, "authgate_session=x" or "authgate_session", which reads
+//     as the gateway's own cookie.
 func (p *Proxy) filterSetCookies(h http.Header) {
 	lines := h.Values("Set-Cookie")
-	if len(lines) == 0 || len(p.stripCookies) == 0 {
-		return
-	}
-	kept := lines[:0:0]
+	var kept []string
 	for _, line := range lines {
-		name, _, _ := strings.Cut(line, "=")
-		if _, drop := p.stripCookies[strings.TrimSpace(name)]; drop {
-			continue
+		if !p.gatewayCookieName(setCookieName(line)) {
+			kept = append(kept, line)
 		}
-		kept = append(kept, line)
 	}
-	if len(kept) == 0 {
+	switch {
+	case len(kept) == len(lines):
+	case len(kept) == 0:
 		h.Del("Set-Cookie")
-		return
+	default:
+		h["Set-Cookie"] = kept
 	}
-	h["Set-Cookie"] = kept
+}
+
+// setCookieName returns the name a browser gives the cookie of a
+// Set-Cookie header (RFC 6265bis, section 5.6): the text before the first
+// "=" of the part before the first ";", without surrounding whitespace;
+// "" when that part has no "=".
+func setCookieName(line string) string {
+	pair, _, _ := strings.Cut(line, ";")
+	name, _, ok := strings.Cut(pair, "=")
+	if !ok {
+		return ""
+	}
+	return strings.TrimSpace(name)
+}
+
+// gatewayCookieName reports whether a cookie called name could be taken
+// for one of the gateway's cookies: no name at all, or one of the
+// gateway's names in any letter case.
+func (p *Proxy) gatewayCookieName(name string) bool {
+	if name == "" {
+		return true
+	}
+	for c := range p.stripCookies {
+		if strings.EqualFold(name, c) {
+			return true
+		}
+	}
+	return false
 }

@@ -104,7 +104,7 @@ func TestCanonicalPathHandBuilt(t *testing.T) {
 	}
 }
 
-func readLines(t *testing.T, name string) []string {
+func readLines(t testing.TB, name string) []string {
 	t.Helper()
 	f, err := os.Open(name)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"net/http/httputil"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -31,8 +32,9 @@ type Options struct {
 	StripHeaders []string
 	// StripCookies names the gateway's own cookies. They are removed from
 	// the Cookie header sent upstream (other cookies are kept), together
-	// with their "__Host-" and "__Secure-" prefixed forms, and Set-Cookie
-	// headers for them in upstream responses are dropped.
+	// with their "__Host-" and "__Secure-" prefixed forms. Upstream
+	// Set-Cookie headers for any of these names (in any letter case) and
+	// for nameless cookies are dropped.
 	StripCookies []string
 	// ErrorHandler renders the gateway's 502 page when an upstream cannot
 	// be reached. Default: plain-text 502 "Bad Gateway". It must not show
@@ -66,7 +68,7 @@ const defaultMaxIdlePerHost = 1024
 type Proxy struct {
 	routes       []routeProxy
 	byName       map[string]int
-	strip        map[string]struct{} // normalised identity header names
+	strip        map[string]struct{} // normalised names of request headers stripClientHeaders removes
 	longestStrip int                 // length of the longest name in strip
 	stripCookies map[string]struct{}
 	errorHandler func(http.ResponseWriter, *http.Request, error)
@@ -96,6 +98,22 @@ var builtinIdentityHeaders = []string{
 	"X-Webauth-User", "X-Authenticated-User",
 }
 
+// gatewayOwnedHeaders are request headers only the gateway may send
+// upstream, stripped from client requests in every spelling like the
+// identity headers. ReverseProxy removes the canonical X-Forwarded-For,
+// -Host, -Proto and Forwarded itself, but not "X-Forwarded_For" or
+// "x-real_ip": those reached the panel next to the gateway's own values,
+// and CGI-style servers (PHP, Perl, Python under CGI/FastCGI) read
+// either spelling as HTTP_X_FORWARDED_FOR. X-Original-URL and
+// X-Rewrite-URL make some servers and frameworks (IIS URL Rewrite,
+// Symfony, Zend, Laravel) serve another path than the request line's,
+// one the gateway never matched or authorised; they are dropped on
+// every route, bypass routes included.
+var gatewayOwnedHeaders = []string{
+	"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip",
+	"X-Original-Url", "X-Rewrite-Url",
+}
+
 // New validates the routes and builds one ReverseProxy and Transport per
 // route. All route problems are returned at once.
 func New(o Options) (*Proxy, error) {
@@ -118,7 +136,7 @@ func New(o Options) (*Proxy, error) {
 		p.now = time.Now
 	}
 	p.start = p.now()
-	for _, h := range builtinIdentityHeaders {
+	for _, h := range slices.Concat(builtinIdentityHeaders, gatewayOwnedHeaders) {
 		p.strip[normalizeHeaderName(h)] = struct{}{}
 	}
 	for _, h := range o.StripHeaders {
@@ -266,6 +284,22 @@ func (p *Proxy) Forward(w http.ResponseWriter, r *http.Request, rt *Route, id *I
 		p.fail(w, r, rp.route.Name, fmt.Errorf("%w: path outside the route's path_prefix", ErrUnknownRoute))
 		return
 	}
+	if offer := refusedUpgrade(r.Header, rp.route.UpgradeProtocols); offer != "" {
+		// Refused with 400 rather than forwarded without its Upgrade and
+		// Connection tokens. Either way no tunnel opens (ReverseProxy also
+		// refuses a 101 for an upgrade it did not send), but 400 fails
+		// closed: the upstream never sees the request, so nothing depends
+		// on how it treats what is left of a protocol switch (a stray
+		// HTTP2-Settings header, a body meant for the new protocol), and
+		// the client learns at once that the switch was refused instead
+		// of getting an ordinary answer it did not ask for. Browsers only
+		// ever upgrade to WebSocket, which is allowed by default.
+		p.log(r.Context()).Info().Str("route", rp.route.Name).Str("upgrade", truncate(offer, 100)).
+			Strs("upgrade_protocols", rp.route.UpgradeProtocols).
+			Msg("proxy: refused upgrade to a protocol the route's upgrade_protocols does not list")
+		http.Error(w, http.StatusText(http.StatusBadRequest), http.StatusBadRequest)
+		return
+	}
 	st := &forwardState{
 		in:        r,
 		path:      upstreamPath(&rp.route, canon),
@@ -383,35 +417,27 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest, rt *Route) {
 		st.sentHost = rt.Upstream.Host
 	}
 
-	p.stripIdentity(out.Header)
-	// The headers set below share one backing array (one allocation
-	// instead of one per header); each gets a full-capacity-limited slice
-	// so an append by a later handler cannot write into its neighbour.
-	vals := make([]string, 0, 6)
-	set := func(name, v string) {
-		vals = append(vals, v)
-		out.Header[name] = vals[len(vals)-1 : len(vals) : len(vals)]
-	}
+	p.stripClientHeaders(out.Header)
 	if st.id != nil {
-		set(http.CanonicalHeaderKey(rt.UserHeader), st.id.User)
+		out.Header.Set(rt.UserHeader, st.id.User)
 		if len(st.id.Groups) > 0 {
-			set(http.CanonicalHeaderKey(rt.GroupsHeader), strings.Join(st.id.Groups, ","))
+			out.Header.Set(rt.GroupsHeader, strings.Join(st.id.Groups, ","))
 		}
 	}
 	p.filterCookies(out.Header)
-	setForwarded(out.Header, st.client, set)
+	setForwarded(out.Header, st.client)
 }
 
 // setForwarded sets X-Forwarded-For (the validated incoming chain only
 // when the peer is a trusted proxy, then the peer), X-Forwarded-Proto,
-// X-Forwarded-Host and X-Real-IP from the trusted client info, through
-// set (which replaces a header's values).
-func setForwarded(h http.Header, c middleware.Client, set func(name, v string)) {
+// X-Forwarded-Host and X-Real-IP from the trusted client info. The
+// client's own copies, in any spelling, are already gone
+// (stripClientHeaders).
+func setForwarded(h http.Header, c middleware.Client) {
 	peer := ""
 	if c.Peer.IsValid() {
 		peer = c.Peer.String()
 	}
-	h.Del("X-Real-Ip")
 	if c.ViaTrustedProxy && len(c.ForwardedFor) > 0 {
 		var b strings.Builder
 		for _, a := range c.ForwardedFor {
@@ -429,23 +455,23 @@ func setForwarded(h http.Header, c middleware.Client, set func(name, v string)) 
 			b.WriteString(peer)
 		}
 		if b.Len() > 0 {
-			set("X-Forwarded-For", b.String())
+			h.Set("X-Forwarded-For", b.String())
 		}
 	} else if peer != "" {
-		set("X-Forwarded-For", peer)
+		h.Set("X-Forwarded-For", peer)
 	}
 	if c.IP.IsValid() {
 		ip := peer
 		if c.IP != c.Peer {
 			ip = c.IP.String()
 		}
-		set("X-Real-Ip", ip)
+		h.Set("X-Real-Ip", ip)
 	}
 	if c.Scheme != "" {
-		set("X-Forwarded-Proto", c.Scheme)
+		h.Set("X-Forwarded-Proto", c.Scheme)
 	}
 	if c.Host != "" {
-		set("X-Forwarded-Host", c.Host)
+		h.Set("X-Forwarded-Host", c.Host)
 	}
 }
 

@@ -400,3 +400,86 @@ func TestForwardedHeaders(t *testing.T) {
 		})
 	}
 }
+
+// Regression: ReverseProxy drops the canonical X-Forwarded-For/-Host/
+// -Proto only, so "X-Forwarded_For: 6.6.6.6" or "X-Real_IP" reached the
+// panel next to the gateway's own values (a CGI-style panel reads both as
+// HTTP_X_FORWARDED_FOR), and X-Original-URL / X-Rewrite-URL, which make
+// some servers serve another path than the one the gateway authorised,
+// were forwarded on every route, bypass routes included.
+func TestForwardedHeaderSpellingsStripped(t *testing.T) {
+	up := newUpstream(t, http.HandlerFunc(echoHandler))
+	g := newGateway(t, Options{Routes: []Route{
+		{Name: "protected", Upstream: mustURL(t, up.URL), Policy: "two_factor"},
+		{Name: "public", PathPrefix: "/public", Upstream: mustURL(t, up.URL), Policy: "bypass"},
+	}})
+	ip := netip.MustParseAddr
+	client := &middleware.Client{IP: ip("198.51.100.7"), Peer: ip("198.51.100.7"), Scheme: "https", Host: "panel.example"}
+	own := map[string]string{ // the gateway's values, by folded name
+		"x-forwarded-for": "198.51.100.7", "x-real-ip": "198.51.100.7",
+		"x-forwarded-host": "panel.example", "x-forwarded-proto": "https",
+	}
+	names := readLines(t, "testdata/spoofed_forwarded_headers.txt")
+	for _, tt := range []struct {
+		route, target string
+		id            *Identity
+	}{
+		{"protected", "/x", &Identity{User: "alice"}},
+		{"bypass", "/public/x", nil},
+	} {
+		for _, name := range names {
+			t.Run(tt.route+"/"+name, func(t *testing.T) {
+				g.set(client, tt.id)
+				s := g.echo(t, tt.target, http.Header{name: {"/admin?6.6.6.6"}})
+				want := normalizeHeaderName(name)
+				for k, v := range s.Header {
+					if normalizeHeaderName(k) != want {
+						continue
+					}
+					if own[want] == "" || k != http.CanonicalHeaderKey(want) || len(v) != 1 || v[0] != own[want] {
+						t.Fatalf("upstream got %s: %q (client sent %s)", k, v, name)
+					}
+				}
+			})
+		}
+	}
+}
+
+// Regression: the Set-Cookie filter compared the exact name before the
+// first "=", so a nameless cookie ("=authgate_session=x", which browsers
+// send back as "authgate_session=x"), a value without "=" and a name in
+// another letter case ("__HOST-authgate_session") reached the browser.
+func TestSetCookiePlantsDropped(t *testing.T) {
+	planted := readLines(t, "testdata/planted_set_cookies.txt")
+	// readLines trims lines; the file's leading blanks and tabs matter.
+	planted = append(planted, " authgate_session =planted; Path=/", "\tauthgate_session\t=planted", " =authgate_session=planted")
+	kept := []string{
+		"app=1; Path=/",
+		"authgate_session2=x",
+		"my_authgate_session=x; HttpOnly",
+		"cpsession=abc%3Adef; path=/; secure; HttpOnly",
+		"x=authgate_session=planted",
+		"__Host-app=1; Path=/; Secure",
+	}
+	up := newUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, c := range append(append([]string(nil), planted...), kept...) {
+			w.Header().Add("Set-Cookie", c)
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	g := newGateway(t, Options{
+		Routes:       []Route{{Name: "r", Upstream: mustURL(t, up.URL)}},
+		StripCookies: []string{"authgate_session", "authgate_csrf"},
+	})
+	res := g.do(t, http.MethodGet, "/", nil)
+	got := res.Header.Values("Set-Cookie")
+	if strings.Join(got, "\n") != strings.Join(kept, "\n") {
+		t.Fatalf("client Set-Cookie:\n%s\nwant only:\n%s", strings.Join(got, "\n"), strings.Join(kept, "\n"))
+	}
+	// Nameless cookies are dropped even when the gateway names no cookie.
+	h := http.Header{"Set-Cookie": {"=x=1", "ok=1", "novalue"}}
+	mustNew(t, Options{Routes: []Route{{Name: "r", Upstream: mustURL(t, up.URL)}}}).filterSetCookies(h)
+	if got := h["Set-Cookie"]; len(got) != 1 || got[0] != "ok=1" {
+		t.Fatalf("without gateway cookies: Set-Cookie = %q", got)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"path"
+	"slices"
 	"strings"
 
 	"golang.org/x/net/http/httpguts"
@@ -16,6 +17,10 @@ const (
 	DefaultUserHeader   = "Remote-User"
 	DefaultGroupsHeader = "Remote-Groups"
 )
+
+// DefaultUpgradeProtocol is the only protocol a Route with nil
+// UpgradeProtocols lets clients switch to.
+const DefaultUpgradeProtocol = "websocket"
 
 // ErrInvalidRoute is wrapped by New for every route that cannot be used.
 var ErrInvalidRoute = errors.New("proxy: invalid route")
@@ -44,6 +49,14 @@ type Route struct {
 	// Remote-User and Remote-Groups.
 	UserHeader   string
 	GroupsHeader string
+	// UpgradeProtocols names the protocols a client may switch to with
+	// "Connection: Upgrade" (RFC 9110, section 7.8), compared by name
+	// ("websocket" also allows "WebSocket/13") in any letter case. After
+	// the switch the connection is a raw tunnel to the upstream. nil
+	// means DefaultUpgradeProtocol only; an empty, non-nil list allows no
+	// upgrade. Any other upgrade is answered 400 and never reaches the
+	// upstream.
+	UpgradeProtocols []string
 	// TLS to an https upstream: a PEM CA bundle to trust (instead of the
 	// system roots), no verification at all, or the name to verify.
 	CAFile             string
@@ -127,6 +140,16 @@ func normalizeRoute(r Route, i int) (Route, error) {
 	}
 	if normalizeHeaderName(r.UserHeader) == normalizeHeaderName(r.GroupsHeader) {
 		bad("user and groups headers must differ")
+	}
+	if r.UpgradeProtocols == nil {
+		r.UpgradeProtocols = []string{DefaultUpgradeProtocol}
+	} else {
+		r.UpgradeProtocols = slices.Clone(r.UpgradeProtocols) // an empty list stays empty: no upgrades
+	}
+	for _, proto := range r.UpgradeProtocols {
+		if !httpguts.ValidHeaderFieldName(proto) {
+			bad("upgrade protocol %q is not a protocol name (an RFC 9110 token)", proto)
+		}
 	}
 	r.AllowUsers = append([]string(nil), r.AllowUsers...)
 	r.AllowGroups = append([]string(nil), r.AllowGroups...)

@@ -103,6 +103,14 @@ func TestNewNormalises(t *testing.T) {
 	if rt.UserHeader != DefaultUserHeader || rt.GroupsHeader != DefaultGroupsHeader {
 		t.Fatalf("identity headers = %q, %q", rt.UserHeader, rt.GroupsHeader)
 	}
+	if len(rt.UpgradeProtocols) != 1 || rt.UpgradeProtocols[0] != "websocket" {
+		t.Fatalf("upgrade protocols = %q; want the default websocket", rt.UpgradeProtocols)
+	}
+	// An empty list stays empty (no upgrades), not the default.
+	none := mustNew(t, Options{Routes: []Route{{Upstream: mustURL(t, "http://up.invalid"), UpgradeProtocols: []string{}}}}).Routes()[0]
+	if none.UpgradeProtocols == nil || len(none.UpgradeProtocols) != 0 {
+		t.Fatalf("empty upgrade protocols normalised to %q", none.UpgradeProtocols)
+	}
 }
 
 func TestNewRejects(t *testing.T) {
@@ -132,6 +140,8 @@ func TestNewRejects(t *testing.T) {
 		{"ca and insecure", []Route{{Name: "a", Upstream: ups, CAFile: notPEM, InsecureSkipVerify: true}}, "exclude"},
 		{"missing ca", []Route{{Name: "a", Upstream: ups, CAFile: filepath.Join(dir, "nope.pem")}}, "ca_file"},
 		{"not pem", []Route{{Name: "a", Upstream: ups, CAFile: notPEM}}, "no PEM"},
+		{"upgrade protocol with version", []Route{{Name: "a", Upstream: up, UpgradeProtocols: []string{"websocket/13"}}}, `upgrade protocol "websocket/13"`},
+		{"empty upgrade protocol", []Route{{Name: "a", Upstream: up, UpgradeProtocols: []string{""}}}, "upgrade protocol"},
 		{"dup name", []Route{{Name: "a", Upstream: up}, {Name: "a", PathPrefix: "/x", Upstream: up}}, "duplicate name"},
 		{"dup match", []Route{{Name: "a", PathPrefix: "/x/", Upstream: up}, {Name: "b", PathPrefix: "/x", Upstream: up}}, "same host and path_prefix"},
 	}
