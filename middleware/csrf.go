@@ -2,8 +2,9 @@ package middleware
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
-	"crypto/subtle"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"net/http"
@@ -14,8 +15,8 @@ import (
 // CSRF failure reasons, logged at warn level by CSRF.Middleware and
 // available to Reject through CSRFFailure.
 var (
-	ErrCSRFMissingCookie = errors.New("csrf: no token cookie")
-	ErrCSRFBadToken      = errors.New("csrf: token missing or mismatched")
+	ErrCSRFMissingCookie = errors.New("csrf: neither a session nor a token cookie")
+	ErrCSRFBadToken      = errors.New("csrf: token missing or not this session's")
 	ErrCSRFBadOrigin     = errors.New("csrf: Origin is not the gateway's origin")
 	ErrCSRFCrossSite     = errors.New("csrf: Sec-Fetch-Site is not same-origin")
 )
@@ -25,9 +26,14 @@ var (
 const CSRFHeader = "X-CSRF-Token"
 
 const (
-	csrfTokenBytes = 32
-	csrfTokenLen   = 43 // base64.RawURLEncoding of 32 bytes
-	csrfPlainPath  = "/.authgate/"
+	csrfCookieBytes = 32
+	csrfCookieLen   = 43 // base64.RawURLEncoding of 32 bytes
+	csrfPlainPath   = "/.authgate/"
+	// The token is an HMAC-SHA256 (32 bytes) over one of these labels
+	// and the value it is bound to, so a session id and a token cookie
+	// with the same text never give the same token.
+	csrfBindSession    = "authgate csrf v2 session\x00"
+	csrfBindPreSession = "authgate csrf v2 pre-session\x00"
 )
 
 // CSRFOptions configures NewCSRF.
@@ -45,41 +51,78 @@ type CSRFOptions struct {
 	// Reject writes the response for a rejected request (default: a
 	// plain-text 403). CSRFFailure(r) tells why.
 	Reject func(w http.ResponseWriter, r *http.Request)
+	// Key is the secret the tokens are derived from (HMAC-SHA256). Every
+	// instance serving the same users needs the same key, or a form
+	// rendered by one fails on another. Default: a random key, so tokens
+	// hold only within this process.
+	Key []byte
+	// SessionCookie returns the name of the session cookie r would carry
+	// (nil: there is none). A request carrying it gets tokens bound to
+	// its value; see CSRF.
+	SessionCookie func(r *http.Request) string
 }
 
-// CSRF protects the gateway's forms with a double-submit token: a random
-// token in an HttpOnly, SameSite=Strict cookie that every unsafe request
-// (POST, PUT, PATCH, DELETE) must echo in the form field or X-CSRF-Token
-// header. On top of that, an unsafe request is rejected when its Origin
-// header (if present) is not the gateway's public origin (scheme and host
-// from Client) or when Sec-Fetch-Site (if present) says the request came
-// from another origin. The token is not bound to the session.
+// CSRF protects the gateway's forms with a token bound to the session:
+// every unsafe request (POST, PUT, PATCH, DELETE) must carry, in the form
+// field or the X-CSRF-Token header, HMAC-SHA256(Key, the session cookie's
+// value). A request without a session cookie (the login page) uses a
+// random pre-session value from an HttpOnly, SameSite=Strict token cookie
+// instead. A cookie and token an attacker made up, planted or got for
+// their own session therefore never pass for the victim's session: the
+// token cannot be computed without Key, and one minted for another
+// session, or before sign-in, does not match. Signing in, and every
+// session rotation, changes the token; pages rendered in the response
+// that sets the new session cookie already carry the new one (CSRFToken
+// reads the response's pending Set-Cookie).
 //
-// Cookie scope: over http the cookie is "<CookieName>" with
+// On top of that, an unsafe request is rejected when its Origin header
+// (if present) is not the gateway's public origin (scheme and host from
+// Client) or when Sec-Fetch-Site (if present) says the request came from
+// another origin.
+//
+// Cookie scope: over http the token cookie is "<CookieName>" with
 // Path=/.authgate/. Over https it is "__Host-<CookieName>", Secure, and —
 // because browsers only accept __Host- cookies with Path=/ — Path=/, so
 // the proxy must strip it from upstream requests (see CookieNames).
 type CSRF struct {
-	cookieName string
-	secure     func(r *http.Request) bool
-	field      string
-	reject     func(w http.ResponseWriter, r *http.Request)
+	cookieName    string
+	secure        func(r *http.Request) bool
+	field         string
+	reject        func(w http.ResponseWriter, r *http.Request)
+	key           []byte
+	sessionCookie func(r *http.Request) string
 }
 
 type csrfKey struct{}
 
+// csrfState is what CSRFToken and CSRFFailure read for one request.
 type csrfState struct {
-	token string
-	err   error
+	c *CSRF
+	// session is the session cookie's name for this request ("" if none)
+	// and sessionID its value in the request ("" if absent).
+	session, sessionID string
+	// preSession is the token cookie's value: the one the request sent,
+	// or the one this response sets.
+	preSession string
+	// header is the response's header, for a session cookie the handler
+	// sets or clears.
+	header http.Header
+	err    error
 }
 
 // NewCSRF returns a CSRF protector; zero options take the defaults above.
 func NewCSRF(opts CSRFOptions) *CSRF {
 	c := &CSRF{
-		cookieName: opts.CookieName,
-		secure:     opts.Secure,
-		field:      opts.FieldName,
-		reject:     opts.Reject,
+		cookieName:    opts.CookieName,
+		secure:        opts.Secure,
+		field:         opts.FieldName,
+		reject:        opts.Reject,
+		key:           append([]byte(nil), opts.Key...),
+		sessionCookie: opts.SessionCookie,
+	}
+	if len(c.key) == 0 {
+		c.key = make([]byte, 32)
+		_, _ = rand.Read(c.key) // never fails (crypto/rand, Go ≥ 1.24)
 	}
 	if c.cookieName == "" {
 		c.cookieName = "authgate_csrf"
@@ -119,20 +162,26 @@ func (c *CSRF) Middleware() func(http.Handler) http.Handler {
 			if secure {
 				name = "__Host-" + name
 			}
-			st := &csrfState{}
+			st := &csrfState{c: c, header: w.Header()}
+			if c.sessionCookie != nil {
+				st.session = c.sessionCookie(r)
+				if ck, err := r.Cookie(st.session); err == nil {
+					st.sessionID = ck.Value
+				}
+			}
 			cookieToken := ""
-			if ck, err := r.Cookie(name); err == nil && validCSRFToken(ck.Value) {
+			if ck, err := r.Cookie(name); err == nil && validCSRFCookie(ck.Value) {
 				cookieToken = ck.Value
-				st.token = cookieToken
+				st.preSession = cookieToken
 			} else {
-				st.token = newCSRFToken()
-				http.SetCookie(w, c.cookie(name, st.token, secure))
+				st.preSession = newCSRFCookieValue()
+				http.SetCookie(w, c.cookie(name, st.preSession, secure))
 			}
 			w.Header().Add("Vary", "Cookie")
 			r = r.WithContext(context.WithValue(r.Context(), csrfKey{}, st))
 
 			if isUnsafeMethod(r.Method) {
-				if err := c.check(r, cookieToken); err != nil {
+				if err := c.check(r, st.sessionID, cookieToken); err != nil {
 					st.err = err
 					LoggerFrom(r.Context()).Warn().Err(err).Msg("csrf check failed")
 					SetResult(r.Context(), "csrf_rejected")
@@ -160,7 +209,10 @@ func (c *CSRF) cookie(name, token string, secure bool) *http.Cookie {
 	return ck
 }
 
-func (c *CSRF) check(r *http.Request, cookieToken string) error {
+// check runs the origin checks, then compares the sent token with the
+// one bound to the request's session (sessionID) or, without one, to its
+// token cookie.
+func (c *CSRF) check(r *http.Request, sessionID, cookieToken string) error {
 	switch r.Header.Get("Sec-Fetch-Site") {
 	case "", "same-origin", "none":
 	default:
@@ -171,17 +223,64 @@ func (c *CSRF) check(r *http.Request, cookieToken string) error {
 			return ErrCSRFBadOrigin
 		}
 	}
-	if cookieToken == "" {
+	var want []byte
+	switch {
+	case sessionID != "":
+		want = c.mac(csrfBindSession, sessionID)
+	case cookieToken != "":
+		want = c.mac(csrfBindPreSession, cookieToken)
+	default:
 		return ErrCSRFMissingCookie
 	}
 	sent := r.Header.Get(CSRFHeader)
 	if sent == "" {
 		sent = r.PostFormValue(c.field)
 	}
-	if len(sent) != len(cookieToken) || subtle.ConstantTimeCompare([]byte(sent), []byte(cookieToken)) != 1 {
+	got, err := base64.RawURLEncoding.DecodeString(sent)
+	if err != nil || !hmac.Equal(got, want) {
 		return ErrCSRFBadToken
 	}
 	return nil
+}
+
+// mac is HMAC-SHA256(key, label || value).
+func (c *CSRF) mac(label, value string) []byte {
+	m := hmac.New(sha256.New, c.key)
+	m.Write([]byte(label))
+	m.Write([]byte(value))
+	return m.Sum(nil)
+}
+
+// token is the form token for the session this response leaves the
+// browser with: a session cookie the handler set (or cleared) wins over
+// the one the request carried.
+func (st *csrfState) token() string {
+	id := st.sessionID
+	if st.session != "" {
+		if v, ok := pendingCookie(st.header, st.session); ok {
+			id = v
+		}
+	}
+	if id != "" {
+		return base64.RawURLEncoding.EncodeToString(st.c.mac(csrfBindSession, id))
+	}
+	return base64.RawURLEncoding.EncodeToString(st.c.mac(csrfBindPreSession, st.preSession))
+}
+
+// pendingCookie returns the value of the last Set-Cookie for name in h,
+// "" when that one deletes the cookie; ok is false when h sets none.
+func pendingCookie(h http.Header, name string) (value string, ok bool) {
+	for _, line := range h.Values("Set-Cookie") {
+		ck, err := http.ParseSetCookie(line)
+		if err != nil || ck.Name != name {
+			continue
+		}
+		value, ok = ck.Value, true
+		if ck.MaxAge < 0 {
+			value = ""
+		}
+	}
+	return value, ok
 }
 
 // sameOrigin reports whether the Origin header value is the request's
@@ -210,10 +309,12 @@ func sameOrigin(origin string, r *http.Request) bool {
 }
 
 // CSRFToken returns the token for r's forms (put it in a hidden field
-// named FieldName), or "" if CSRF.Middleware did not run.
+// named FieldName), or "" if CSRF.Middleware did not run. Call it after
+// setting or clearing the session cookie: the token is bound to the
+// session the response leaves the browser with.
 func CSRFToken(r *http.Request) string {
 	if st, ok := r.Context().Value(csrfKey{}).(*csrfState); ok {
-		return st.token
+		return st.token()
 	}
 	return ""
 }
@@ -235,14 +336,15 @@ func isUnsafeMethod(m string) bool {
 	return true
 }
 
-func newCSRFToken() string {
-	b := make([]byte, csrfTokenBytes)
+// newCSRFCookieValue is a random pre-session value for the token cookie.
+func newCSRFCookieValue() string {
+	b := make([]byte, csrfCookieBytes)
 	_, _ = rand.Read(b) // never fails (crypto/rand, Go ≥ 1.24)
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-func validCSRFToken(s string) bool {
-	if len(s) != csrfTokenLen {
+func validCSRFCookie(s string) bool {
+	if len(s) != csrfCookieLen {
 		return false
 	}
 	_, err := base64.RawURLEncoding.DecodeString(s)

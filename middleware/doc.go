@@ -12,8 +12,9 @@
 //
 // and, on the gateway's own /.authgate/ pages only:
 //
+//	BodyDeadline(d)             // the (small) body must arrive within d
 //	SecurityHeaders()           // CSP, framing, no-store, HSTS over https
-//	csrf.Middleware()           // double-submit token + Origin check
+//	csrf.Middleware()           // session-bound token + Origin check
 //
 // Logger works with RealClient placed either before or after it: RealClient
 // reports the resolved client to the access log through the per-request

@@ -131,8 +131,20 @@ type AdminAuditPage struct {
 	Common
 	Nav    Nav
 	Events []AdminAuditRow
-	// Limit is how many events the store keeps.
+	// Limit is how many events the page shows at most.
 	Limit int
+	// Views link the page's views (sign-ins and changes, failures, all),
+	// the one shown marked Current.
+	Views []AdminAuditView
+	// Intro says what the view shown lists.
+	Intro string
+}
+
+// AdminAuditView is one view of the audit page.
+type AdminAuditView struct {
+	Label   string
+	URL     string
+	Current bool
 }
 
 // AdminAuditRow is one audit event as shown.

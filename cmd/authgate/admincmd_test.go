@@ -42,7 +42,7 @@ func seedAdminStore(t *testing.T, st *embedded.Store) {
 			t.Fatal(err)
 		}
 	}
-	if err := st.AppendAudit(ctx, store.AuditEvent{Time: now.Add(-time.Hour), Action: "login_failed", Target: "x\x1b[31mred", IP: "198.51.100.9"}, 500); err != nil {
+	if err := st.AppendAudit(ctx, store.AuditFailures, store.AuditEvent{Time: now.Add(-time.Hour), Action: "login_failed", Target: "x\x1b[31mred", IP: "198.51.100.9"}, 500); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -209,14 +209,28 @@ func TestAdminCommands(t *testing.T) {
 					`\S+ \S+\s+cli\s+setting_changed\s+two_factor\.issuer\s+-\s+two_factor\.issuer=Acme Panel \(was ""\)\n` +
 					`\S+ \S+\s+cli\s+setting_changed\s+two_factor\.mode\s+-\s+two_factor\.mode=required \(was "off"\)\n` +
 					`\S+ \S+\s+cli\s+totp_disabled\s+bob\s+-\s+2FA was not set up; 1 session\(s\) revoked\n` +
-					`\S+ \S+\s+cli\s+totp_disabled\s+alice\s+-\s+2 session\(s\) revoked\n` +
-					`\S+ \S+\s+-\s+login_failed\s+x\?\[31mred\s+198\.51\.100\.9\s+-\n$`,
+					`\S+ \S+\s+cli\s+totp_disabled\s+alice\s+-\s+2 session\(s\) revoked\n$`,
 			},
+			// Failed sign-ins are kept apart: --failures or --all.
+			notStdout: []string{"\x1b", "login_failed"},
+		},
+		{
+			name: "audit --failures", args: []string{"audit", "--failures"},
+			wantStdout: []string{`^TIME\s+ACTOR\s+ACTION\s+TARGET\s+IP\s+DETAIL\n` +
+				`\S+ \S+\s+-\s+login_failed\s+x\?\[31mred\s+198\.51\.100\.9\s+-\n$`},
 			notStdout: []string{"\x1b"},
 		},
+		{
+			name: "audit --all", args: []string{"audit", "--all"},
+			wantStdout: []string{`^TIME\s+ACTOR\s+ACTION\s+TARGET\s+IP\s+DETAIL\n` +
+				`\S+ \S+\s+cli\s+sessions_revoked\s+bob\s+-\s+2 session\(s\) revoked\n` +
+				`(?:.*\n){5}` +
+				`\S+ \S+\s+-\s+login_failed\s+x\?\[31mred\s+198\.51\.100\.9\s+-\n$`},
+		},
+		{name: "audit --failures --all", args: []string{"audit", "--failures", "--all"}, wantCode: 2, wantStderr: []string{"exclude each other"}},
 		{name: "audit --limit", args: []string{"audit", "--limit", "2"}, wantStdout: []string{`^TIME.*\n.*sessions_revoked.*\n.*two_factor\.issuer=\(default.*\n$`}},
-		{name: "audit --since duration", args: []string{"audit", "--since", "30m"}, wantStdout: []string{`totp_disabled`}, notStdout: []string{"login_failed"}},
-		{name: "audit --since time", args: []string{"audit", "--since", time.Now().Add(-2 * time.Hour).Format(time.RFC3339)},
+		{name: "audit --since duration", args: []string{"audit", "--all", "--since", "30m"}, wantStdout: []string{`totp_disabled`}, notStdout: []string{"login_failed"}},
+		{name: "audit --since time", args: []string{"audit", "--all", "--since", time.Now().Add(-2 * time.Hour).Format(time.RFC3339)},
 			wantStdout: []string{`login_failed`}},
 		{name: "audit --since the future", args: []string{"audit", "--since", "2999-01-01T00:00:00Z"}, wantStdout: []string{`^TIME\s+ACTOR\s+ACTION\s+TARGET\s+IP\s+DETAIL\n$`}},
 		{name: "audit --since negative", args: []string{"audit", "--since", "-5m"}, wantCode: 2, wantStderr: []string{"must be positive"}},

@@ -7,16 +7,22 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/authgate/authgate/gateway/audit"
+	"github.com/authgate/authgate/gateway/useradmin"
 )
 
-const auditUsage = "authgate audit [--since DURATION|RFC3339] [--limit N] [--config PATH]"
+const auditUsage = "authgate audit [--failures|--all] [--since DURATION|RFC3339] [--limit N] [--config PATH]"
 
-// cmdAudit prints the audit trail, newest first.
+// cmdAudit prints the audit trail, newest first: sign-ins and changes, or
+// with --failures the failed sign-ins and bans, or with --all both.
 func cmdAudit(ctx context.Context, args []string, now func() time.Time, stdout, stderr io.Writer) error {
 	fs := newFlags("audit", stderr)
 	cfgFlag := fs.String("config", "", configFlagHelp)
+	failures := fs.Bool("failures", false, fmt.Sprintf("failed sign-ins and the bans they started (kept apart: the last %d) instead of sign-ins and changes (the last %d)", audit.KeepFailures, audit.KeepChanges))
+	all := fs.Bool("all", false, "both lists, merged by time")
 	sinceFlag := fs.String("since", "", "only events newer than this: a duration back from now (30m, 24h) or an RFC 3339 time")
-	limit := fs.Int("limit", 0, "at most N events (default: all the store keeps, 500)")
+	limit := fs.Int("limit", 0, "at most N events (default: all the store keeps)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: %s\n", auditUsage)
 		fs.PrintDefaults()
@@ -31,6 +37,15 @@ func cmdAudit(ctx context.Context, args []string, now func() time.Time, stdout, 
 	if *limit < 0 {
 		return fmt.Errorf("%w: --limit must be 0 or more", errUsage)
 	}
+	view := useradmin.AuditChanges
+	switch {
+	case *failures && *all:
+		return fmt.Errorf("%w: --failures and --all exclude each other", errUsage)
+	case *failures:
+		view = useradmin.AuditFailures
+	case *all:
+		view = useradmin.AuditAll
+	}
 	since, err := parseSince(*sinceFlag, now)
 	if err != nil {
 		return err
@@ -44,7 +59,7 @@ func cmdAudit(ctx context.Context, args []string, now func() time.Time, stdout, 
 		return err
 	}
 	defer closeFn()
-	events, err := a.Audit(ctx, since, *limit)
+	events, err := a.Audit(ctx, view, since, *limit)
 	if err != nil {
 		return err
 	}

@@ -101,7 +101,7 @@ func TestBansCommandsWhileRunning(t *testing.T) {
 	if code, loc := newBrowser().login(t, srv.origin, "bob", "bob-password-1"); code != http.StatusSeeOther {
 		t.Fatalf("login after the lift: %d %q", code, loc)
 	}
-	res = cli("audit", "--since", "1h")
+	res = cli("audit", "--all", "--since", "1h")
 	for _, re := range []string{`(?m)\s+ban_started\s+bob\s+127\.0\.0\.1\s+user banned for 15m0s after 3 failed attempts`, `(?m)\s+cli\s+ban_lifted\s+bob\s`} {
 		if !regexp.MustCompile(re).MatchString(res.stdout) {
 			t.Errorf("audit does not match %s:\n%s", re, res.stdout)

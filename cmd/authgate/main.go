@@ -48,8 +48,9 @@ Usage:
   authgate sessions revoke USER           end all of the user's sessions
   authgate bans list                      active sign-in bans (user names and client addresses)
   authgate bans lift USER|IP|KEY...       lift bans early and clear their failure counts
-  authgate audit [--since DURATION|RFC3339] [--limit N]
-                                          the audit trail (last 500 events), newest first
+  authgate audit [--failures|--all] [--since DURATION|RFC3339] [--limit N]
+                                          sign-ins and changes, newest first (--failures: failed
+                                          sign-ins and bans, kept apart; --all: both, by time)
   authgate version
   authgate help
 

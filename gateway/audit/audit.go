@@ -1,6 +1,10 @@
 // Package audit records who did what: every auth and admin event goes to
-// the store's capped list (the admin Audit tab, `authgate audit`) and to
-// the log, with the actor and client IP taken from the request context.
+// one of the store's two capped lists (the admin Audit tab, `authgate
+// audit`) and to the log, with the actor and client IP taken from the
+// request context. Failed sign-ins and the bans they start, which anyone
+// can cause in bulk, go to their own list (store.AuditFailures), so a
+// guessing run never pushes sign-ins and changes (store.AuditChanges)
+// out.
 package audit
 
 import (
@@ -12,8 +16,34 @@ import (
 	"github.com/authgate/authgate/gateway/store"
 )
 
-// Keep is how many events the store keeps.
-const Keep = 500
+// How many events the store keeps in each trail (store.AuditTrail).
+const (
+	// KeepChanges bounds the sign-ins and changes: only signed-in users,
+	// admins and the command line add to it.
+	KeepChanges = 5000
+	// KeepFailures bounds the failed sign-ins and ban starts: anyone can
+	// add to it, a guessing run hundreds a minute.
+	KeepFailures = 1000
+)
+
+// TrailOf is the trail an action is kept in: store.AuditFailures for a
+// failed sign-in (LoginFailed) and a ban start (BanStarted),
+// store.AuditChanges for everything else.
+func TrailOf(action string) store.AuditTrail {
+	switch action {
+	case LoginFailed, BanStarted:
+		return store.AuditFailures
+	}
+	return store.AuditChanges
+}
+
+// KeepOf is how many events trail keeps (KeepChanges, KeepFailures).
+func KeepOf(trail store.AuditTrail) int {
+	if trail == store.AuditFailures {
+		return KeepFailures
+	}
+	return KeepChanges
+}
 
 // Actions.
 const (
@@ -48,7 +78,7 @@ const (
 
 // Appender is the store side of the recorder.
 type Appender interface {
-	AppendAudit(ctx context.Context, ev store.AuditEvent, keep int) error
+	AppendAudit(ctx context.Context, trail store.AuditTrail, ev store.AuditEvent, keep int) error
 }
 
 type actorKey struct{}
@@ -82,8 +112,9 @@ func New(st Appender, log zerolog.Logger, now func() time.Time) *Recorder {
 	return &Recorder{st: st, log: log, now: now}
 }
 
-// Record stores and logs ev. A store failure is logged, not returned: the
-// action it describes has already happened, and the log still has it.
+// Record stores ev in its trail (TrailOf) and logs it. A store failure is
+// logged, not returned: the action it describes has already happened, and
+// the log still has it.
 func (r *Recorder) Record(ctx context.Context, ev store.AuditEvent) {
 	if ev.Time.IsZero() {
 		ev.Time = r.now()
@@ -101,7 +132,8 @@ func (r *Recorder) Record(ctx context.Context, ev store.AuditEvent) {
 	ev.Detail = clip(ev.Detail, maxDetailLen)
 	r.log.Info().Str("event", logEventName).Str("action", ev.Action).Str("actor", ev.Actor).
 		Str("target", ev.Target).Str("client_ip", ev.IP).Str("detail", ev.Detail).Msg(logMessage)
-	if err := r.st.AppendAudit(context.WithoutCancel(ctx), ev, Keep); err != nil {
+	trail := TrailOf(ev.Action)
+	if err := r.st.AppendAudit(context.WithoutCancel(ctx), trail, ev, KeepOf(trail)); err != nil {
 		r.log.Error().Err(err).Str("action", ev.Action).Msg("audit event not stored")
 	}
 }

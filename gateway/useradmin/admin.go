@@ -65,9 +65,9 @@ type Admin interface {
 	SetMode(ctx context.Context, mode string) error
 	// SetIssuer sets the Issuer for new enrolments ("" = the default).
 	SetIssuer(ctx context.Context, issuer string) error
-	// Audit returns up to limit events newer than since (zero = all),
-	// newest first.
-	Audit(ctx context.Context, since time.Time, limit int) ([]store.AuditEvent, error)
+	// Audit returns up to limit events of view (AuditChanges when "")
+	// newer than since (zero = all), newest first.
+	Audit(ctx context.Context, view AuditView, since time.Time, limit int) ([]store.AuditEvent, error)
 	// Bans lists the active sign-in bans (user names and client
 	// addresses), the one ending last first, at most MaxBansListed.
 	Bans(ctx context.Context) ([]BanInfo, error)

@@ -159,9 +159,9 @@ func (c *Client) SetIssuer(ctx context.Context, issuer string) error {
 }
 
 // Audit implements Admin.
-func (c *Client) Audit(ctx context.Context, since time.Time, limit int) ([]store.AuditEvent, error) {
+func (c *Client) Audit(ctx context.Context, view AuditView, since time.Time, limit int) ([]store.AuditEvent, error) {
 	var resp auditResponse
-	if err := c.call(ctx, http.MethodPost, pathAudit, auditRequest{Since: since, Limit: limit}, &resp, nil); err != nil {
+	if err := c.call(ctx, http.MethodPost, pathAudit, auditRequest{View: view, Since: since, Limit: limit}, &resp, nil); err != nil {
 		return nil, err
 	}
 	return resp.Events, nil

@@ -189,7 +189,7 @@ func (h *handler) audit(w http.ResponseWriter, r *http.Request) {
 	if !h.decode(w, r, &req) {
 		return
 	}
-	evs, err := h.admin.Audit(r.Context(), req.Since, req.Limit)
+	evs, err := h.admin.Audit(r.Context(), req.View, req.Since, req.Limit)
 	if evs == nil {
 		evs = []store.AuditEvent{}
 	}

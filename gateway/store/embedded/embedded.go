@@ -46,9 +46,10 @@ var (
 	bucketSteps        = []byte("steps")
 	bucketCounters     = []byte("counters")
 	bucketSettings     = []byte("settings")
-	bucketAudit        = []byte("audit")
+	bucketAudit        = []byte("audit") // store.AuditChanges (the one list before there were two)
+	bucketAuditFailed  = []byte("audit_failures")
 	bucketBans         = []byte("bans")
-	allBuckets         = [][]byte{bucketUsers, bucketSessions, bucketUserSessions, bucketSteps, bucketCounters, bucketSettings, bucketAudit, bucketBans}
+	allBuckets         = [][]byte{bucketUsers, bucketSessions, bucketUserSessions, bucketSteps, bucketCounters, bucketSettings, bucketAudit, bucketAuditFailed, bucketBans}
 )
 
 // Store is a bbolt-backed store.Store. It is safe for concurrent use.

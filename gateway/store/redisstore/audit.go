@@ -13,11 +13,25 @@ import (
 
 var errBadLimit = errors.New("redisstore: limit must be positive")
 
-func (s *Store) auditKey() string { return s.prefix + ":audit" }
+// auditKey is the list of one trail. The changes trail keeps the key of
+// the one list there was before failures got their own.
+func (s *Store) auditKey(trail store.AuditTrail) (string, error) {
+	switch trail {
+	case store.AuditChanges:
+		return s.prefix + ":audit", nil
+	case store.AuditFailures:
+		return s.prefix + ":audit:failures", nil
+	}
+	return "", fmt.Errorf("redisstore: %w %q", store.ErrBadAuditTrail, trail)
+}
 
-// AppendAudit pushes ev onto a capped list (LPUSH + LTRIM in one
-// transaction on a single key, so Cluster is fine).
-func (s *Store) AppendAudit(ctx context.Context, ev store.AuditEvent, keep int) error {
+// AppendAudit pushes ev onto the trail's capped list (LPUSH + LTRIM in
+// one transaction on a single key, so Cluster is fine).
+func (s *Store) AppendAudit(ctx context.Context, trail store.AuditTrail, ev store.AuditEvent, keep int) error {
+	key, err := s.auditKey(trail)
+	if err != nil {
+		return err
+	}
 	if keep <= 0 {
 		return errBadLimit
 	}
@@ -30,8 +44,8 @@ func (s *Store) AppendAudit(ctx context.Context, ev store.AuditEvent, keep int) 
 		return fmt.Errorf("redisstore: encode audit event: %w", err)
 	}
 	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.LPush(ctx, s.auditKey(), data)
-		p.LTrim(ctx, s.auditKey(), 0, int64(keep-1))
+		p.LPush(ctx, key, data)
+		p.LTrim(ctx, key, 0, int64(keep-1))
 		return nil
 	})
 	if err != nil {
@@ -40,15 +54,19 @@ func (s *Store) AppendAudit(ctx context.Context, ev store.AuditEvent, keep int) 
 	return nil
 }
 
-// ListAudit returns up to limit events, newest first.
-func (s *Store) ListAudit(ctx context.Context, limit int) ([]store.AuditEvent, error) {
+// ListAudit returns up to limit events of trail, newest first.
+func (s *Store) ListAudit(ctx context.Context, trail store.AuditTrail, limit int) ([]store.AuditEvent, error) {
+	key, err := s.auditKey(trail)
+	if err != nil {
+		return nil, err
+	}
 	if limit <= 0 {
 		return nil, errBadLimit
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	raw, err := s.rdb.LRange(ctx, s.auditKey(), 0, int64(limit-1)).Result()
+	raw, err := s.rdb.LRange(ctx, key, 0, int64(limit-1)).Result()
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: list audit events: %w", err)
 	}
