@@ -29,15 +29,14 @@ const (
 	// PathFirstCodes is where sign-in enrolment sends a user: it makes
 	// their first recovery codes (only if they never had any), shows them
 	// once and continues to rd.
-	PathFirstCodes     = auth.FirstRecoveryCodesPage
-	PathDownload       = "/.authgate/account/recovery/codes.txt"
-	PathPassword       = auth.PasswordPage
-	PathRevoke         = "/.authgate/account/sessions/revoke"
-	PathRevokeOthers   = "/.authgate/account/sessions/revoke-others"
-	downloadFilename   = "authgate-recovery-codes.txt"
-	sessionIDLen       = 12
-	maxPasswordLen     = 1024
-	failureCounterBase = "account_proof_fail:"
+	PathFirstCodes   = auth.FirstRecoveryCodesPage
+	PathDownload     = "/.authgate/account/recovery/codes.txt"
+	PathPassword     = auth.PasswordPage
+	PathRevoke       = "/.authgate/account/sessions/revoke"
+	PathRevokeOthers = "/.authgate/account/sessions/revoke-others"
+	downloadFilename = "authgate-recovery-codes.txt"
+	sessionIDLen     = 12
+	maxPasswordLen   = 1024
 )
 
 // Public messages.
@@ -57,6 +56,8 @@ const (
 	msgPasswordChanged = "Your password was changed elsewhere in the meantime. Please try again."
 	msgCodesGone       = "These recovery codes can no longer be downloaded. Generate new ones on your account page if you did not save them."
 	msgUnavailable     = "This page is unavailable right now. Please try again shortly."
+	msgBusy            = "The server is busy checking passwords. Please try again in a moment."
+	msgAccountMoved    = "Your account was changed elsewhere in the meantime. Please sign in again."
 )
 
 // Users reads and updates accounts.
@@ -71,19 +72,14 @@ type Sessions interface {
 	DeleteSession(ctx context.Context, idHash string) error
 }
 
-// Counters count failed proofs (password or code) per user.
-type Counters interface {
-	Incr(ctx context.Context, key string, delta int64, window time.Duration) (int64, error)
-	Counter(ctx context.Context, key string) (int64, error)
-	ResetCounter(ctx context.Context, key string) error
-}
-
 // SettingsSource yields the current 2FA mode and Issuer.
 type SettingsSource interface {
 	Current(ctx context.Context) (settings.Values, error)
 }
 
-// Passwords hashes and checks passwords.
+// Passwords hashes and checks passwords (a *password.Limited: every
+// hash runs in one of the gateway's bounded hashing slots, ErrBusy when
+// none is free).
 type Passwords interface {
 	Hash(password string) (string, error)
 	Verify(encoded, password string) (bool, error)
@@ -110,8 +106,9 @@ type Pages interface {
 type Deps struct {
 	Users    Users
 	Sessions Sessions
-	Counters Counters
-	Settings SettingsSource
+	// Regulator reserves every proof attempt before its check.
+	Regulator Regulator
+	Settings  SettingsSource
 	// SessionManager saves, rotates and sets the cookie of the current
 	// session.
 	SessionManager *session.Manager
@@ -137,10 +134,6 @@ type Options struct {
 	DefaultIssuer string
 	// MinPasswordLen is the shortest new password accepted (default 8).
 	MinPasswordLen int
-	// MaxFailures wrong passwords/codes per user within FailureWindow
-	// block further attempts on these pages (default 5 in 15 minutes).
-	MaxFailures   int
-	FailureWindow time.Duration
 	// DownloadFor is how long just-generated recovery codes stay
 	// downloadable (default 10 minutes).
 	DownloadFor time.Duration
@@ -163,12 +156,6 @@ func New(d Deps, o Options) *Handler {
 	}
 	if o.MinPasswordLen <= 0 {
 		o.MinPasswordLen = 8
-	}
-	if o.MaxFailures <= 0 {
-		o.MaxFailures = 5
-	}
-	if o.FailureWindow <= 0 {
-		o.FailureWindow = 15 * time.Minute
 	}
 	if o.DownloadFor <= 0 {
 		o.DownloadFor = 10 * time.Minute
@@ -270,15 +257,84 @@ func validPublicID(s string) bool {
 	return true
 }
 
-// rotate gives the current session a new id after a privilege change,
-// applying upd, and sets the cookie.
-func (h *Handler) rotate(w http.ResponseWriter, r *http.Request, c auth.Current, upd func(*store.Session)) (store.Session, error) {
-	id, ns, err := h.d.SessionManager.Rotate(r.Context(), c.Session, upd)
-	if err != nil {
-		return store.Session{}, fmt.Errorf("account: rotate session: %w", err)
+// errAccountMoved: the account's epoch is no longer the one this
+// session was created under (another session changed it meanwhile).
+var errAccountMoved = errors.New("account: the account changed after this session was created")
+
+// changeAndMoveOn is the one way the account pages change an account's
+// sign-in (password, authenticator): it moves this session to a new id
+// (session.Manager.Move) and, as part of the move, applies fn to the
+// user's record and moves the account's epoch on, in one atomic update
+// that first checks the account is still at this session's epoch. So the
+// change is made only by the request that owns this session at that
+// moment, and only if nobody changed the account since the session was
+// created (of two changes racing from two sessions, one wins); moving
+// the epoch ends every other session of the account at once, on every
+// instance (session.Valid). upd adjusts the new session, which belongs
+// to the new epoch; it is given the user as written.
+//
+// It sets the new cookie and returns the new session and the user as
+// written. When it returns ok false the request is answered: the session
+// is gone (another request moved or ended it, or the account changed:
+// sign in again), or the store failed (503).
+func (h *Handler) changeAndMoveOn(w http.ResponseWriter, r *http.Request, c auth.Current, fn func(*store.User) error, upd func(*store.Session, store.User)) (store.Session, store.User, bool) {
+	var nu store.User
+	commit := func(ctx context.Context) error {
+		var err error
+		nu, err = h.d.Users.UpdateUser(ctx, c.User.Name, func(x *store.User) error {
+			if x.AuthEpoch != c.Session.UserEpoch {
+				return errAccountMoved
+			}
+			if err := fn(x); err != nil {
+				return err
+			}
+			x.AuthEpoch++
+			return nil
+		})
+		return err
 	}
-	h.d.SessionManager.SetCookie(w, id, ns, secure(r))
-	return ns, nil
+	id, ns, err := h.d.SessionManager.Move(r.Context(), c.Session, commit, func(s *store.Session) {
+		s.UserEpoch = nu.AuthEpoch
+		if upd != nil {
+			upd(s, nu)
+		}
+	})
+	switch {
+	case err == nil:
+		h.d.SessionManager.SetCookie(w, id, ns, secure(r))
+		return ns, nu, true
+	case errors.Is(err, session.ErrNoSession):
+		h.log(r).Warn().Err(err).Str("user", c.User.Name).Msg("account: this session ended meanwhile; nothing changed")
+		h.d.SessionManager.ClearCookie(w, secure(r))
+		http.Redirect(w, r, "/.authgate/login", http.StatusSeeOther)
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrConflict):
+		h.d.SessionManager.ClearCookie(w, secure(r))
+		h.d.Pages.RenderError(w, r, unavailable(err))
+	case errors.Is(err, errAccountMoved), errors.Is(err, errPasswordMoved), errors.Is(err, errNoTOTP):
+		// The session was taken for the change, which did not happen:
+		// the account changed meanwhile. Sign in again.
+		h.log(r).Warn().Err(err).Str("user", c.User.Name).Msg("account: the account changed meanwhile; this session is void")
+		h.d.SessionManager.ClearCookie(w, secure(r))
+		h.d.Pages.RenderError(w, r, web.Errorf(http.StatusConflict, msgAccountMoved, err))
+	default:
+		h.d.SessionManager.ClearCookie(w, secure(r))
+		h.d.Pages.RenderError(w, r, unavailable(err))
+	}
+	return store.Session{}, store.User{}, false
+}
+
+// accountMoved answers errAccountMoved from a change that does not move
+// the session (recovery codes): this session is void, the user signs in
+// again. It reports whether it answered.
+func (h *Handler) accountMoved(w http.ResponseWriter, r *http.Request, c auth.Current, err error) bool {
+	if !errors.Is(err, errAccountMoved) {
+		return false
+	}
+	h.log(r).Warn().Str("user", c.User.Name).Msg("account: the account changed meanwhile; this session is void")
+	_ = h.d.SessionManager.Destroy(r.Context(), c.Session.IDHash)
+	h.d.SessionManager.ClearCookie(w, secure(r))
+	h.d.Pages.RenderError(w, r, web.Errorf(http.StatusConflict, msgAccountMoved, err))
+	return true
 }
 
 // revokeOtherSessions ends every session of user except keep and returns

@@ -24,6 +24,7 @@ import (
 	"github.com/authgate/authgate/gateway/internal/redistest"
 	"github.com/authgate/authgate/gateway/internal/testkit"
 	"github.com/authgate/authgate/gateway/password"
+	"github.com/authgate/authgate/gateway/regulation"
 	"github.com/authgate/authgate/gateway/secretbox"
 	"github.com/authgate/authgate/gateway/session"
 	"github.com/authgate/authgate/gateway/settings"
@@ -120,23 +121,32 @@ func newEnv(t *testing.T, b backend) *env {
 		t.Fatal(err)
 	}
 	rec := audit.New(st, zerolog.Nop(), clk.Now)
+	reg := regulation.New(st, rec, regulation.Options{Window: 15 * time.Minute, Ban: 15 * time.Minute}, clk.Now)
 	ah := auth.New(auth.Deps{
-		Users: st, Counters: st, Settings: e.src, Sessions: e.mgr, Passwords: e.pw,
+		Users: st, Regulator: reg, Settings: e.src, Sessions: e.mgr, Passwords: e.pw,
 		TOTP: e.totp, Recovery: e.rec, Audit: rec, Pages: renderer,
 		CSRFToken: middleware.CSRFToken, Logger: zerolog.Nop(), Now: clk.Now,
 	}, auth.Options{DefaultIssuer: issuer})
 	acct := account.New(account.Deps{
-		Users: st, Sessions: st, Counters: st, Settings: e.src, SessionManager: e.mgr,
-		TOTP: e.totp, Recovery: e.rec, Box: box, Passwords: e.pw, Audit: rec, Pages: renderer,
+		Users: st, Sessions: st, Regulator: reg, Settings: e.src, SessionManager: e.mgr,
+		TOTP: e.totp, Recovery: e.rec, Box: box, Passwords: password.NewLimited(e.pw, password.NewLimiter(2, -1, 0)), Audit: rec, Pages: renderer,
 		Logger: zerolog.Nop(), Now: clk.Now,
 	}, account.Options{DefaultIssuer: issuer})
-	csrf := middleware.NewCSRF(middleware.CSRFOptions{Reject: func(w http.ResponseWriter, r *http.Request) {
-		renderer.RenderError(w, r, web.Errorf(http.StatusForbidden, "Your form expired. Go back, reload the page and try again.", nil))
-	}})
+	// Form tokens are bound to the session cookie, as in the gateway.
+	csrf := middleware.NewCSRF(middleware.CSRFOptions{
+		SessionCookie: func(*http.Request) string { return e.mgr.CookieName(false) },
+		Reject: func(w http.ResponseWriter, r *http.Request) {
+			renderer.RenderError(w, r, web.Errorf(http.StatusForbidden, "Your form expired. Go back, reload the page and try again.", nil))
+		},
+	})
 	mux := http.NewServeMux()
 	protected := ah.RequireUser(acct.Handler())
 	mux.Handle("/.authgate/account", protected)
 	mux.Handle("/.authgate/account/", protected)
+	// What a page rendered now would put in its forms (browser.csrfToken).
+	mux.HandleFunc("GET "+csrfTokenPath, func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, middleware.CSRFToken(r))
+	})
 	e.srv = httptest.NewServer(middleware.SecurityHeaders()(middleware.MaxBody(64 << 10)(csrf.Middleware()(mux))))
 	t.Cleanup(e.srv.Close)
 	return e
@@ -229,7 +239,7 @@ func (e *env) sessions(name string) []store.Session {
 
 func (e *env) audit() []store.AuditEvent {
 	e.t.Helper()
-	evs, err := e.st.ListAudit(e.ctx(), 100)
+	evs, err := e.st.ListAudit(e.ctx(), store.AuditChanges, 100)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -260,7 +270,13 @@ type browser struct {
 func (e *env) signIn(name, ip, ua string) *browser {
 	e.t.Helper()
 	u := e.user(name)
-	id, s, err := e.mgr.Create(e.ctx(), store.Session{User: name, Stage: store.StageFull, TwoFactor: u.HasTOTP(), IP: ip, UserAgent: ua})
+	vals, err := e.src.Current(e.ctx())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	// As a sign-in would: under the user's epoch and the current mode.
+	id, s, err := e.mgr.Create(e.ctx(), store.Session{User: name, Stage: store.StageFull, TwoFactor: u.HasTOTP(), IP: ip, UserAgent: ua,
+		UserEpoch: u.AuthEpoch, Mode: vals.Mode})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -320,27 +336,19 @@ func (b *browser) get(path string) response {
 	return b.do(req)
 }
 
-// csrfToken returns the token of the jar's CSRF cookie, fetching a page
-// first if the browser has none yet.
+// csrfTokenPath answers with the CSRF token of the asking browser's
+// session (test-only).
+const csrfTokenPath = "/.authgate/test/csrf-token"
+
+// csrfToken returns the token the browser's pages carry now (bound to its
+// session): the value every form sends back.
 func (b *browser) csrfToken() string {
 	b.e.t.Helper()
-	u, err := url.Parse(b.e.srv.URL + "/.authgate/account")
-	if err != nil {
-		b.e.t.Fatal(err)
+	r := b.get(csrfTokenPath)
+	if r.status != http.StatusOK || r.body == "" {
+		b.e.t.Fatalf("no CSRF token: %d %q", r.status, r.body)
 	}
-	for _, c := range b.jar.Cookies(u) {
-		if c.Name == "authgate_csrf" {
-			return c.Value
-		}
-	}
-	b.get("/.authgate/account")
-	for _, c := range b.jar.Cookies(u) {
-		if c.Name == "authgate_csrf" {
-			return c.Value
-		}
-	}
-	b.e.t.Fatal("no CSRF cookie")
-	return ""
+	return r.body
 }
 
 // post submits a form with the CSRF token, as the page's form would.

@@ -1,7 +1,6 @@
 package account
 
 import (
-	"context"
 	"net/http"
 
 	"github.com/authgate/authgate/gateway/auth"
@@ -66,29 +65,4 @@ func (h *Handler) renderOverview(w http.ResponseWriter, r *http.Request, c auth.
 		})
 	}
 	h.d.Pages.Render(w, r, status, templates.PageAccount, d)
-}
-
-// proofBlocked reports whether the user used up the allowed wrong
-// passwords/codes. A counter outage blocks (fail closed).
-func (h *Handler) proofBlocked(ctx context.Context, user string) (bool, error) {
-	n, err := h.d.Counters.Counter(ctx, failureCounterBase+user)
-	if err != nil {
-		return true, err
-	}
-	return n >= int64(h.o.MaxFailures), nil
-}
-
-// proofFailed counts a wrong password or code.
-func (h *Handler) proofFailed(r *http.Request, user, reason string) {
-	h.log(r).Warn().Str("event", "account").Str("user", user).Str("reason", reason).Msg("account: proof refused")
-	if _, err := h.d.Counters.Incr(r.Context(), failureCounterBase+user, 1, h.o.FailureWindow); err != nil {
-		h.log(r).Error().Err(err).Str("user", user).Msg("account: failure not counted")
-	}
-}
-
-// proofPassed clears the failure count.
-func (h *Handler) proofPassed(r *http.Request, user string) {
-	if err := h.d.Counters.ResetCounter(r.Context(), failureCounterBase+user); err != nil {
-		h.log(r).Warn().Err(err).Str("user", user).Msg("account: failure count not reset")
-	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/authgate/authgate/gateway/audit"
 	"github.com/authgate/authgate/gateway/auth"
+	"github.com/authgate/authgate/gateway/password"
 	"github.com/authgate/authgate/gateway/store"
 	"github.com/authgate/authgate/templates"
 )
@@ -53,41 +54,37 @@ func (h *Handler) passwordSubmit(w http.ResponseWriter, r *http.Request, c auth.
 		h.renderPassword(w, r, c, rd, http.StatusUnprocessableEntity, msgPasswordRepeat)
 		return
 	}
-	blocked, err := h.proofBlocked(ctx, u.Name)
-	if err != nil {
-		h.d.Pages.RenderError(w, r, unavailable(err))
-		return
-	}
-	if blocked {
-		h.log(r).Warn().Str("user", u.Name).Msg("account: too many wrong passwords or codes")
-		h.renderPassword(w, r, c, rd, http.StatusTooManyRequests, msgTooMany)
-		return
-	}
-	ok := false
-	if current != "" && len(current) <= maxPasswordLen {
-		ok, err = h.d.Passwords.Verify(u.PasswordHash, current)
-		if err != nil {
-			h.log(r).Error().Err(err).Str("user", u.Name).Msg("account: stored password hash unusable")
-			ok = false
+	a, refused := h.reserve(w, r, c, proofPassword)
+	if a == nil {
+		if refused != nil {
+			h.renderPassword(w, r, c, rd, refused.status, refused.msg)
 		}
+		return
+	}
+	ok, busy := h.verifyPassword(r, a, c, current)
+	if busy {
+		h.renderPassword(w, r, c, rd, http.StatusServiceUnavailable, msgBusy)
+		return
 	}
 	if !ok {
-		h.proofFailed(r, u.Name, "wrong_password")
 		h.renderPassword(w, r, c, rd, http.StatusForbidden, msgBadCurrent)
 		return
 	}
-	h.proofPassed(r, u.Name)
 	if next == current {
 		h.renderPassword(w, r, c, rd, http.StatusUnprocessableEntity, msgPasswordSame)
 		return
 	}
 	hash, err := h.d.Passwords.Hash(next)
+	if errors.Is(err, password.ErrBusy) {
+		h.renderPassword(w, r, c, rd, http.StatusServiceUnavailable, msgBusy)
+		return
+	}
 	if err != nil {
 		h.d.Pages.RenderError(w, r, unavailable(err))
 		return
 	}
 	now := h.now()
-	_, err = h.d.Users.UpdateUser(ctx, u.Name, func(x *store.User) error {
+	ns, _, ok := h.changeAndMoveOn(w, r, c, func(x *store.User) error {
 		// The password verified above must still be the stored one.
 		if x.PasswordHash != u.PasswordHash {
 			return errPasswordMoved
@@ -96,18 +93,8 @@ func (h *Handler) passwordSubmit(w http.ResponseWriter, r *http.Request, c auth.
 		x.MustChangePassword = false
 		x.UpdatedAt = now
 		return nil
-	})
-	if errors.Is(err, errPasswordMoved) {
-		h.renderPassword(w, r, c, rd, http.StatusConflict, msgPasswordChanged)
-		return
-	}
-	if err != nil {
-		h.d.Pages.RenderError(w, r, unavailable(err))
-		return
-	}
-	ns, err := h.rotate(w, r, c, nil)
-	if err != nil {
-		h.d.Pages.RenderError(w, r, unavailable(err))
+	}, nil)
+	if !ok {
 		return
 	}
 	n, err := h.revokeOtherSessions(ctx, u.Name, ns.IDHash)

@@ -80,6 +80,11 @@ func (h *Handler) generate(w http.ResponseWriter, r *http.Request, c auth.Curren
 		redirectDone(w, r, "not-enrolled")
 		return
 	}
+	// Recovery codes are a second factor: only a session that passed one
+	// may make them.
+	if h.needSecondFactor(w, r, c, PathOverview) {
+		return
+	}
 	if len(u.RecoveryCodes) > 0 && r.PostForm.Get("confirm") != "1" {
 		h.d.Pages.Render(w, r, http.StatusOK, pageConfirm, templates.ConfirmPage{
 			Common:       h.common(r, "Regenerate recovery codes"),
@@ -107,7 +112,7 @@ func (h *Handler) firstCodes(w http.ResponseWriter, r *http.Request, c auth.Curr
 	if next == "" {
 		next = PathOverview
 	}
-	if !c.User.HasTOTP() || !c.User.RecoveryCodesAt.IsZero() {
+	if !c.User.HasTOTP() || !c.User.RecoveryCodesAt.IsZero() || !c.Session.TwoFactor {
 		http.Redirect(w, r, next, http.StatusSeeOther)
 		return
 	}
@@ -131,6 +136,9 @@ func (h *Handler) issueCodes(w http.ResponseWriter, r *http.Request, c auth.Curr
 	}
 	now := h.now()
 	nu, err := h.d.Users.UpdateUser(ctx, u.Name, func(x *store.User) error {
+		if x.AuthEpoch != c.Session.UserEpoch {
+			return errAccountMoved
+		}
 		if !x.HasTOTP() {
 			return errNoTOTP
 		}
@@ -148,6 +156,9 @@ func (h *Handler) issueCodes(w http.ResponseWriter, r *http.Request, c auth.Curr
 	}
 	if errors.Is(err, errHadCodes) {
 		http.Redirect(w, r, continueURL, http.StatusSeeOther)
+		return
+	}
+	if h.accountMoved(w, r, c, err) {
 		return
 	}
 	if err != nil {

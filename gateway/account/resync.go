@@ -67,27 +67,28 @@ func (h *Handler) resyncSubmit(w http.ResponseWriter, r *http.Request, c auth.Cu
 		redirectDone(w, r, "not-enrolled")
 		return
 	}
-	blocked, err := h.proofBlocked(ctx, u.Name)
-	if err != nil {
-		h.d.Pages.RenderError(w, r, unavailable(err))
+	// Two proofs, each reserved before its check: the password, then the
+	// two codes.
+	a, refused := h.reserve(w, r, c, proofPassword)
+	if a == nil {
+		if refused != nil {
+			h.renderResync(w, r, c, refused.status, refused.msg)
+		}
 		return
 	}
-	if blocked {
-		h.log(r).Warn().Str("user", u.Name).Msg("account: too many wrong passwords or codes")
-		h.renderResync(w, r, c, http.StatusTooManyRequests, msgTooMany)
+	ok, busy := h.verifyPassword(r, a, c, r.PostForm.Get("password"))
+	if busy {
+		h.renderResync(w, r, c, http.StatusServiceUnavailable, msgBusy)
 		return
-	}
-	pw := r.PostForm.Get("password")
-	ok, err := false, error(nil)
-	if pw != "" && len(pw) <= maxPasswordLen {
-		ok, err = h.d.Passwords.Verify(u.PasswordHash, pw)
-	}
-	if err != nil {
-		h.log(r).Error().Err(err).Str("user", u.Name).Msg("account: stored password hash unusable")
 	}
 	if !ok {
-		h.proofFailed(r, u.Name, "wrong_password")
 		h.renderResync(w, r, c, http.StatusForbidden, msgBadCurrent)
+		return
+	}
+	if a, refused = h.reserve(w, r, c, proofTOTP); a == nil {
+		if refused != nil {
+			h.renderResync(w, r, c, refused.status, refused.msg)
+		}
 		return
 	}
 	code1, code2 := strings.TrimSpace(r.PostForm.Get("code1")), strings.TrimSpace(r.PostForm.Get("code2"))
@@ -96,27 +97,30 @@ func (h *Handler) resyncSubmit(w http.ResponseWriter, r *http.Request, c auth.Cu
 	switch {
 	case err == nil:
 	case errors.As(err, &far):
+		_ = a.Cancel(ctx) // the codes are the user's, only too far apart
 		p := int(h.d.Resync.Period())
 		h.log(r).Warn().Str("user", u.Name).Int("offset_steps", far.Steps).Msg("account: resync refused: offset beyond drift_scan")
 		h.renderResync(w, r, c, http.StatusUnprocessableEntity,
 			fmt.Sprintf(msgResyncTooFar, drift.OffsetText(far.Steps*p), drift.Seconds(far.Max*p)))
 		return
 	case errors.Is(err, factor.ErrInvalid):
-		h.proofFailed(r, u.Name, "resync_codes")
+		h.proofFailed(r, a, u.Name, "resync_codes")
 		h.renderResync(w, r, c, http.StatusUnprocessableEntity, msgResyncInvalid)
 		return
 	case errors.Is(err, factor.ErrReplayed):
-		h.proofFailed(r, u.Name, "resync_replayed")
+		h.proofFailed(r, a, u.Name, "resync_replayed")
 		h.renderResync(w, r, c, http.StatusUnprocessableEntity, msgResyncReplayed)
 		return
 	case errors.Is(err, drift.ErrNoTOTP):
+		_ = a.Cancel(ctx)
 		redirectDone(w, r, "not-enrolled")
 		return
 	default:
+		h.proofFailed(r, a, u.Name, "resync_error") // undecided counts: a failing store is no way around the limit
 		h.d.Pages.RenderError(w, r, unavailable(err))
 		return
 	}
-	h.proofPassed(r, u.Name)
+	h.proofPassed(r, a, u.Name)
 	h.log(r).Info().Str("user", u.Name).Int("offset_steps", steps).Msg("account: authenticator clock resynchronised")
 	redirectDone(w, r, "resynced")
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/authgate/authgate/gateway/audit"
 	"github.com/authgate/authgate/gateway/auth"
 	"github.com/authgate/authgate/gateway/factor"
+	"github.com/authgate/authgate/gateway/session"
 	"github.com/authgate/authgate/gateway/settings"
 	"github.com/authgate/authgate/gateway/store"
 	"github.com/authgate/authgate/templates"
@@ -19,7 +20,14 @@ var errNoTOTP = errors.New("account: user has no second factor")
 // setupPage shows a new secret to set up or reconfigure the
 // authenticator. The secret stays sealed in the session until a code
 // from it confirms it; the user's current secret is untouched until then.
+//
+// Replacing an authenticator needs a session that passed the current one;
+// a first set-up needs only a valid session (one created after the last
+// change to the account and to the 2FA mode: RequireUser checked that).
 func (h *Handler) setupPage(w http.ResponseWriter, r *http.Request, c auth.Current) {
+	if c.User.HasTOTP() && h.needSecondFactor(w, r, c, PathSetup) {
+		return
+	}
 	s := c.Session
 	if len(s.PendingTOTPSecret) == 0 {
 		sealed, err := h.d.TOTP.NewSecret(c.User.Name)
@@ -29,6 +37,10 @@ func (h *Handler) setupPage(w http.ResponseWriter, r *http.Request, c auth.Curre
 		}
 		s.PendingTOTPSecret = sealed
 		if err := h.d.SessionManager.Save(r.Context(), s); err != nil {
+			if errors.Is(err, session.ErrNoSession) {
+				http.Redirect(w, r, "/.authgate/login", http.StatusSeeOther)
+				return
+			}
 			h.d.Pages.RenderError(w, r, unavailable(err))
 			return
 		}
@@ -77,21 +89,32 @@ func (h *Handler) renderSetup(w http.ResponseWriter, r *http.Request, c auth.Cur
 // first set-up the user also gets recovery codes, shown once.
 func (h *Handler) setupSubmit(w http.ResponseWriter, r *http.Request, c auth.Current) {
 	ctx := r.Context()
+	if c.User.HasTOTP() && h.needSecondFactor(w, r, c, PathSetup) {
+		return
+	}
 	pending := c.Session.PendingTOTPSecret
 	if len(pending) == 0 {
 		http.Redirect(w, r, PathSetup, http.StatusSeeOther)
 		return
 	}
+	a, refused := h.reserve(w, r, c, proofTOTP)
+	if a == nil {
+		if refused != nil {
+			h.renderSetup(w, r, c, pending, refused.status, refused.msg)
+		}
+		return
+	}
 	res, err := h.d.TOTP.Check(ctx, c.User.Name, pending, 0, r.PostForm.Get("code"))
 	if err != nil {
+		h.proofFailed(r, a, c.User.Name, "setup_code")
 		if !errors.Is(err, factor.ErrInvalid) && !errors.Is(err, factor.ErrReplayed) {
 			h.d.Pages.RenderError(w, r, unavailable(err))
 			return
 		}
-		h.log(r).Warn().Err(err).Str("user", c.User.Name).Msg("account: set-up code refused")
 		h.renderSetup(w, r, c, pending, http.StatusUnprocessableEntity, msgBadCode)
 		return
 	}
+	h.proofPassed(r, a, c.User.Name)
 	codes, hashes, err := h.d.Recovery.Generate(c.User.Name)
 	if err != nil {
 		h.d.Pages.RenderError(w, r, unavailable(err))
@@ -99,7 +122,8 @@ func (h *Handler) setupSubmit(w http.ResponseWriter, r *http.Request, c auth.Cur
 	}
 	now := h.now()
 	first := false
-	u, err := h.d.Users.UpdateUser(ctx, c.User.Name, func(x *store.User) error {
+	var held []byte
+	ns, u, ok := h.changeAndMoveOn(w, r, c, func(x *store.User) error {
 		first = !x.HasTOTP()
 		x.TOTPSecret = append([]byte(nil), pending...)
 		x.TOTPEnrolledAt = now
@@ -111,36 +135,34 @@ func (h *Handler) setupSubmit(w http.ResponseWriter, r *http.Request, c auth.Cur
 			x.RecoveryCodesAt = codesTime(now)
 		}
 		return nil
-	})
-	if err != nil {
-		h.d.Pages.RenderError(w, r, unavailable(err))
-		return
-	}
-	var held []byte
-	if first {
+	}, func(s *store.Session, u store.User) {
+		s.PendingTOTPSecret = nil
+		s.TwoFactor = true
+		s.TwoFactorAt = now
+		if !first {
+			return
+		}
+		var err error
 		if held, err = h.sealCodes(u, codes); err != nil {
 			// The codes are stored; the user can regenerate them.
 			h.log(r).Error().Err(err).Msg("account: recovery codes not held for download")
 		}
-	}
-	ns, err := h.rotate(w, r, c, func(s *store.Session) {
-		s.PendingTOTPSecret = nil
-		s.TwoFactor = true
-		s.TwoFactorAt = now
-		if first {
-			s.RecoveryCodesSealed = held
-		}
+		s.RecoveryCodesSealed = held
 	})
-	if err != nil {
-		h.d.Pages.RenderError(w, r, unavailable(err))
+	if !ok {
 		return
 	}
+	n, err := h.revokeOtherSessions(ctx, u.Name, ns.IDHash)
+	if err != nil {
+		h.log(r).Error().Err(err).Str("user", u.Name).Msg("account: other sessions not all deleted after a 2FA set-up (they are void anyway)")
+	}
+	signedOut := "; " + plural(n, "other session") + " signed out"
 	if !first {
-		h.record(r, c, audit.TOTPReconfigured, "")
+		h.record(r, c, audit.TOTPReconfigured, signedOut[2:])
 		redirectDone(w, r, "reconfigured")
 		return
 	}
-	h.record(r, c, audit.TOTPEnrolled, "")
+	h.record(r, c, audit.TOTPEnrolled, signedOut[2:])
 	h.record(r, c, audit.RecoveryGenerated, "at set-up")
 	c = auth.Current{Session: ns, User: u}
 	h.renderCodes(w, r, c, codes, held != nil, false, "", notices["enrolled"])
@@ -154,6 +176,9 @@ func (h *Handler) remove(w http.ResponseWriter, r *http.Request, c auth.Current)
 	u := c.User
 	if !u.HasTOTP() {
 		redirectDone(w, r, "not-enrolled")
+		return
+	}
+	if h.needSecondFactor(w, r, c, PathOverview) {
 		return
 	}
 	vals, err := h.d.Settings.Current(ctx)
@@ -173,7 +198,7 @@ func (h *Handler) remove(w http.ResponseWriter, r *http.Request, c auth.Current)
 	if !ok {
 		return
 	}
-	_, err = h.d.Users.UpdateUser(ctx, u.Name, func(x *store.User) error {
+	ns, _, ok := h.changeAndMoveOn(w, r, c, func(x *store.User) error {
 		if !x.HasTOTP() {
 			return errNoTOTP
 		}
@@ -185,23 +210,13 @@ func (h *Handler) remove(w http.ResponseWriter, r *http.Request, c auth.Current)
 		x.RecoveryCodesAt = time.Time{}
 		x.UpdatedAt = h.now()
 		return nil
-	})
-	if errors.Is(err, errNoTOTP) {
-		redirectDone(w, r, "not-enrolled")
-		return
-	}
-	if err != nil {
-		h.d.Pages.RenderError(w, r, unavailable(err))
-		return
-	}
-	ns, err := h.rotate(w, r, c, func(s *store.Session) {
+	}, func(s *store.Session, _ store.User) {
 		s.TwoFactor = false
 		s.TwoFactorAt = time.Time{}
 		s.PendingTOTPSecret = nil
 		s.RecoveryCodesSealed = nil
 	})
-	if err != nil {
-		h.d.Pages.RenderError(w, r, unavailable(err))
+	if !ok {
 		return
 	}
 	n, err := h.revokeOtherSessions(ctx, u.Name, ns.IDHash)
@@ -229,45 +244,44 @@ func (h *Handler) renderRemoveConfirm(w http.ResponseWriter, r *http.Request, c 
 }
 
 // checkProof verifies the "password" or "code" field of the remove
-// confirmation. On failure it answers the request itself.
+// confirmation, each attempt reserved before its check. On failure it
+// answers the request itself.
 func (h *Handler) checkProof(w http.ResponseWriter, r *http.Request, c auth.Current) (string, bool) {
 	ctx := r.Context()
 	u := c.User
-	blocked, err := h.proofBlocked(ctx, u.Name)
-	if err != nil {
-		h.d.Pages.RenderError(w, r, unavailable(err))
-		return "", false
-	}
-	if blocked {
-		h.log(r).Warn().Str("user", u.Name).Msg("account: too many wrong passwords or codes")
-		h.renderRemoveConfirm(w, r, c, http.StatusTooManyRequests, msgTooMany)
-		return "", false
-	}
 	pw, code := r.PostForm.Get("password"), r.PostForm.Get("code")
-	switch {
-	case pw != "" && len(pw) <= maxPasswordLen:
-		ok, err := h.d.Passwords.Verify(u.PasswordHash, pw)
-		if err == nil && ok {
-			h.proofPassed(r, u.Name)
+	proof := proofPassword
+	if pw == "" && code != "" {
+		proof = proofTOTP
+	}
+	a, refused := h.reserve(w, r, c, proof)
+	if a == nil {
+		if refused != nil {
+			h.renderRemoveConfirm(w, r, c, refused.status, refused.msg)
+		}
+		return "", false
+	}
+	if proof == proofPassword {
+		ok, busy := h.verifyPassword(r, a, c, pw)
+		switch {
+		case busy:
+			h.renderRemoveConfirm(w, r, c, http.StatusServiceUnavailable, msgBusy)
+			return "", false
+		case ok:
 			return "password", true
 		}
-		if err != nil {
-			h.log(r).Error().Err(err).Str("user", u.Name).Msg("account: stored password hash unusable")
-		}
-		h.proofFailed(r, u.Name, "wrong_password")
-	case code != "":
-		_, err := h.d.TOTP.Check(ctx, u.Name, u.TOTPSecret, u.TOTPDriftSteps, code)
-		if err == nil {
-			h.proofPassed(r, u.Name)
-			return "code", true
-		}
-		if !errors.Is(err, factor.ErrInvalid) && !errors.Is(err, factor.ErrReplayed) {
-			h.d.Pages.RenderError(w, r, unavailable(err))
-			return "", false
-		}
-		h.proofFailed(r, u.Name, "wrong_code")
-	default:
-		h.proofFailed(r, u.Name, "no_proof")
+		h.renderRemoveConfirm(w, r, c, http.StatusForbidden, msgBadProof)
+		return "", false
+	}
+	_, err := h.d.TOTP.Check(ctx, u.Name, u.TOTPSecret, u.TOTPDriftSteps, code)
+	if err == nil {
+		h.proofPassed(r, a, u.Name)
+		return "code", true
+	}
+	h.proofFailed(r, a, u.Name, "wrong_code")
+	if !errors.Is(err, factor.ErrInvalid) && !errors.Is(err, factor.ErrReplayed) {
+		h.d.Pages.RenderError(w, r, unavailable(err))
+		return "", false
 	}
 	h.renderRemoveConfirm(w, r, c, http.StatusForbidden, msgBadProof)
 	return "", false

@@ -97,9 +97,11 @@ func TestFirstSetUp(t *testing.T) {
 		if !e.hasAudit(audit.TOTPEnrolled, "alice") || !e.hasAudit(audit.RecoveryGenerated, "alice") {
 			t.Errorf("audit lacks the set-up: %+v", e.audit())
 		}
-		// Set-up keeps the other sessions.
-		if len(e.sessions("alice")) != 2 {
-			t.Errorf("sessions after set-up: %d, want 2", len(e.sessions("alice")))
+		// Set-up ends the account's other sessions: a session that never
+		// passed this authenticator's code must not go on (it could
+		// replace or remove it).
+		if len(e.sessions("alice")) != 1 {
+			t.Errorf("sessions after set-up: %d, want 1", len(e.sessions("alice")))
 		}
 
 		// The download works right after, in this session only.
@@ -113,7 +115,9 @@ func TestFirstSetUp(t *testing.T) {
 				t.Errorf("download lacks %s", c)
 			}
 		}
-		wantStatus(t, other.get("/.authgate/account/recovery/codes.txt"), http.StatusNotFound)
+		if r := other.get("/.authgate/account/recovery/codes.txt"); r.status != http.StatusFound || !strings.HasPrefix(r.header.Get("Location"), "/.authgate/login") {
+			t.Fatalf("the other session after set-up: %d to %q, want the login page", r.status, r.header.Get("Location"))
+		}
 		wantBody(t, b.get("/.authgate/account"), `<span class="badge on">Enabled</span>`, `<span class="badge on">10 left</span>`,
 			"Download the codes you just generated")
 

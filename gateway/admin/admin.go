@@ -53,7 +53,7 @@ type Users interface {
 	Settings(ctx context.Context) (useradmin.SettingsInfo, error)
 	SetMode(ctx context.Context, mode string) error
 	SetIssuer(ctx context.Context, issuer string) error
-	Audit(ctx context.Context, since time.Time, limit int) ([]store.AuditEvent, error)
+	Audit(ctx context.Context, view useradmin.AuditView, since time.Time, limit int) ([]store.AuditEvent, error)
 }
 
 // Upstreams lists the configured routes and their live health (a
@@ -191,14 +191,22 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !auth.FreshSecondFactor(c, h.d.Now(), h.o.StepUpWindow) {
-		// After the code, come back here; a POST cannot be replayed by a
-		// redirect, so it comes back to the page its form was on.
+		// Outside mode off the admin area is never weaker than what it
+		// protects: a session that has not passed a second factor is
+		// sent to pass one (or, for an admin without an authenticator,
+		// to set one up first); one that passed it too long ago steps
+		// up. After the code, come back here; a POST cannot be replayed
+		// by a redirect, so it comes back to the page its form was on.
 		rd := r.URL.RequestURI()
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			rd = returnPage(r.URL.Path)
 		}
+		loc := auth.SecondFactorOwed(c, rd)
+		if loc == "" {
+			loc = auth.StepUpURL(rd)
+		}
 		middleware.SetResult(r.Context(), "step_up")
-		http.Redirect(w, r, auth.StepUpURL(rd), http.StatusSeeOther)
+		http.Redirect(w, r, loc, http.StatusSeeOther)
 		return
 	}
 	h.mux.ServeHTTP(w, r)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/authgate/authgate/gateway/audit"
 	"github.com/authgate/authgate/gateway/auth"
+	"github.com/authgate/authgate/gateway/settings"
 	"github.com/authgate/authgate/gateway/store"
 )
 
@@ -96,10 +97,25 @@ func TestStepUp(t *testing.T) {
 		if r := fresh.get(t, "/.authgate/admin/users"); r.status != http.StatusSeeOther {
 			t.Errorf("after 11 minutes: %d, want step-up", r.status)
 		}
-		// An admin without 2FA has nothing to step up with.
+		// Outside mode off, an admin without 2FA is sent to set it up
+		// first (the admin area is never weaker than what it protects);
+		// in mode off there is nothing to step up with.
 		e.addUser(t, user{name: "plain", role: store.RoleAdmin})
-		if r := e.login(t, "plain", time.Time{}).get(t, "/.authgate/admin/settings"); r.status != http.StatusOK {
-			t.Errorf("admin without 2FA: %d", r.status)
+		plain := e.login(t, "plain", time.Time{})
+		for _, p := range []string{"/.authgate/admin/settings", "/.authgate/admin/users"} {
+			r := plain.get(t, p)
+			if want := auth.SetupPage + "?rd=" + url.QueryEscape(p); r.status != http.StatusSeeOther || r.location != want {
+				t.Errorf("admin without 2FA in mode on, GET %s: %d %q, want 303 %q", p, r.status, r.location, want)
+			}
+		}
+		if r := plain.post(t, SettingsPath, url.Values{"mode": {"off"}}); r.status != http.StatusSeeOther || !strings.HasPrefix(r.location, auth.SetupPage) {
+			t.Errorf("admin without 2FA in mode on, POST settings: %d %q, want the set-up page", r.status, r.location)
+		}
+		if err := e.st.SetSetting(t.Context(), settings.KeyMode, settings.ModeOff); err != nil {
+			t.Fatal(err)
+		}
+		if r := plain.get(t, "/.authgate/admin/settings"); r.status != http.StatusOK {
+			t.Errorf("admin without 2FA in mode off: %d", r.status)
 		}
 	})
 }
@@ -451,8 +467,8 @@ func TestSetRole(t *testing.T) {
 			t.Errorf("root stepping down: %d to %q, role %s", r.status, r.location, e.getUser(t, "root").Role)
 		}
 
-		e.addUser(t, user{name: "boss", role: store.RoleAdmin})
-		b := e.login(t, "boss", time.Time{})
+		e.addUser(t, user{name: "boss", role: store.RoleAdmin, totp: true})
+		b := e.login(t, "boss", e.clk.Now())
 		for _, tc := range []struct {
 			name, user, role string
 			status           int

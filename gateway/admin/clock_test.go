@@ -32,8 +32,7 @@ func withClock(t *testing.T, e *env, c Clock) *env {
 	}
 	h := New(Deps{Users: e.svc, Upstreams: e.proxy, Hasher: e.hasher, Pages: rd, Now: e.clk.Now, Clock: c},
 		Options{ConfigPath: configPath, ConfigLoadedAt: e.loadedAt})
-	csrf := middleware.NewCSRF(middleware.CSRFOptions{})
-	srv := httptest.NewServer(middleware.Logger(zerolog.New(e.logs))(csrf.Middleware()(requireUser(e.st)(h.Handler()))))
+	srv := httptest.NewServer(middleware.Logger(zerolog.New(e.logs))(withCSRF(requireUser(e.st)(h.Handler()))))
 	t.Cleanup(srv.Close)
 	e2 := *e
 	e2.srv = srv

@@ -163,8 +163,7 @@ func newEnv(t testing.TB, open opener) *env {
 	e.loadedAt = e.clk.Now().Add(-time.Hour)
 	h := New(Deps{Users: e.svc, Bans: e.svc, Upstreams: e.proxy, Hasher: e.hasher, Pages: rd, Now: e.clk.Now},
 		Options{ConfigPath: configPath, ConfigLoadedAt: e.loadedAt})
-	csrf := middleware.NewCSRF(middleware.CSRFOptions{})
-	e.srv = httptest.NewServer(middleware.Logger(log)(csrf.Middleware()(requireUser(e.st)(h.Handler()))))
+	e.srv = httptest.NewServer(middleware.Logger(log)(withCSRF(requireUser(e.st)(h.Handler()))))
 	t.Cleanup(e.srv.Close)
 	return e
 }
@@ -190,7 +189,13 @@ func requireUser(st store.Store) func(http.Handler) http.Handler {
 				http.Redirect(w, r, "/.authgate/login", http.StatusSeeOther)
 				return
 			}
-			ctx := auth.WithCurrent(r.Context(), auth.Current{Session: s, User: u})
+			// The mode as auth's RequireUser would judge it: the stored
+			// setting, "on" (the default) when none was set.
+			mode, err := st.GetSetting(r.Context(), settings.KeyMode)
+			if err != nil {
+				mode = settings.ModeOn
+			}
+			ctx := auth.WithCurrent(r.Context(), auth.Current{Session: s, User: u, Mode: mode})
 			ctx = audit.WithActor(ctx, u.Name, clientIP)
 			next.ServeHTTP(w, r.WithContext(ctx))
 		})
@@ -328,24 +333,31 @@ func (a *agent) get(t testing.TB, path string) response {
 	return a.do(t, req)
 }
 
-// csrfToken returns the browser's CSRF cookie (fetching a page first if
-// it has none): the value every form echoes.
+// csrfTokenPath answers with the CSRF token of the asking browser's
+// session (test-only).
+const csrfTokenPath = "/.authgate/test/csrf-token"
+
+// withCSRF puts the CSRF middleware in front of h as the gateway does
+// (tokens bound to the session cookie), plus csrfTokenPath.
+func withCSRF(h http.Handler) http.Handler {
+	csrf := middleware.NewCSRF(middleware.CSRFOptions{SessionCookie: func(*http.Request) string { return sessionCookie }})
+	mux := http.NewServeMux()
+	mux.Handle("/", h)
+	mux.HandleFunc("GET "+csrfTokenPath, func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, middleware.CSRFToken(r))
+	})
+	return csrf.Middleware()(mux)
+}
+
+// csrfToken returns the token the browser's pages carry now: the value
+// every form sends back.
 func (a *agent) csrfToken(t testing.TB) string {
 	t.Helper()
-	u, _ := url.Parse(a.e.srv.URL + "/.authgate/admin/")
-	for _, c := range a.client.Jar.Cookies(u) {
-		if c.Name == "authgate_csrf" {
-			return c.Value
-		}
+	r := a.get(t, csrfTokenPath)
+	if r.status != http.StatusOK || r.body == "" {
+		t.Fatalf("no CSRF token: %d %q", r.status, r.body)
 	}
-	a.get(t, "/.authgate/admin/settings")
-	for _, c := range a.client.Jar.Cookies(u) {
-		if c.Name == "authgate_csrf" {
-			return c.Value
-		}
-	}
-	t.Fatal("no CSRF cookie issued")
-	return ""
+	return r.body
 }
 
 // post submits a form with the CSRF token, as the page's form would.
@@ -378,10 +390,10 @@ func (a *agent) follow(t testing.TB, r response) response {
 	return a.get(t, r.location)
 }
 
-// auditEvents returns the stored events, newest first.
+// auditEvents returns the stored events of both trails, newest first.
 func (e *env) auditEvents(t testing.TB) []store.AuditEvent {
 	t.Helper()
-	evs, err := e.st.ListAudit(context.Background(), audit.Keep)
+	evs, err := e.svc.Audit(context.Background(), useradmin.AuditAll, time.Time{}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -145,7 +145,7 @@ func TestHTMLEscaping(t *testing.T) {
 
 		pages := map[string]string{
 			"users":   a.get(t, UsersPath).body,
-			"audit":   a.get(t, AuditPath).body,
+			"audit":   a.get(t, AuditPath+"?view=all").body,
 			"confirm": a.post(t, DisablePath, url.Values{"selected": {evil}}).body,
 			"notice":  a.get(t, UsersPath+"?done=revoked&n=1&user="+url.QueryEscape(evil)).body,
 			"filter":  a.get(t, UsersPath+"?q="+url.QueryEscape(`"><img src=y>`)).body,
@@ -194,24 +194,30 @@ func TestAuditPage(t *testing.T) {
 		e.addUser(t, user{name: "bob"})
 		a.post(t, RolePath, url.Values{"user": {"bob"}, "role": {store.RoleAdmin}})
 
+		rowsOf := func(body string) string {
+			rows := regexp.MustCompile(`(?s)<tr(?: class="flag")?>\s*<td><time datetime="[^"]+">([^<]+)</time></td>\s*<td>([^<]*)</td>\s*<td>([a-z_]+)`).FindAllStringSubmatch(body, -1)
+			var actions []string
+			for _, m := range rows {
+				actions = append(actions, m[2]+":"+m[3])
+			}
+			return strings.Join(actions, " ")
+		}
+		// The default view: sign-ins and changes, without the failure.
 		r := a.get(t, AuditPath)
 		if r.status != http.StatusOK {
 			t.Fatalf("status %d", r.status)
 		}
-		rows := regexp.MustCompile(`(?s)<tr(?: class="flag")?>\s*<td><time datetime="[^"]+">([^<]+)</time></td>\s*<td>([^<]*)</td>\s*<td>([a-z_]+)`).FindAllStringSubmatch(r.body, -1)
-		var actions []string
-		for _, m := range rows {
-			actions = append(actions, m[2]+":"+m[3])
-		}
-		want := []string{"root:role_changed", "bob:login_failed", "bob:login_recovery_code", "bob:login"}
-		if strings.Join(actions, " ") != strings.Join(want, " ") {
-			t.Errorf("rows %q, want newest first %q", actions, want)
+		if got, want := rowsOf(r.body), "root:role_changed bob:login_recovery_code bob:login"; got != want {
+			t.Errorf("rows %q, want newest first %q", got, want)
 		}
 		for _, frag := range []string{
 			`<tr class="flag">`, `login_recovery_code <span class="badge warn">recovery code</span>`,
-			`login_failed <span class="badge warn">failed</span>`, "<td>198.51.100.7</td>",
+			"<td>198.51.100.7</td>",
 			"<td>9 recovery codes left</td>", "<td>" + clientIP + "</td>",
 			`<a href="/.authgate/admin/audit" aria-current="page">Audit</a>`,
+			`<strong aria-current="page">Sign-ins and changes</strong>`,
+			`<a href="/.authgate/admin/audit?view=failures">Failed sign-ins and bans</a>`,
+			`<a href="/.authgate/admin/audit?view=all">All</a>`,
 			formatSeconds(e.clk.Now().Add(-3 * time.Minute)),
 		} {
 			if !strings.Contains(r.body, frag) {
@@ -220,6 +226,24 @@ func TestAuditPage(t *testing.T) {
 		}
 		if strings.Count(r.body, `<span class="badge warn">recovery code</span>`) != 1 {
 			t.Error("only the recovery-code login is flagged")
+		}
+		// The failures, kept apart.
+		r = a.get(t, AuditPath+"?view=failures")
+		if got, want := rowsOf(r.body), "bob:login_failed"; r.status != http.StatusOK || got != want {
+			t.Errorf("failures view: %d, rows %q, want %q", r.status, got, want)
+		}
+		for _, frag := range []string{`login_failed <span class="badge warn">failed</span>`, `<strong aria-current="page">Failed sign-ins and bans</strong>`, `<a href="/.authgate/admin/audit">Sign-ins and changes</a>`} {
+			if !strings.Contains(r.body, frag) {
+				t.Errorf("failures view lacks %q", frag)
+			}
+		}
+		// Both, merged by time.
+		r = a.get(t, AuditPath+"?view=all")
+		if got, want := rowsOf(r.body), "root:role_changed bob:login_failed bob:login_recovery_code bob:login"; r.status != http.StatusOK || got != want {
+			t.Errorf("all view: %d, rows %q, want newest first %q", r.status, got, want)
+		}
+		if r := a.get(t, AuditPath+"?view=bogus"); r.status != http.StatusNotFound {
+			t.Errorf("unknown view: status %d, want 404", r.status)
 		}
 	})
 }
@@ -333,14 +357,14 @@ func TestTempPassword(t *testing.T) {
 // A failing random source fails the reset cleanly: nothing changes.
 func TestResetPasswordRandomFailure(t *testing.T) {
 	e := newEnv(t, openEmbedded)
-	e.addUser(t, user{name: "root", role: store.RoleAdmin})
+	e.addUser(t, user{name: "root", role: store.RoleAdmin, totp: true})
 	e.addUser(t, user{name: "bob"})
 	pages := rendererFor(t)
 	h := New(Deps{Users: e.svc, Upstreams: e.proxy, Hasher: e.hasher, Pages: pages, Now: e.clk.Now,
 		Rand: iotest.ErrReader(errors.New("no entropy"))}, Options{})
-	srv := httptest.NewServer(middleware.NewCSRF(middleware.CSRFOptions{}).Middleware()(requireUser(e.st)(h.Handler())))
+	srv := httptest.NewServer(withCSRF(requireUser(e.st)(h.Handler())))
 	t.Cleanup(srv.Close)
-	a := e.login(t, "root", time.Time{})
+	a := e.login(t, "root", e.clk.Now())
 	a.e = &env{srv: srv}
 	r := a.post(t, ResetPath, url.Values{"user": {"bob"}, "confirm": {"1"}})
 	if r.status != http.StatusInternalServerError || tempPassRe.MatchString(r.body) {

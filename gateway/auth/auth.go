@@ -35,11 +35,6 @@ type UserStore interface {
 	UpdateUser(ctx context.Context, name string, fn func(*store.User) error) (store.User, error)
 }
 
-// CounterStore counts failures.
-type CounterStore interface {
-	Incr(ctx context.Context, key string, delta int64, window time.Duration) (int64, error)
-}
-
 // SettingsSource yields the current 2FA mode and Issuer.
 type SettingsSource interface {
 	Current(ctx context.Context) (settings.Values, error)
@@ -73,7 +68,6 @@ type Pages interface {
 // Deps are the collaborators of the Handler.
 type Deps struct {
 	Users     UserStore
-	Counters  CounterStore
 	Settings  SettingsSource
 	Sessions  *session.Manager
 	Passwords Passwords
@@ -84,12 +78,16 @@ type Deps struct {
 	Audit     Auditor
 	Upstreams Upstreams
 	Pages     Pages
-	// Regulator counts failed attempts and bans (nil: no regulation).
+	// Regulator reserves every proof attempt before its check and keeps
+	// bans (required).
 	Regulator Regulator
 	// HashSlots bounds concurrent password hashing at login (nil: none).
 	HashSlots HashSlots
 	// Metrics counts sign-in attempts and bans (nil: none).
 	Metrics LoginMetrics
+	// Streams tracks forwarded requests with a session while they run,
+	// to end those whose session no longer passes (nil: none is).
+	Streams Streams
 	// CSRFToken returns the token to embed in forms (middleware.CSRF).
 	CSRFToken func(r *http.Request) string
 	Logger    zerolog.Logger
@@ -103,9 +101,6 @@ type Options struct {
 	DefaultIssuer string
 	// RedirectHosts are hosts (besides the current one) that rd may name.
 	RedirectHosts []string
-	// MaxCodeFailures ends a half-finished login after this many invalid
-	// codes (default 5).
-	MaxCodeFailures int
 }
 
 // Handler serves the challenge pages and gates proxied requests.
@@ -119,9 +114,6 @@ type Handler struct {
 func New(d Deps, o Options) *Handler {
 	if d.Now == nil {
 		d.Now = time.Now
-	}
-	if o.MaxCodeFailures <= 0 {
-		o.MaxCodeFailures = 5
 	}
 	h := &Handler{d: d, o: o, mux: http.NewServeMux()}
 	h.mux.HandleFunc("GET /.authgate/login", h.loginPage)

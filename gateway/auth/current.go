@@ -3,12 +3,15 @@ package auth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/authgate/authgate/gateway/audit"
+	"github.com/authgate/authgate/gateway/session"
+	"github.com/authgate/authgate/gateway/settings"
 	"github.com/authgate/authgate/gateway/store"
 	"github.com/authgate/authgate/middleware"
 )
@@ -25,6 +28,8 @@ const FirstRecoveryCodesPage = "/.authgate/account/recovery/first"
 type Current struct {
 	Session store.Session
 	User    store.User
+	// Mode is the 2FA mode the session was judged under.
+	Mode string
 }
 
 type currentKey struct{}
@@ -41,6 +46,38 @@ func WithCurrent(ctx context.Context, c Current) context.Context {
 	return context.WithValue(ctx, currentKey{}, c)
 }
 
+// signedIn loads the request's session and its user and checks that the
+// session may still act for the user under the current 2FA mode
+// (session.Valid): the one place every gateway page and the gate read a
+// session from. A session that is void (its account changed, the mode
+// was raised, the user is gone) is ended. Errors: an error matching
+// session.ErrNoSession when there is no usable session (the caller
+// challenges), any other when the store or settings cannot be read (the
+// caller answers 503).
+func (h *Handler) signedIn(r *http.Request, secure bool) (session.Signed, error) {
+	id, s, err := h.d.Sessions.FromRequest(r, secure)
+	if err != nil {
+		return session.Signed{}, err
+	}
+	u, err := h.d.Users.GetUser(r.Context(), s.User)
+	if errors.Is(err, store.ErrNotFound) {
+		_ = h.d.Sessions.Destroy(r.Context(), s.IDHash)
+		return session.Signed{}, fmt.Errorf("%w: user %q no longer exists", session.ErrNoSession, s.User)
+	}
+	if err != nil {
+		return session.Signed{}, err
+	}
+	vals, err := h.d.Settings.Current(r.Context())
+	if err != nil {
+		return session.Signed{}, err
+	}
+	if err := session.Valid(s, u, vals.Mode); err != nil {
+		_ = h.d.Sessions.Destroy(r.Context(), s.IDHash)
+		return session.Signed{}, err
+	}
+	return session.Signed{ID: id, Session: s, User: u, Mode: vals.Mode}, nil
+}
+
 // RequireUser lets through only requests with a complete session of an
 // existing user, putting both in the context (CurrentFrom) and the user
 // as the audit actor. Anyone else is sent to the login page (browsers) or
@@ -48,7 +85,7 @@ func WithCurrent(ctx context.Context, c Current) context.Context {
 // PasswordPage first.
 func (h *Handler) RequireUser(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, s, err := h.currentSession(r)
+		sg, err := h.signedIn(r, secure(r))
 		if err != nil {
 			if !isNoSession(err) {
 				h.d.Pages.RenderError(w, r, unavailable(err))
@@ -57,25 +94,16 @@ func (h *Handler) RequireUser(next http.Handler) http.Handler {
 			h.challenge(w, r, "/.authgate/login", r.URL.RequestURI())
 			return
 		}
+		s, u := sg.Session, sg.User
 		if s.Stage != store.StageFull {
 			h.challenge(w, r, "/.authgate/verify", "")
-			return
-		}
-		u, err := h.d.Users.GetUser(r.Context(), s.User)
-		if err != nil {
-			if !errors.Is(err, store.ErrNotFound) {
-				h.d.Pages.RenderError(w, r, unavailable(err))
-				return
-			}
-			_ = h.d.Sessions.Destroy(r.Context(), s.IDHash)
-			h.challenge(w, r, "/.authgate/login", "")
 			return
 		}
 		if u.MustChangePassword && r.URL.Path != PasswordPage {
 			http.Redirect(w, r, PasswordPage+"?rd="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 			return
 		}
-		ctx := WithCurrent(r.Context(), Current{Session: s, User: u})
+		ctx := WithCurrent(r.Context(), Current{Session: s, User: u, Mode: sg.Mode})
 		ctx = audit.WithActor(ctx, u.Name, client(r).IP.String())
 		middleware.SetUser(r.Context(), u.Name)
 		next.ServeHTTP(w, r.WithContext(ctx))
@@ -84,13 +112,34 @@ func (h *Handler) RequireUser(next http.Handler) http.Handler {
 
 // FreshSecondFactor reports whether c passed its second factor within
 // window of now: admin pages ask for a new code otherwise (step-up).
-// A user without 2FA has nothing to step up with and passes.
+// Only in mode off does a user without 2FA pass without one (there is
+// nothing to step up with); in any other mode the control plane is never
+// weaker than what it protects (see AdminAccess).
 func FreshSecondFactor(c Current, now time.Time, window time.Duration) bool {
-	if !c.User.HasTOTP() {
+	if !c.User.HasTOTP() && c.Mode == settings.ModeOff {
 		return true
 	}
 	return c.Session.TwoFactor && now.Sub(c.Session.TwoFactorAt) < window
 }
+
+// SecondFactorOwed says where a signed-in user must go before a page
+// that needs a session that passed a second factor (the admin area
+// outside mode off, changes to an account's authenticator): "" when c
+// passed one; the authenticator set-up when the account has none; else
+// the step-up code page. rd is where to come back to.
+func SecondFactorOwed(c Current, rd string) string {
+	switch {
+	case c.Session.TwoFactor:
+		return ""
+	case !c.User.HasTOTP():
+		return SetupPage + "?rd=" + url.QueryEscape(rd)
+	default:
+		return StepUpURL(rd)
+	}
+}
+
+// SetupPage is the account page that sets up an authenticator.
+const SetupPage = "/.authgate/account/2fa/setup"
 
 // StepUpURL is where to send a user for a fresh code before returning to
 // rd (a path on this gateway).

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"errors"
 	"html/template"
 	"net/http"
@@ -10,7 +11,7 @@ import (
 	"github.com/authgate/authgate/gateway/store"
 )
 
-var errAlreadyEnrolled = errors.New("auth: user already has two-factor authentication")
+var errAccountMoved = errors.New("auth: the account changed after this session was created")
 
 // enrollPage shows a new secret as QR code and key. The secret lives
 // (sealed) in the session until the user proves it works with a code.
@@ -67,45 +68,49 @@ func (h *Handler) renderEnroll(w http.ResponseWriter, r *http.Request, s store.S
 }
 
 func (h *Handler) enrollSubmit(w http.ResponseWriter, r *http.Request) {
-	s, u, rd, ok := h.secondFactorSubmit(w, r, factorEnroll)
-	if !ok {
+	s, u, rd, a := h.secondFactorSubmit(w, r, factorEnroll)
+	if a == nil {
 		return
 	}
 	if u.HasTOTP() {
+		_ = a.Cancel(r.Context())
 		http.Redirect(w, r, "/.authgate/verify"+rdQuery(rd), http.StatusSeeOther)
 		return
 	}
 	if len(s.PendingTOTPSecret) == 0 {
+		_ = a.Cancel(r.Context())
 		http.Redirect(w, r, "/.authgate/enroll"+rdQuery(rd), http.StatusSeeOther)
 		return
 	}
 	res, err := h.checkCode(r, u.Name, s.PendingTOTPSecret, 0, r.PostForm.Get("code"))
 	if err != nil {
-		h.codeFailed(w, r, s, u.Name, "enroll", rd, err)
+		h.codeFailed(w, r, s, a, u.Name, "enroll", rd, err)
 		return
 	}
+	h.passed(r, a)
 	now := h.d.Now().UTC()
-	_, err = h.d.Users.UpdateUser(r.Context(), u.Name, func(x *store.User) error {
-		if x.HasTOTP() {
-			return errAlreadyEnrolled
+	pending := s.PendingTOTPSecret
+	saveFactor := func(ctx context.Context) (int64, error) {
+		nu, err := h.d.Users.UpdateUser(ctx, u.Name, func(x *store.User) error {
+			// Someone set up an authenticator or changed the account
+			// meanwhile: this session is void.
+			if x.HasTOTP() || x.AuthEpoch != s.UserEpoch {
+				return errAccountMoved
+			}
+			x.TOTPSecret = append([]byte(nil), pending...)
+			x.TOTPEnrolledAt = now
+			x.TOTPLastUsedAt = now
+			x.TOTPDriftSteps = res.Drift // a new device: its first code's side
+			x.UpdatedAt = now
+			x.AuthEpoch++ // every other session of the account ends
+			return nil
+		})
+		if err != nil {
+			return 0, err
 		}
-		x.TOTPSecret = append([]byte(nil), s.PendingTOTPSecret...)
-		x.TOTPEnrolledAt = now
-		x.TOTPLastUsedAt = now
-		x.TOTPDriftSteps = res.Drift // a new device: its first code's side
-		x.UpdatedAt = now
-		return nil
-	})
-	if errors.Is(err, errAlreadyEnrolled) {
-		http.Redirect(w, r, "/.authgate/verify"+rdQuery(rd), http.StatusSeeOther)
-		return
+		h.audit(r, audit.TOTPEnrolled, u.Name, "at sign-in")
+		return nu.AuthEpoch, nil
 	}
-	if err != nil {
-		h.attempt(factorEnroll, resultError)
-		h.d.Pages.RenderError(w, r, unavailable(err))
-		return
-	}
-	h.audit(r, audit.TOTPEnrolled, u.Name, "at sign-in")
 	// On to the first recovery codes (shown once), then to rd.
-	h.completeLogin(w, r, s, FirstRecoveryCodesPage+"?rd="+url.QueryEscape(rd), "enrolled", res.Step)
+	h.completeLogin(w, r, s, FirstRecoveryCodesPage+"?rd="+url.QueryEscape(rd), "enrolled", res.Step, saveFactor)
 }

@@ -29,6 +29,12 @@ func (h *Handler) Gate(w http.ResponseWriter, r *http.Request) {
 	v := h.authorize(r, target{Host: c.Host, Path: p, Secure: c.Scheme == "https"})
 	switch v.kind {
 	case verdictAllow:
+		if v.id != nil && h.d.Streams != nil {
+			// A request with a session runs only while the session
+			// passes (streams.go).
+			h.forwardWatched(w, r, v, target{Host: c.Host, Path: p, Secure: c.Scheme == "https"}, c)
+			return
+		}
 		h.d.Upstreams.Forward(w, r, v.route, v.id)
 	case verdictChallenge:
 		rd := ""
@@ -102,7 +108,7 @@ func (h *Handler) authorize(r *http.Request, t target) verdict {
 		return verdict{kind: verdictAllow, route: rt}
 	}
 
-	_, s, err := h.d.Sessions.FromRequest(r, t.Secure)
+	sg, err := h.signedIn(r, t.Secure)
 	if err != nil {
 		if !errors.Is(err, session.ErrNoSession) {
 			return deny(unavailable(err))
@@ -110,18 +116,10 @@ func (h *Handler) authorize(r *http.Request, t target) verdict {
 		h.decision(r, "", rt.Name, "challenge", "no_session")
 		return challengeTo("/.authgate/login", true)
 	}
+	s, u := sg.Session, sg.User
 	if s.Stage != store.StageFull {
 		h.decision(r, s.User, rt.Name, "challenge", "second_factor_pending")
 		return challengeTo("/.authgate/verify", false)
-	}
-	u, err := h.d.Users.GetUser(r.Context(), s.User)
-	if err != nil {
-		if !errors.Is(err, store.ErrNotFound) {
-			return deny(unavailable(err))
-		}
-		_ = h.d.Sessions.Destroy(r.Context(), s.IDHash)
-		h.decision(r, s.User, rt.Name, "challenge", "user_gone")
-		return challengeTo("/.authgate/login", true)
 	}
 	if u.MustChangePassword {
 		// An admin reset the password: nothing is reached with the
@@ -130,11 +128,7 @@ func (h *Handler) authorize(r *http.Request, t target) verdict {
 		return challengeTo(PasswordPage, true)
 	}
 	if rt.Policy != policyPassword {
-		vals, err := h.d.Settings.Current(r.Context())
-		if err != nil {
-			return deny(unavailable(err))
-		}
-		if vals.Mode != settings.ModeOff && !s.TwoFactor {
+		if sg.Mode != settings.ModeOff && !s.TwoFactor {
 			next := "/.authgate/enroll"
 			if u.HasTOTP() {
 				next = "/.authgate/verify"

@@ -46,23 +46,26 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 
-	// A ban is checked before anything else, then a hashing slot is taken
-	// for the whole attempt (every path below hashes once).
+	// A hashing slot first: under a flood of sign-ins most requests are
+	// answered "busy" here without a write to the store. Then the attempt
+	// is reserved (refused during a ban or past the limit, without
+	// looking at the password); every path below hashes once.
 	page := func(status int, msg string) { h.loginFailed(w, r, shown, rd, msg, status) }
-	if h.refuseBanned(w, r, factorPassword, shown, page) {
-		return
-	}
 	release, got := h.hashSlot(w, r, page)
 	if !got {
 		return
 	}
 	defer release()
+	a := h.reserve(w, r, factorPassword, shown, nil, page)
+	if a == nil {
+		return
+	}
 
 	if username == "" || pw == "" || len(username) > maxUsernameLen || len(pw) > maxPasswordLen || !utf8.ValidString(username) {
 		h.d.Passwords.VerifyDummy(pw[:min(len(pw), maxPasswordLen)])
 		h.decision(r, "", "", "deny", "malformed_credentials")
 		h.attempt(factorPassword, resultFailure)
-		h.failed(r, shown)
+		h.failed(r, a)
 		h.loginFailed(w, r, shown, rd, msgBadLogin, http.StatusUnauthorized)
 		return
 	}
@@ -72,12 +75,13 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		h.d.Passwords.VerifyDummy(pw)
 		h.decision(r, username, "", "deny", "unknown_user")
 		h.attempt(factorPassword, resultFailure)
-		h.failed(r, username)
+		h.failed(r, a)
 		h.audit(r, audit.LoginFailed, username, "unknown user")
 		h.loginFailed(w, r, shown, rd, msgBadLogin, http.StatusUnauthorized)
 		return
 	case err != nil:
 		h.d.Passwords.VerifyDummy(pw)
+		_ = a.Cancel(ctx)
 		h.log(r).Error().Err(err).Msg("login: user lookup failed")
 		h.attempt(factorPassword, resultError)
 		h.loginFailed(w, r, shown, rd, msgUnavailable, http.StatusServiceUnavailable)
@@ -92,11 +96,12 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		}
 		h.decision(r, username, "", "deny", reason)
 		h.attempt(factorPassword, resultFailure)
-		h.failed(r, username)
+		h.failed(r, a)
 		h.audit(r, audit.LoginFailed, username, strings.ReplaceAll(reason, "_", " "))
 		h.loginFailed(w, r, shown, rd, msgBadLogin, http.StatusUnauthorized)
 		return
 	}
+	h.passed(r, a)
 	if h.d.Passwords.NeedsRehash(u.PasswordHash) {
 		h.rehash(r, u.Name, u.PasswordHash, pw)
 	}
@@ -113,7 +118,8 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		_ = h.d.Sessions.Destroy(ctx, old.IDHash)
 	}
 	c := client(r)
-	tmpl := store.Session{User: u.Name, Stage: store.StageFull, IP: c.IP.String(), UserAgent: truncate(r.UserAgent(), 256)}
+	tmpl := store.Session{User: u.Name, Stage: store.StageFull, IP: c.IP.String(), UserAgent: truncate(r.UserAgent(), 256),
+		UserEpoch: u.AuthEpoch, Mode: vals.Mode}
 	next := rd
 	if needsSecondFactor(vals.Mode, u) {
 		tmpl.Stage = store.StagePending

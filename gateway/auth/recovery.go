@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -35,36 +36,46 @@ func (h *Handler) renderRecovery(w http.ResponseWriter, r *http.Request, user, r
 }
 
 func (h *Handler) recoverySubmit(w http.ResponseWriter, r *http.Request) {
-	s, u, rd, ok := h.secondFactorSubmit(w, r, factorRecoveryCode)
-	if !ok {
+	s, u, rd, a := h.secondFactorSubmit(w, r, factorRecoveryCode)
+	if a == nil {
 		return
 	}
 	if !u.HasTOTP() {
+		_ = a.Cancel(r.Context())
 		http.Redirect(w, r, "/.authgate/enroll", http.StatusSeeOther)
 		return
 	}
 	code := r.PostForm.Get("recovery_code")
-	left := 0
-	// Match and remove inside one atomic update, so a code used from two
-	// browsers at once is accepted once.
-	_, err := h.d.Users.UpdateUser(r.Context(), u.Name, func(x *store.User) error {
-		i := h.d.Recovery.Match(x.Name, x.RecoveryCodes, code)
-		if i < 0 {
-			return errRecoveryUsed
-		}
-		x.RecoveryCodes = append(x.RecoveryCodes[:i:i], x.RecoveryCodes[i+1:]...)
-		x.TOTPLastUsedAt = h.d.Now().UTC()
-		left = len(x.RecoveryCodes)
-		return nil
-	})
-	if err != nil {
-		if !errors.Is(err, errRecoveryUsed) {
-			err = fmt.Errorf("consume recovery code: %w", err)
-		}
-		h.codeFailed(w, r, s, u.Name, "recovery", rd, err)
+	// Checked against the codes read with the session, then used up only
+	// as part of moving the session on (completeLogin): only the request
+	// that owns the sign-in at that moment uses a code up, and only if
+	// it is still there (two browsers using one code: one wins).
+	if h.d.Recovery.Match(u.Name, u.RecoveryCodes, code) < 0 {
+		h.codeFailed(w, r, s, a, u.Name, "recovery", rd, errRecoveryUsed)
 		return
 	}
-	h.d.Audit.Record(r.Context(), store.AuditEvent{Actor: u.Name, Action: audit.LoginRecoveryCode, Target: u.Name,
-		IP: client(r).IP.String(), Detail: fmt.Sprintf("%d recovery codes left", left)})
-	h.completeLogin(w, r, s, rd, "recovery_code", 0)
+	h.passed(r, a)
+	useCode := func(ctx context.Context) (int64, error) {
+		left := 0
+		_, err := h.d.Users.UpdateUser(ctx, u.Name, func(x *store.User) error {
+			if x.AuthEpoch != s.UserEpoch {
+				return errAccountMoved
+			}
+			i := h.d.Recovery.Match(x.Name, x.RecoveryCodes, code)
+			if i < 0 {
+				return errAccountMoved // used meanwhile: this sign-in starts again
+			}
+			x.RecoveryCodes = append(x.RecoveryCodes[:i:i], x.RecoveryCodes[i+1:]...)
+			x.TOTPLastUsedAt = h.d.Now().UTC()
+			left = len(x.RecoveryCodes)
+			return nil
+		})
+		if err != nil {
+			return 0, fmt.Errorf("use recovery code: %w", err)
+		}
+		h.d.Audit.Record(ctx, store.AuditEvent{Actor: u.Name, Action: audit.LoginRecoveryCode, Target: u.Name,
+			IP: client(r).IP.String(), Detail: fmt.Sprintf("%d recovery codes left", left)})
+		return s.UserEpoch, nil
+	}
+	h.completeLogin(w, r, s, rd, "recovery_code", 0, useCode)
 }

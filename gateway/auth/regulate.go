@@ -6,23 +6,20 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"time"
 
+	"github.com/authgate/authgate/gateway/regulation"
 	"github.com/authgate/authgate/gateway/store"
 	"github.com/authgate/authgate/gateway/web"
 	"github.com/authgate/authgate/middleware"
 )
 
-// Regulator counts failed sign-in attempts and keeps bans (a
-// *regulation.Regulator).
+// Regulator reserves every proof attempt before its check and keeps
+// bans (a *regulation.Regulator). See regulation.Regulator.Reserve.
 type Regulator interface {
-	// Banned returns the ban holding for user or ip, if any.
-	Banned(ctx context.Context, user string, ip netip.Addr) (store.Ban, bool, error)
-	// Fail records a failed attempt and returns the bans it started.
-	Fail(ctx context.Context, user string, ip netip.Addr) ([]store.Ban, error)
-	// Succeed resets user's failure count.
+	Reserve(ctx context.Context, proof string, c regulation.Claim) (*regulation.Attempt, error)
+	// Succeed resets user's failure count after a complete sign-in.
 	Succeed(ctx context.Context, user string) error
 }
 
@@ -56,31 +53,53 @@ func banMessage(wait time.Duration) string {
 // request came from.
 type answer func(status int, msg string)
 
-// refuseBanned answers 429 with Retry-After when user (may be "") or the
-// client's address is banned, before anything is checked: during a ban
-// the password is never looked at, so a ban is no oracle. It answers 503
-// when the bans cannot be read (fail closed). It reports whether it
-// answered; factor names the step for the metrics.
-func (h *Handler) refuseBanned(w http.ResponseWriter, r *http.Request, factor, user string, page answer) bool {
-	if h.d.Regulator == nil {
-		return false
+// reserve reserves one attempt at proving factor for user (may be "")
+// from the client's address, in session s (nil at the password step),
+// before anything is looked at: during a ban or past a limit the proof is
+// never checked, so a refusal is no oracle, and any number of attempts
+// arriving together are checked at most up to the limits. When the
+// attempt is refused reserve answers the request itself (429 with
+// Retry-After during a ban; a spent session is ended and sent to sign in
+// again; 503 when the counters cannot be read: fail closed) and returns
+// nil.
+func (h *Handler) reserve(w http.ResponseWriter, r *http.Request, factor, user string, s *store.Session, page answer) *regulation.Attempt {
+	c := regulation.Claim{User: user, IP: client(r).IP}
+	if s != nil {
+		c.Session = s.IDHash
 	}
-	b, banned, err := h.d.Regulator.Banned(r.Context(), user, client(r).IP)
-	if err != nil {
-		h.log(r).Error().Err(err).Msg("regulation: bans unreadable")
-		h.attempt(factor, resultError)
-		page(http.StatusServiceUnavailable, msgUnavailable)
-		return true
+	proof := factor
+	if factor == factorEnroll {
+		proof = factorTOTP // an enrolment proves a TOTP code
 	}
-	if !banned {
-		return false
+	a, err := h.d.Regulator.Reserve(r.Context(), proof, c)
+	if err == nil {
+		return a
 	}
-	wait := max(b.Until.Sub(h.d.Now()), time.Second)
-	w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-	h.decision(r, user, "", "deny", "banned_"+b.Kind)
-	h.attempt(factor, resultBanned)
-	page(http.StatusTooManyRequests, banMessage(wait))
-	return true
+	if be, ok := errors.AsType[*regulation.BannedError](err); ok {
+		if be.Started {
+			h.banStarted(be.Ban)
+		}
+		wait := max(be.Ban.Until.Sub(h.d.Now()), time.Second)
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		h.decision(r, user, "", "deny", "banned_"+be.Ban.Kind)
+		h.attempt(factor, resultBanned)
+		page(http.StatusTooManyRequests, banMessage(wait))
+		return nil
+	}
+	if errors.Is(err, regulation.ErrSessionSpent) && s != nil {
+		_ = h.d.Sessions.Destroy(r.Context(), s.IDHash)
+		h.d.Sessions.ClearCookie(w, secure(r))
+		h.decision(r, user, "", "deny", "too_many_codes")
+		h.attempt(factor, resultBanned)
+		d := loginData{Common: h.common(r, "Sign in"), Username: user, RD: h.afterSecondFactor(r, *s, r.PostForm.Get("rd"))}
+		d.Error = msgTooMany
+		h.d.Pages.Render(w, r, http.StatusUnauthorized, "login", d)
+		return nil
+	}
+	h.log(r).Error().Err(err).Msg("regulation: attempt not reserved")
+	h.attempt(factor, resultError)
+	page(http.StatusServiceUnavailable, msgUnavailable)
+	return nil
 }
 
 // hashSlot takes a hashing slot for one login attempt, or answers 503 with
@@ -116,28 +135,33 @@ func (h *Handler) hashSlot(w http.ResponseWriter, r *http.Request, page answer) 
 	return release, true
 }
 
-// failed counts a failed attempt for user (may be "") and the client's
-// address. The answer is a failure anyway, so a store error only logs.
-func (h *Handler) failed(r *http.Request, user string) {
-	if h.d.Regulator == nil {
-		return
-	}
-	bans, err := h.d.Regulator.Fail(r.Context(), user, client(r).IP)
+// failed records that the reserved attempt's proof was wrong. The
+// answer is a failure anyway, so a store error only logs.
+func (h *Handler) failed(r *http.Request, a *regulation.Attempt) {
+	bans, err := a.Failed(r.Context())
 	if err != nil {
-		h.log(r).Error().Err(err).Msg("regulation: failure not counted")
+		h.log(r).Error().Err(err).Msg("regulation: failure not recorded")
 	}
+	for _, b := range bans {
+		h.banStarted(b)
+	}
+}
+
+// passed gives the reserved attempt back after a right proof.
+func (h *Handler) passed(r *http.Request, a *regulation.Attempt) {
+	if err := a.Passed(r.Context()); err != nil {
+		h.log(r).Warn().Err(err).Msg("regulation: attempt not given back")
+	}
+}
+
+func (h *Handler) banStarted(b store.Ban) {
 	if h.d.Metrics != nil {
-		for _, b := range bans {
-			h.d.Metrics.BanStarted(b.Kind)
-		}
+		h.d.Metrics.BanStarted(b.Kind)
 	}
 }
 
 // succeeded resets user's failure count after a complete sign-in.
 func (h *Handler) succeeded(r *http.Request, user string) {
-	if h.d.Regulator == nil {
-		return
-	}
 	if err := h.d.Regulator.Succeed(r.Context(), user); err != nil {
 		h.log(r).Warn().Err(err).Msg("regulation: failure count not reset")
 	}

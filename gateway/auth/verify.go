@@ -1,12 +1,15 @@
 package auth
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strings"
 
 	"github.com/authgate/authgate/gateway/audit"
 	"github.com/authgate/authgate/gateway/factor"
+	"github.com/authgate/authgate/gateway/regulation"
+	"github.com/authgate/authgate/gateway/session"
 	"github.com/authgate/authgate/gateway/store"
 	"github.com/authgate/authgate/middleware"
 )
@@ -27,19 +30,21 @@ func (h *Handler) verifyPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) verifySubmit(w http.ResponseWriter, r *http.Request) {
-	s, u, rd, ok := h.secondFactorSubmit(w, r, factorTOTP)
-	if !ok {
+	s, u, rd, a := h.secondFactorSubmit(w, r, factorTOTP)
+	if a == nil {
 		return
 	}
 	if !u.HasTOTP() {
+		_ = a.Cancel(r.Context())
 		http.Redirect(w, r, "/.authgate/enroll", http.StatusSeeOther)
 		return
 	}
 	res, err := h.checkCode(r, u.Name, u.TOTPSecret, u.TOTPDriftSteps, r.PostForm.Get("code"))
 	if err != nil {
-		h.codeFailed(w, r, s, u.Name, "verify", rd, err)
+		h.codeFailed(w, r, s, a, u.Name, "verify", rd, err)
 		return
 	}
+	h.passed(r, a)
 	now := h.d.Now().UTC()
 	if _, err := h.d.Users.UpdateUser(r.Context(), u.Name, func(x *store.User) error {
 		x.TOTPLastUsedAt = now
@@ -52,7 +57,7 @@ func (h *Handler) verifySubmit(w http.ResponseWriter, r *http.Request) {
 	}); err != nil {
 		h.log(r).Warn().Err(err).Str("user", u.Name).Msg("verify: last-used time not stored")
 	}
-	h.completeLogin(w, r, s, rd, "totp", res.Step)
+	h.completeLogin(w, r, s, rd, "totp", res.Step, nil)
 }
 
 // secondFactorContext loads the session and user for verify/enroll. It
@@ -64,43 +69,34 @@ func (h *Handler) secondFactorContext(w http.ResponseWriter, r *http.Request) (s
 			return "", store.Session{}, store.User{}, false
 		}
 	}
-	id, s, err := h.currentSession(r)
+	sg, err := h.signedIn(r, secure(r))
 	if err != nil {
 		if !isNoSession(err) {
 			h.d.Pages.RenderError(w, r, unavailable(err))
 			return "", store.Session{}, store.User{}, false
 		}
+		h.d.Sessions.ClearCookie(w, secure(r))
 		http.Redirect(w, r, "/.authgate/login", http.StatusSeeOther)
 		return "", store.Session{}, store.User{}, false
 	}
-	u, err := h.d.Users.GetUser(r.Context(), s.User)
-	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			_ = h.d.Sessions.Destroy(r.Context(), s.IDHash)
-			h.d.Sessions.ClearCookie(w, secure(r))
-			http.Redirect(w, r, "/.authgate/login", http.StatusSeeOther)
-		} else {
-			h.d.Pages.RenderError(w, r, unavailable(err))
-		}
-		return "", store.Session{}, store.User{}, false
-	}
-	return id, s, u, true
+	return sg.ID, sg.Session, sg.User, true
 }
 
 // secondFactorSubmit is the common start of every second-factor POST: the
-// session and user, where to go afterwards, and the ban check before any
-// code is looked at. It answers the request itself when ok is false;
-// factor names the step for the metrics.
-func (h *Handler) secondFactorSubmit(w http.ResponseWriter, r *http.Request, factor string) (store.Session, store.User, string, bool) {
+// session and user, where to go afterwards, and the attempt reserved
+// before any code is looked at. It answers the request itself when the
+// attempt is nil; factor names the proof for the metrics.
+func (h *Handler) secondFactorSubmit(w http.ResponseWriter, r *http.Request, factor string) (store.Session, store.User, string, *regulation.Attempt) {
 	_, s, u, ok := h.secondFactorContext(w, r)
 	if !ok {
-		return store.Session{}, store.User{}, "", false
+		return store.Session{}, store.User{}, "", nil
 	}
 	rd := h.afterSecondFactor(r, s, r.PostForm.Get("rd"))
-	if h.refuseBanned(w, r, factor, u.Name, h.errorPage(w, r)) {
-		return store.Session{}, store.User{}, "", false
+	a := h.reserve(w, r, factor, u.Name, &s, h.errorPage(w, r))
+	if a == nil {
+		return store.Session{}, store.User{}, "", nil
 	}
-	return s, u, rd, true
+	return s, u, rd, a
 }
 
 // afterSecondFactor is where to go once the code is accepted: the target
@@ -118,9 +114,10 @@ func (h *Handler) checkCode(r *http.Request, user string, sealed []byte, drift i
 	return h.d.TOTP.Check(r.Context(), user, sealed, drift, code)
 }
 
-// codeFailed answers an invalid code with the one public message, and ends
-// the half-finished login after too many tries.
-func (h *Handler) codeFailed(w http.ResponseWriter, r *http.Request, s store.Session, user, page, rd string, cause error) {
+// codeFailed answers an invalid code with the one public message. The
+// attempt stays counted; once the session has used its tries, its next
+// attempt is refused before any check and ends it (reserve).
+func (h *Handler) codeFailed(w http.ResponseWriter, r *http.Request, s store.Session, a *regulation.Attempt, user, page, rd string, cause error) {
 	reason := "invalid_code"
 	switch {
 	case errors.Is(cause, factor.ErrReplayed):
@@ -136,20 +133,12 @@ func (h *Handler) codeFailed(w http.ResponseWriter, r *http.Request, s store.Ses
 	h.audit(r, audit.LoginFailed, user, strings.ReplaceAll(reason, "_", " "))
 	if reason != "code_check_error" {
 		h.attempt(pageFactor(page), resultFailure)
-		h.failed(r, user)
 	} else {
+		// Not decided, but counted all the same: a store that fails
+		// must not become a way around the limit.
 		h.attempt(pageFactor(page), resultError)
 	}
-	n, err := h.d.Counters.Incr(r.Context(), "codefail:"+s.IDHash, 1, h.d.Sessions.PendingLifetime())
-	if err != nil || n >= int64(h.o.MaxCodeFailures) {
-		_ = h.d.Sessions.Destroy(r.Context(), s.IDHash)
-		h.d.Sessions.ClearCookie(w, secure(r))
-		h.decision(r, user, "", "deny", "too_many_codes")
-		d := loginData{Common: h.common(r, "Sign in"), Username: user, RD: rd}
-		d.Error = msgTooMany
-		h.d.Pages.Render(w, r, http.StatusUnauthorized, "login", d)
-		return
-	}
+	h.failed(r, a)
 	switch page {
 	case "enroll":
 		h.renderEnroll(w, r, s, user, rd, msgBadCode, http.StatusUnauthorized)
@@ -163,19 +152,46 @@ func (h *Handler) codeFailed(w http.ResponseWriter, r *http.Request, s store.Ses
 	h.d.Pages.Render(w, r, http.StatusUnauthorized, "verify", d)
 }
 
-// completeLogin turns the session into a full, 2FA-verified one under a new
-// id and sends the user on.
-func (h *Handler) completeLogin(w http.ResponseWriter, r *http.Request, s store.Session, rd, how string, step int64) {
+// accountChange is what a completed second step changes in the account
+// (an enrolment stores the authenticator, a recovery code is used up),
+// committed only by the request that owns the session at that moment
+// (session.Manager.Move). It returns the user's AuthEpoch the new
+// session belongs to.
+type accountChange func(ctx context.Context) (epoch int64, err error)
+
+// completeLogin moves the session to a full, 2FA-verified one under a new
+// id, committing change (nil: nothing) on the way, and sends the user on.
+// If another request moved or ended the session first, or the change
+// finds the account changed meanwhile, nothing is changed or created and
+// the user signs in again (fail closed).
+func (h *Handler) completeLogin(w http.ResponseWriter, r *http.Request, s store.Session, rd, how string, step int64, change accountChange) {
 	now := h.d.Now().UTC()
-	id, ns, err := h.d.Sessions.Rotate(r.Context(), s, func(x *store.Session) {
+	epoch := s.UserEpoch
+	var commit func(context.Context) error
+	if change != nil {
+		commit = func(ctx context.Context) (err error) {
+			epoch, err = change(ctx)
+			return err
+		}
+	}
+	id, ns, err := h.d.Sessions.Move(r.Context(), s, commit, func(x *store.Session) {
 		x.Stage = store.StageFull
 		x.TwoFactor = true
 		x.TwoFactorAt = now
 		x.Redirect = ""
 		x.PendingTOTPSecret = nil
+		x.UserEpoch = epoch
 	})
+	if errors.Is(err, session.ErrNoSession) || errors.Is(err, errAccountMoved) {
+		h.log(r).Warn().Err(err).Str("user", s.User).Msg("second factor accepted, but the sign-in or the account changed meanwhile")
+		h.attempt(howFactor(how), resultError)
+		h.d.Sessions.ClearCookie(w, secure(r))
+		http.Redirect(w, r, "/.authgate/login", http.StatusSeeOther)
+		return
+	}
 	if err != nil {
 		h.attempt(howFactor(how), resultError)
+		h.d.Sessions.ClearCookie(w, secure(r)) // the session is gone
 		h.d.Pages.RenderError(w, r, unavailable(err))
 		return
 	}

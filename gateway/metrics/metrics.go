@@ -79,6 +79,7 @@ type Metrics struct {
 	reg *prometheus.Registry
 
 	loginAttempts  *prometheus.CounterVec
+	factorChecks   *prometheus.CounterVec
 	bansStarted    *prometheus.CounterVec
 	replays        prometheus.Counter
 	driftEvidence  prometheus.Counter
@@ -87,6 +88,7 @@ type Metrics struct {
 	upstreamErrors *prometheus.CounterVec
 	storeDuration  *prometheus.HistogramVec
 	storeErrors    *prometheus.CounterVec
+	streamsClosed  *prometheus.CounterVec
 	scrape         *scrapeCollector
 }
 
@@ -105,6 +107,10 @@ func New(o Options) *Metrics {
 			Name: "authgate_login_attempts_total",
 			Help: "Sign-in steps submitted, by factor (password, totp, recovery_code, enroll) and result (success, failure, banned, busy, error).",
 		}, []string{"factor", "result"}),
+		factorChecks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authgate_factor_checks_total",
+			Help: "Proofs of a factor actually checked (a password hashed, a TOTP or recovery code compared), anywhere: sign-in, step-up, account pages; by factor (password, totp, recovery_code). Attempts refused before their check are not counted.",
+		}, []string{"factor"}),
 		bansStarted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "authgate_bans_started_total",
 			Help: "Bans started after too many failed sign-in attempts, by kind (user, ip).",
@@ -140,6 +146,7 @@ func New(o Options) *Metrics {
 			Help: "Store operations that failed (not-found, already-exists and callers' own update errors are answers, not failures), by operation.",
 		}, []string{"op"}),
 	}
+	m.streamsClosed = newStreamsClosed()
 	m.scrape = newScrapeCollector(o)
 	for _, f := range factors {
 		for _, r := range results {
@@ -149,13 +156,17 @@ func New(o Options) *Metrics {
 	for _, k := range []string{"user", "ip"} {
 		m.bansStarted.WithLabelValues(k)
 	}
+	for _, f := range []string{FactorPassword, FactorTOTP, FactorRecoveryCode} {
+		m.factorChecks.WithLabelValues(f)
+	}
 	for _, r := range o.Routes {
 		m.upstreamErrors.WithLabelValues(r)
 	}
 	m.reg.MustRegister(
-		m.loginAttempts, m.bansStarted, m.replays, m.driftEvidence,
+		m.loginAttempts, m.factorChecks, m.bansStarted, m.replays, m.driftEvidence,
 		m.proxyRequests, m.proxyDuration, m.upstreamErrors,
 		m.storeDuration, m.storeErrors,
+		m.streamsClosed,
 		m.scrape,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -197,6 +208,16 @@ func (m *Metrics) LoginAttempt(factor, result string) {
 		return
 	}
 	m.loginAttempts.WithLabelValues(factor, result).Inc()
+}
+
+// ProofChecked counts one proof of factor that was really checked
+// (regulation.Observer); ok is not a label: the outcomes are in
+// authgate_login_attempts_total.
+func (m *Metrics) ProofChecked(factor string, ok bool) {
+	if m == nil {
+		return
+	}
+	m.factorChecks.WithLabelValues(factor).Inc()
 }
 
 // BanStarted counts one ban of kind (store.BanKindUser or BanKindIP).

@@ -146,6 +146,20 @@ func (s *instrumentedStore) GetSessionTTL(ctx context.Context, idHash string) (s
 	return ss, ttl, err
 }
 
+func (s *instrumentedStore) ReplaceSession(ctx context.Context, ss store.Session, ttl time.Duration) error {
+	start := time.Now()
+	err := s.next.ReplaceSession(ctx, ss, ttl)
+	s.observe("replace_session", start, err, nil)
+	return err
+}
+
+func (s *instrumentedStore) TakeSession(ctx context.Context, idHash string) (store.Session, error) {
+	start := time.Now()
+	ss, err := s.next.TakeSession(ctx, idHash)
+	s.observe("take_session", start, err, nil)
+	return ss, err
+}
+
 func (s *instrumentedStore) DeleteSession(ctx context.Context, idHash string) error {
 	start := time.Now()
 	err := s.next.DeleteSession(ctx, idHash)
@@ -212,16 +226,16 @@ func (s *instrumentedStore) SetSetting(ctx context.Context, key, value string) e
 	return err
 }
 
-func (s *instrumentedStore) AppendAudit(ctx context.Context, ev store.AuditEvent, keep int) error {
+func (s *instrumentedStore) AppendAudit(ctx context.Context, trail store.AuditTrail, ev store.AuditEvent, keep int) error {
 	start := time.Now()
-	err := s.next.AppendAudit(ctx, ev, keep)
+	err := s.next.AppendAudit(ctx, trail, ev, keep)
 	s.observe("append_audit", start, err, nil)
 	return err
 }
 
-func (s *instrumentedStore) ListAudit(ctx context.Context, limit int) ([]store.AuditEvent, error) {
+func (s *instrumentedStore) ListAudit(ctx context.Context, trail store.AuditTrail, limit int) ([]store.AuditEvent, error) {
 	start := time.Now()
-	evs, err := s.next.ListAudit(ctx, limit)
+	evs, err := s.next.ListAudit(ctx, trail, limit)
 	s.observe("list_audit", start, err, nil)
 	return evs, err
 }

@@ -22,6 +22,10 @@ const (
 	DefaultBan          = 15 * time.Minute
 	DefaultMaxBan       = 4 * time.Hour
 	DefaultRepeatWindow = 24 * time.Hour
+	// DefaultMaxPerSession and DefaultSessionWindow: five tries per
+	// sign-in, counted for as long as a half-finished sign-in lives.
+	DefaultMaxPerSession = 5
+	DefaultSessionWindow = 10 * time.Minute
 	// maxSubjectLen bounds the user name kept in a ban for display.
 	maxSubjectLen = 64
 	// ipv6Prefix is the size of the IPv6 network counted as one client.
@@ -35,6 +39,8 @@ const (
 	ipKeyPrefix   = "ip:"
 	failPrefix    = "rl:fail:"
 	repeatPrefix  = "rl:bans:"
+	startPrefix   = "rl:start:"
+	sessionPrefix = "rl:sess:"
 )
 
 // Store keeps the counters and bans (a store.Store).
@@ -52,8 +58,20 @@ type Recorder interface {
 	Record(ctx context.Context, ev store.AuditEvent)
 }
 
+// Observer learns of every proof checked (a *metrics.Metrics). Its
+// method must not block.
+type Observer interface {
+	ProofChecked(proof string, ok bool)
+}
+
 // Options tune the Regulator; zero fields take the defaults.
 type Options struct {
+	// MaxPerSession failed proofs within SessionWindow spend a session
+	// (the caller ends it): one sign-in gets this many tries.
+	MaxPerSession int
+	SessionWindow time.Duration
+	// Observer, if set, is told of checks and refusals.
+	Observer Observer
 	// MaxFailures failed attempts within Window start a ban. Window is
 	// at most Ban (a longer one is shortened to Ban).
 	MaxFailures int
@@ -67,6 +85,12 @@ type Options struct {
 }
 
 func (o Options) withDefaults() Options {
+	if o.MaxPerSession <= 0 {
+		o.MaxPerSession = DefaultMaxPerSession
+	}
+	if o.SessionWindow <= 0 {
+		o.SessionWindow = DefaultSessionWindow
+	}
 	if o.MaxFailures <= 0 {
 		o.MaxFailures = DefaultMaxFailures
 	}
@@ -93,6 +117,7 @@ func (o Options) withDefaults() Options {
 type Regulator struct {
 	st  Store
 	rec Recorder
+	obs Observer
 	o   Options
 	now func() time.Time
 }
@@ -103,7 +128,7 @@ func New(st Store, rec Recorder, o Options, now func() time.Time) *Regulator {
 	if now == nil {
 		now = time.Now
 	}
-	return &Regulator{st: st, rec: rec, o: o.withDefaults(), now: now}
+	return &Regulator{st: st, rec: rec, obs: o.Observer, o: o.withDefaults(), now: now}
 }
 
 // Options returns the options in force (defaults filled in).
@@ -178,33 +203,202 @@ func (r *Regulator) Banned(ctx context.Context, user string, ip netip.Addr) (sto
 	return found, ok, nil
 }
 
-// Fail records one failed attempt by user from ip and starts a ban for
-// each of them that reached MaxFailures within Window. It returns the
-// bans it started.
-func (r *Regulator) Fail(ctx context.Context, user string, ip netip.Addr) ([]store.Ban, error) {
+// Claim says whom one proof attempt (a password, a TOTP code, a
+// recovery code) counts against.
+type Claim struct {
+	// User is the account name as given ("" when there is none yet).
+	User string
+	// IP is the client's address (invalid when unknown).
+	IP netip.Addr
+	// Session is the id hash of the session the proof is made in (""
+	// at the password step). A session may fail at most
+	// Options.MaxPerSession proofs; then it is spent.
+	Session string
+}
+
+// BannedError refuses an attempt: Ban holds for the user or the address
+// (or their failures already passed the limit in this window).
+type BannedError struct {
+	Ban store.Ban
+	// Started: this refusal started the ban (count it as one).
+	Started bool
+}
+
+func (e *BannedError) Error() string {
+	return fmt.Sprintf("regulation: %s is banned until %s", e.Ban.Kind, e.Ban.Until.Format(time.RFC3339))
+}
+
+// ErrSessionSpent refuses an attempt in a session that already failed
+// MaxPerSession proofs: the caller ends the session.
+var ErrSessionSpent = errors.New("regulation: too many failed attempts in this session")
+
+// Attempt is one reserved proof attempt. The caller checks the proof
+// only after Reserve returned it, then calls exactly one of Failed or
+// Passed.
+type Attempt struct {
+	r     *Regulator
+	claim Claim
+	// counts are the counter values this reservation made, by key.
+	counts []reserved
+	proof  string
+}
+
+type reserved struct {
+	s      subject // zero for the session's counter
+	key    string
+	n      int64
+	limit  int64
+	window time.Duration
+}
+
+// Reserve reserves one proof attempt before the proof is looked at, so
+// that any number of attempts arriving at once are checked at most up to
+// the limits: every attempt first adds one to the counters of its user,
+// address and session (atomic increments in the shared store), and is
+// refused when a count passes its limit. The check is the count, not a
+// ban record, so a ban that could not be written still refuses. proof
+// names what is being proved, for the observer ("password", "totp",
+// "recovery_code").
+//
+// It returns a *BannedError when the user or the address is banned or
+// over its limit, ErrSessionSpent when the session is, and any store
+// error as is: the caller refuses the attempt in every case (fail
+// closed) and never checks the proof.
+func (r *Regulator) Reserve(ctx context.Context, proof string, c Claim) (*Attempt, error) {
+	if b, banned, err := r.Banned(ctx, c.User, c.IP); err != nil {
+		return nil, err
+	} else if banned {
+		return nil, &BannedError{Ban: b}
+	}
+	a := &Attempt{r: r, claim: c, proof: proof}
+	if c.Session != "" {
+		key := sessionPrefix + c.Session
+		n, err := r.st.Incr(ctx, key, 1, r.o.SessionWindow)
+		if err != nil {
+			return nil, fmt.Errorf("regulation: reserve session attempt: %w", err)
+		}
+		a.counts = append(a.counts, reserved{key: key, n: n, limit: int64(r.o.MaxPerSession), window: r.o.SessionWindow})
+		if n > int64(r.o.MaxPerSession) {
+			return nil, ErrSessionSpent
+		}
+	}
+	for _, s := range subjects(c.User, c.IP) {
+		key := failPrefix + s.key
+		n, err := r.st.Incr(ctx, key, 1, r.o.Window)
+		if err != nil {
+			return nil, fmt.Errorf("regulation: reserve %s attempt: %w", s.kind, err)
+		}
+		a.counts = append(a.counts, reserved{s: s, key: key, n: n, limit: int64(r.o.MaxFailures), window: r.o.Window})
+		if n > int64(r.o.MaxFailures) {
+			b, isNew, err := r.ensureBan(ctx, s, n, c.IP)
+			if err != nil {
+				return nil, err
+			}
+			return nil, &BannedError{Ban: b, Started: isNew}
+		}
+	}
+	return a, nil
+}
+
+// Failed records that the reserved proof was wrong: the reservation
+// stays counted. A user or address whose count reached the limit is
+// banned; the bans started are returned.
+func (a *Attempt) Failed(ctx context.Context) ([]store.Ban, error) {
+	a.r.checked(a.proof, false)
 	var started []store.Ban
 	var errs []error
-	for _, s := range subjects(user, ip) {
-		n, err := r.st.Incr(ctx, failPrefix+s.key, 1, r.o.Window)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("regulation: count %s failure: %w", s.kind, err))
+	for _, c := range a.counts {
+		if c.s.key == "" || c.n < c.limit {
 			continue
 		}
-		// Exactly the MaxFailures-th failure starts the ban, so failures
-		// racing in from other requests or instances start no second
-		// one. Their count expires with the window, which ends before the
-		// ban does (Window <= Ban): after a ban, counting starts afresh.
-		if n != int64(r.o.MaxFailures) {
-			continue
-		}
-		b, err := r.startBan(ctx, s, n, ip)
-		if err != nil {
+		b, isNew, err := a.r.ensureBan(ctx, c.s, c.n, a.claim.IP)
+		switch {
+		case err != nil:
 			errs = append(errs, err)
-			continue
+		case isNew:
+			started = append(started, b)
 		}
-		started = append(started, b)
 	}
 	return started, errors.Join(errs...)
+}
+
+// Passed records that the reserved proof was right: the reservation is
+// given back, so only failures count towards the limits.
+func (a *Attempt) Passed(ctx context.Context) error {
+	a.r.checked(a.proof, true)
+	return a.release(ctx)
+}
+
+// Cancel gives the reservation back without a check having happened
+// (the gateway was too busy to hash, or could not read what to check
+// against).
+func (a *Attempt) Cancel(ctx context.Context) error { return a.release(ctx) }
+
+func (a *Attempt) release(ctx context.Context) error {
+	var errs []error
+	for _, c := range a.counts {
+		n, err := a.r.st.Incr(ctx, c.key, -1, c.window)
+		if err == nil && n < 0 {
+			// The window ended between reserve and release: nothing to
+			// give back.
+			err = a.r.st.ResetCounter(ctx, c.key)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("regulation: release attempt: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Fail records one failed attempt by user from ip without a proof being
+// checked (a malformed request counts as a failure): Reserve followed by
+// Failed. It returns the bans started.
+func (r *Regulator) Fail(ctx context.Context, user string, ip netip.Addr) ([]store.Ban, error) {
+	a, err := r.Reserve(ctx, "", Claim{User: user, IP: ip})
+	if be, ok := errors.AsType[*BannedError](err); ok {
+		if be.Started {
+			return []store.Ban{be.Ban}, nil
+		}
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return a.Failed(ctx)
+}
+
+// ensureBan makes sure subject s, whose failures reached the limit, is
+// banned: the ban already there, or one started now. Of every request
+// that finds no ban only the first in the window starts one (an atomic
+// increment decides), so a burst of refusals starts one ban, not many;
+// if that one write fails, the count keeps refusing for the rest of the
+// window. isNew says whether this call started the ban.
+func (r *Regulator) ensureBan(ctx context.Context, s subject, failures int64, ip netip.Addr) (b store.Ban, isNew bool, err error) {
+	b, err = r.st.GetBan(ctx, s.key)
+	if err == nil {
+		return b, false, nil
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return store.Ban{}, false, fmt.Errorf("regulation: check %s ban: %w", s.kind, err)
+	}
+	first, err := r.st.Incr(ctx, startPrefix+s.key, 1, r.o.Window)
+	if err != nil {
+		return store.Ban{}, false, fmt.Errorf("regulation: start %s ban: %w", s.kind, err)
+	}
+	if first != 1 {
+		// Another request started it (or failed to write it): the count
+		// refuses for the rest of the window, shown as a ban that long.
+		now := r.now().UTC()
+		return store.Ban{Key: s.key, Kind: s.kind, Subject: s.display, Failures: failures, Since: now, Until: now.Add(r.o.Window)}, false, nil
+	}
+	b, err = r.startBan(ctx, s, failures, ip)
+	return b, err == nil, err
+}
+
+func (r *Regulator) checked(proof string, ok bool) {
+	if r.obs != nil && proof != "" {
+		r.obs.ProofChecked(proof, ok)
+	}
 }
 
 // startBan bans s: Ban long, doubled for every earlier ban of s within
@@ -313,8 +507,10 @@ func Lift(ctx context.Context, st Lifter, target string) ([]store.Ban, error) {
 		if err := st.DeleteBan(ctx, key); err != nil {
 			return lifted, fmt.Errorf("regulation: lift ban: %w", err)
 		}
-		if err := st.ResetCounter(ctx, failPrefix+key); err != nil {
-			return lifted, fmt.Errorf("regulation: lift ban: %w", err)
+		for _, counter := range []string{failPrefix + key, startPrefix + key} {
+			if err := st.ResetCounter(ctx, counter); err != nil {
+				return lifted, fmt.Errorf("regulation: lift ban: %w", err)
+			}
 		}
 	}
 	if len(lifted) == 0 {

@@ -384,10 +384,10 @@ func TestBannedFailsClosed(t *testing.T) {
 
 func TestDefaults(t *testing.T) {
 	tests := []struct{ in, want Options }{
-		{Options{}, Options{MaxFailures: 5, Window: 5 * time.Minute, Ban: 15 * time.Minute, MaxBan: 4 * time.Hour, RepeatWindow: 24 * time.Hour}},
+		{Options{}, Options{MaxPerSession: 5, SessionWindow: 10 * time.Minute, MaxFailures: 5, Window: 5 * time.Minute, Ban: 15 * time.Minute, MaxBan: 4 * time.Hour, RepeatWindow: 24 * time.Hour}},
 		// max_ban below ban is raised; a window longer than the ban shortened.
 		{Options{Ban: time.Hour, MaxBan: time.Minute, Window: 2 * time.Hour},
-			Options{MaxFailures: 5, Window: time.Hour, Ban: time.Hour, MaxBan: time.Hour, RepeatWindow: 24 * time.Hour}},
+			Options{MaxPerSession: 5, SessionWindow: 10 * time.Minute, MaxFailures: 5, Window: time.Hour, Ban: time.Hour, MaxBan: time.Hour, RepeatWindow: 24 * time.Hour}},
 	}
 	for _, tt := range tests {
 		if got := New(nil, nil, tt.in, nil).Options(); got != tt.want {

@@ -318,39 +318,66 @@ func TestCSRFOnEveryPost(t *testing.T) {
 	if err := userAdmin(g).SetRole(context.Background(), "alice", store.RoleAdmin); err != nil {
 		t.Fatal(err)
 	}
+	formToken := func(page resp) string {
+		t.Helper()
+		m := csrfRE.FindStringSubmatch(page.body)
+		if m == nil {
+			t.Fatalf("no csrf token (status %d)", page.status)
+		}
+		return m[1] + m[2]
+	}
 	b := g.browser(t)
+	// The token b's login page carried, before there was a session.
+	before := formToken(b.get("/.authgate/login"))
 	login(t, b, "alice", "correct horse")
 	secretEnrol(t, g, b)
 	page := b.get("/.authgate/account")
 	mustStatus(t, page, http.StatusOK, "account page")
-	m := csrfRE.FindStringSubmatch(page.body)
-	if m == nil {
-		t.Fatal("no csrf token")
-	}
-	tok := m[1] + m[2]
+	tok := formToken(page)
 	session := sessionCookie(t, g, b)
+	csrfCookie := ""
+	pagesURL, _ := url.Parse(g.URL + "/.authgate/")
+	for _, c := range b.c.Jar.Cookies(pagesURL) {
+		if c.Name == "authgate_csrf" {
+			csrfCookie = c.Value
+		}
+	}
+	if csrfCookie == "" {
+		t.Fatal("no csrf cookie")
+	}
+	if tok == before {
+		t.Errorf("the token did not change at sign-in: %q", tok)
+	}
+	// Another browser's session (alice again, code owed) and its token.
+	other := g.browser(t)
+	login(t, other, "alice", "correct horse")
+	otherTok := formToken(other.get("/.authgate/verify"))
+
 	host := hostOf(g)
 	form := url.Values{"username": {"alice"}, "password": {"correct horse"}, "code": {"123456"}, "user": {"alice"},
 		"role": {"user"}, "users": {"alice"}, "mode": {"off"}, "current_password": {"correct horse"},
 		"new_password": {"xxxxxxxxxx"}, "new_password_repeat": {"xxxxxxxxxx"}}
+	cookies := "\r\nCookie: authgate_csrf=" + csrfCookie + "; authgate_session=" + session
+	planted := strings.Repeat("P", 43) // a token cookie an attacker planted
 	cases := []struct {
 		name, extra, body string
 	}{
-		{"no token", "\r\nOrigin: " + g.URL + "\r\nCookie: authgate_csrf=" + tok, form.Encode()},
-		{"wrong token", "\r\nOrigin: " + g.URL + "\r\nCookie: authgate_csrf=" + tok, form.Encode() + "&csrf_token=" + strings.Repeat("A", 43)},
-		{"token without cookie", "\r\nOrigin: " + g.URL, form.Encode() + "&csrf_token=" + tok},
-		{"cross-site origin", "\r\nOrigin: https://evil.example\r\nCookie: authgate_csrf=" + tok, form.Encode() + "&csrf_token=" + tok},
-		{"null origin", "\r\nOrigin: null\r\nCookie: authgate_csrf=" + tok, form.Encode() + "&csrf_token=" + tok},
-		{"sec-fetch-site cross-site", "\r\nSec-Fetch-Site: cross-site\r\nCookie: authgate_csrf=" + tok, form.Encode() + "&csrf_token=" + tok},
-		{"sec-fetch-site same-site", "\r\nSec-Fetch-Site: same-site\r\nCookie: authgate_csrf=" + tok, form.Encode() + "&csrf_token=" + tok},
+		{"no token", "\r\nOrigin: " + g.URL + cookies, form.Encode()},
+		{"wrong token", "\r\nOrigin: " + g.URL + cookies, form.Encode() + "&csrf_token=" + strings.Repeat("A", 43)},
+		// Regression: the token was the cookie's value (plain double
+		// submit), so a planted cookie echoed in the form passed.
+		{"planted cookie echoed as the token", "\r\nOrigin: " + g.URL + "\r\nCookie: authgate_csrf=" + planted + "; authgate_session=" + session, form.Encode() + "&csrf_token=" + planted},
+		{"the token from before sign-in", "\r\nOrigin: " + g.URL + cookies, form.Encode() + "&csrf_token=" + before},
+		{"another session's token", "\r\nOrigin: " + g.URL + cookies, form.Encode() + "&csrf_token=" + otherTok},
+		{"the session's token without the session", "\r\nOrigin: " + g.URL + "\r\nCookie: authgate_csrf=" + csrfCookie, form.Encode() + "&csrf_token=" + tok},
+		{"cross-site origin", "\r\nOrigin: https://evil.example" + cookies, form.Encode() + "&csrf_token=" + tok},
+		{"null origin", "\r\nOrigin: null" + cookies, form.Encode() + "&csrf_token=" + tok},
+		{"sec-fetch-site cross-site", "\r\nSec-Fetch-Site: cross-site" + cookies, form.Encode() + "&csrf_token=" + tok},
+		{"sec-fetch-site same-site", "\r\nSec-Fetch-Site: same-site" + cookies, form.Encode() + "&csrf_token=" + tok},
 	}
 	for _, p := range csrfPosts {
 		for _, tc := range cases {
-			extra := strings.Replace(tc.extra, "Cookie: authgate_csrf="+tok, "Cookie: authgate_csrf="+tok+"; authgate_session="+session, 1)
-			if !strings.Contains(extra, "Cookie:") {
-				extra += "\r\nCookie: authgate_session=" + session
-			}
-			r := rawDoBody(t, host, "POST "+p+" HTTP/1.1\r\nHost: "+host+"\r\nContent-Type: application/x-www-form-urlencoded"+extra, tc.body)
+			r := rawDoBody(t, host, "POST "+p+" HTTP/1.1\r\nHost: "+host+"\r\nContent-Type: application/x-www-form-urlencoded"+tc.extra, tc.body)
 			if r.status != http.StatusForbidden || !strings.Contains(r.body, "Your form expired") {
 				t.Errorf("POST %s (%s): status %d, want the CSRF refusal", p, tc.name, r.status)
 			}

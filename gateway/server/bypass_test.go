@@ -399,12 +399,16 @@ func TestForwardedHeadersNeverDriveRedirectsCookiesOrIssuer(t *testing.T) {
 			if trusted {
 				csrfName, sessName, origin = "__Host-authgate_csrf", "__Host-authgate_session", "https://evil.example"
 			}
-			if c := cookieFrom(page.header, csrfName); c == nil || c.Secure != trusted {
-				t.Errorf("csrf cookie %s: %+v; Secure must follow the trusted scheme only", csrfName, c)
+			csrfCookie := cookieFrom(page.header, csrfName)
+			if csrfCookie == nil {
+				t.Fatalf("no csrf cookie %s in %q", csrfName, page.header.Values("Set-Cookie"))
+			}
+			if csrfCookie.Secure != trusted {
+				t.Errorf("csrf cookie %s: %+v; Secure must follow the trusted scheme only", csrfName, csrfCookie)
 			}
 			form := url.Values{"username": {"alice"}, "password": {"correct horse"}, "rd": {"https://evil.example/x"}, "csrf_token": {tok}}.Encode()
 			r = rawDoBody(t, host, "POST /.authgate/login HTTP/1.1\r\nHost: "+host+spoof+"\r\nOrigin: "+origin+
-				"\r\nContent-Type: application/x-www-form-urlencoded\r\nCookie: "+csrfName+"="+tok, form)
+				"\r\nContent-Type: application/x-www-form-urlencoded\r\nCookie: "+csrfName+"="+csrfCookie.Value, form)
 			if r.status != http.StatusSeeOther {
 				t.Fatalf("login: status %d: %.300s", r.status, r.body)
 			}
@@ -604,8 +608,14 @@ func TestOpenRedirectPayloadsThroughLoginAndLogout(t *testing.T) {
 		if strings.Contains(r.body, "evil") {
 			t.Errorf("login page rd %q: body mentions the payload", rd)
 		}
-		// Logout ignores rd: always the login page.
-		r = b.do("POST", "/.authgate/logout", url.Values{"rd": {rd}, "csrf_token": {tok}}, nil)
+		// Logout ignores rd: always the login page. Its form carries the
+		// session's token (the login page's token was bound to the
+		// pre-session cookie, and works again once signed out).
+		out := csrfRE.FindStringSubmatch(b.get("/.authgate/logout").body)
+		if out == nil {
+			t.Fatal("no csrf token on the logout page")
+		}
+		r = b.do("POST", "/.authgate/logout", url.Values{"rd": {rd}, "csrf_token": {out[1] + out[2]}}, nil)
 		if r.status != http.StatusSeeOther || location(r) != "/.authgate/login?signed_out=1" {
 			t.Errorf("logout rd %q: status %d, Location %q", rd, r.status, location(r))
 		}

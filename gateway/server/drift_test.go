@@ -250,7 +250,7 @@ func TestAccountResync(t *testing.T) {
 			if u.TOTPDriftSteps != 14 || len(u.DriftSeen) != 0 {
 				t.Fatalf("after resync: drift %d, evidence %v", u.TOTPDriftSteps, u.DriftSeen)
 			}
-			evs, _ := g.srv.Store().ListAudit(context.Background(), 10)
+			evs, _ := g.srv.Store().ListAudit(context.Background(), store.AuditChanges, 10)
 			if len(evs) == 0 || evs[0].Action != "totp_resynced" || evs[0].Actor != "alice" {
 				t.Fatalf("audit: %+v", evs)
 			}
@@ -361,7 +361,7 @@ func TestDriftOnAdminPages(t *testing.T) {
 	if !strings.Contains(done.body, "codes are now checked at -10 steps (5 min)") || !strings.Contains(done.body, "Clock correction applied: -10 steps (5 min), phone ~5 min behind") {
 		t.Fatalf("users page after resync: %.4000s", done.body)
 	}
-	evs, _ := g.srv.Store().ListAudit(context.Background(), 5)
+	evs, _ := g.srv.Store().ListAudit(context.Background(), store.AuditChanges, 5)
 	if len(evs) == 0 || evs[0].Action != "totp_resynced" || evs[0].Actor != "root" || evs[0].Target != "carol" {
 		t.Fatalf("audit: %+v", evs)
 	}

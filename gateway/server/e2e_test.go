@@ -164,6 +164,20 @@ type resp struct {
 
 func (b *browser) do(method, path string, form url.Values, extra http.Header) resp {
 	b.t.Helper()
+	req := b.request(method, path, form, extra)
+	res, err := b.c.Do(req)
+	if err != nil {
+		b.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	data, _ := io.ReadAll(res.Body)
+	return resp{status: res.StatusCode, body: string(data), header: res.Header}
+}
+
+// request builds a request as b sends it: its headers, then extra, and
+// for a form the content type and a same-origin Origin.
+func (b *browser) request(method, path string, form url.Values, extra http.Header) *http.Request {
+	b.t.Helper()
 	var body io.Reader
 	if form != nil {
 		body = strings.NewReader(form.Encode())
@@ -182,13 +196,7 @@ func (b *browser) do(method, path string, form url.Values, extra http.Header) re
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Header.Set("Origin", b.g.URL)
 	}
-	res, err := b.c.Do(req)
-	if err != nil {
-		b.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer res.Body.Close()
-	data, _ := io.ReadAll(res.Body)
-	return resp{status: res.StatusCode, body: string(data), header: res.Header}
+	return req
 }
 
 func (b *browser) get(path string) resp { return b.do("GET", path, nil, nil) }

@@ -56,9 +56,10 @@ func TestLoginFloodIsBounded(t *testing.T) {
 	// one would wait this long.
 	serialMedian := time.Duration(flood/2/runtime.NumCPU()) * medianOf(single)
 
-	// One CSRF token serves every flood request (it is not bound to a
-	// session): the cookie and the field, as a script would send them.
-	tok := csrfToken(t, g)
+	// One CSRF cookie and token serve every flood request (without a
+	// session the token is bound to the cookie): as a script would send
+	// them.
+	csrfCookie, tok := csrfToken(t, g)
 
 	var before runtime.MemStats
 	runtime.GC()
@@ -131,7 +132,7 @@ func TestLoginFloodIsBounded(t *testing.T) {
 			form := url.Values{"username": {fmt.Sprintf("bot%d", i)}, "password": {"guess"}, "csrf_token": {tok}}
 			req, _ := http.NewRequest("POST", g.URL+"/.authgate/login", strings.NewReader(form.Encode()))
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.Header.Set("Cookie", "authgate_csrf="+tok)
+			req.Header.Set("Cookie", "authgate_csrf="+csrfCookie)
 			req.Header.Set("X-Forwarded-For", fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255))
 			<-start
 			begin := time.Now()
@@ -208,14 +209,16 @@ func TestLoginFloodIsBounded(t *testing.T) {
 	login(t, fresh, "alice", "correct horse")
 }
 
-// csrfToken fetches a CSRF token (cookie value = form value).
-func csrfToken(t *testing.T, g *gateway) string {
+// csrfToken fetches the login page's CSRF cookie value and the form
+// token bound to it.
+func csrfToken(t *testing.T, g *gateway) (cookie, token string) {
 	t.Helper()
 	b := g.browser(t)
 	page := b.get("/.authgate/login")
 	m := csrfRE.FindStringSubmatch(page.body)
-	if m == nil {
-		t.Fatal("no csrf token")
+	c := cookieFrom(page.header, "authgate_csrf")
+	if m == nil || c == nil {
+		t.Fatal("no csrf token or cookie")
 	}
-	return m[1] + m[2]
+	return c.Value, m[1] + m[2]
 }

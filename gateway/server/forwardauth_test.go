@@ -13,6 +13,7 @@ import (
 
 	"github.com/authgate/authgate/gateway/config"
 	"github.com/authgate/authgate/gateway/session"
+	"github.com/authgate/authgate/gateway/settings"
 	"github.com/authgate/authgate/gateway/store"
 )
 
@@ -26,8 +27,18 @@ func plantSession(t *testing.T, g *gateway, user, stage string, twoFactor bool) 
 	}
 	id := base64.RawURLEncoding.EncodeToString(b)
 	now := g.clock.Now().UTC()
+	// As a sign-in would make it: under the user's epoch and the mode
+	// in force.
+	u, err := g.srv.Store().GetUser(context.Background(), user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mode, err := g.srv.Store().GetSetting(context.Background(), settings.KeyMode)
+	if err != nil {
+		mode = g.cfg.TwoFactor.Mode
+	}
 	s := store.Session{IDHash: session.HashID(id), User: user, Stage: stage, TwoFactor: twoFactor,
-		CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour)}
+		CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour), UserEpoch: u.AuthEpoch, Mode: mode}
 	if twoFactor {
 		s.TwoFactorAt = now
 	}

@@ -56,11 +56,21 @@ func FuzzLoginForm(f *testing.F) {
 		f.Fatalf("no csrf token: %d", rec.Code)
 	}
 	tok := html.UnescapeString(m[1] + m[2])
+	// The token is bound to the cookie the page came with.
+	var csrfCookie string
+	for _, c := range rec.Result().Cookies() {
+		if c.Name == "authgate_csrf" {
+			csrfCookie = c.Value
+		}
+	}
+	if csrfCookie == "" || csrfCookie == tok {
+		f.Fatalf("csrf cookie %q, token %q", csrfCookie, tok)
+	}
 	reference := func() string {
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest("POST", "http://gw.example/.authgate/login", strings.NewReader("csrf_token="+tok+"&username=&password=x"))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Cookie", "authgate_csrf="+tok)
+		req.Header.Set("Cookie", "authgate_csrf="+csrfCookie)
 		srv.Handler().ServeHTTP(rec, req)
 		return rec.Body.String()
 	}()
@@ -87,7 +97,7 @@ func FuzzLoginForm(f *testing.F) {
 		req := httptest.NewRequest("POST", "http://gw.example/.authgate/login", strings.NewReader("csrf_token="+tok+"&"+body))
 		req.Header.Set("Content-Type", ct)
 		req.Header.Set("Origin", "http://gw.example")
-		req.Header.Set("Cookie", "authgate_csrf="+tok)
+		req.Header.Set("Cookie", "authgate_csrf="+csrfCookie)
 		rec := httptest.NewRecorder()
 		srv.Handler().ServeHTTP(rec, req)
 		if rec.Code >= 500 {

@@ -81,7 +81,7 @@ func TestRecoveryCodeLogin(t *testing.T) {
 			mustStatus(t, r, http.StatusUnauthorized, "reused recovery code")
 
 			// The login is flagged in the audit log.
-			evs, err := g.srv.Store().ListAudit(context.Background(), 50)
+			evs, err := g.srv.Store().ListAudit(context.Background(), store.AuditChanges, 50)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -191,9 +191,11 @@ func TestThreeInstancesBehindBalancer(t *testing.T) {
 		}
 		t.Logf("mode changed through instance %d", backendOf(t, r))
 		front.clock.Advance(settingsMaxAge)
+		// Raising the mode ends every session that has not passed a
+		// code, on every instance: carol signs in again.
 		onEveryInstance(t, carol, n, "/panel", func(r resp) string {
-			if r.status != http.StatusFound || !strings.HasPrefix(location(r), "/.authgate/enroll") {
-				return "mode required not applied to a session without 2FA"
+			if r.status != http.StatusFound || !strings.HasPrefix(location(r), "/.authgate/login") {
+				return "mode required did not end a session without 2FA"
 			}
 			return ""
 		})

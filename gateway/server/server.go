@@ -2,7 +2,9 @@ package server
 
 import (
 	"context"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -38,6 +40,7 @@ import (
 	"github.com/authgate/authgate/gateway/store"
 	"github.com/authgate/authgate/gateway/store/embedded"
 	"github.com/authgate/authgate/gateway/store/redisstore"
+	"github.com/authgate/authgate/gateway/stream"
 	"github.com/authgate/authgate/gateway/totp"
 	"github.com/authgate/authgate/gateway/useradmin"
 	"github.com/authgate/authgate/gateway/web"
@@ -68,11 +71,18 @@ type Server struct {
 	reload   reloadState
 	// readHeaderTimeout is Serve's header deadline.
 	readHeaderTimeout time.Duration
+	// bodyReadTimeout is the body deadline of requests to /.authgate/.
+	bodyReadTimeout time.Duration
 	// clock checks the server clock against NTP (time.ntp_servers).
 	clock *clock.Monitor
 	// driftRec stores drift evidence from failed codes off the request
 	// path; stopped before the store closes.
 	driftRec *drift.Recorder
+	// streams tracks the forwarded requests running with a session; its
+	// watcher (stopWatch stops it) ends those whose session no longer
+	// passes (streams.go).
+	streams   *stream.Tracker
+	stopWatch func()
 	// metrics and their own listener (metrics.listen); nil when off.
 	metrics   *metrics.Metrics
 	metricsLn net.Listener
@@ -91,6 +101,9 @@ type Options struct {
 	// ReadHeaderTimeout replaces DefaultReadHeaderTimeout (tests of slow
 	// clients).
 	ReadHeaderTimeout time.Duration
+	// BodyReadTimeout replaces DefaultBodyReadTimeout (tests of slow
+	// clients).
+	BodyReadTimeout time.Duration
 	// SetLogLevel applies log.level when Reload changes it (nil: the
 	// level stays what it was at start).
 	SetLogLevel func(zerolog.Level)
@@ -101,6 +114,12 @@ const (
 	// DefaultReadHeaderTimeout is how long a client may take to send the
 	// request line and headers (slow-header clients are cut off).
 	DefaultReadHeaderTimeout = 10 * time.Second
+	// DefaultBodyReadTimeout is how long a client may take to send the
+	// body of a request to the gateway's own pages (/.authgate/: forms of
+	// at most 64 KiB), counted once the headers are in; a client that
+	// stalls or trickles it is cut off. Requests to the panel have no
+	// body deadline (slow uploads must work).
+	DefaultBodyReadTimeout = 10 * time.Second
 	// MaxHeaderBytes bounds the request line plus headers; larger gets 431.
 	MaxHeaderBytes = 64 << 10
 )
@@ -119,10 +138,13 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, o Options)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, store: st, now: now, loadedAt: now(), clock: mon, readHeaderTimeout: o.ReadHeaderTimeout}
+	s := &Server{cfg: cfg, log: log, store: st, now: now, loadedAt: now(), clock: mon, readHeaderTimeout: o.ReadHeaderTimeout, bodyReadTimeout: o.BodyReadTimeout}
 	s.reload.setLevel = o.SetLogLevel
 	if s.readHeaderTimeout <= 0 {
 		s.readHeaderTimeout = DefaultReadHeaderTimeout
+	}
+	if s.bodyReadTimeout <= 0 {
+		s.bodyReadTimeout = DefaultBodyReadTimeout
 	}
 	if err := s.openMetrics(); err != nil {
 		_ = st.Close()
@@ -135,6 +157,7 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, o Options)
 	}
 	s.wrapCache(st)
 	if err := s.build(ctx); err != nil {
+		s.stopStreams()
 		s.stopDrift()
 		s.closeMetrics()
 		s.closeTLS()
@@ -309,9 +332,19 @@ func (s *Server) build(ctx context.Context) error {
 		return fmt.Errorf("settings: %w", err)
 	}
 
+	// Form tokens are HMACs over the session id (over a pre-session
+	// cookie before sign-in) with a key derived from the secret key, so
+	// every instance sharing the store accepts every instance's forms.
+	csrfKey, err := hkdf.Key(sha256.New, key[:], nil, "authgate csrf token key v1", 32)
+	if err != nil {
+		return fmt.Errorf("csrf key: %w", err)
+	}
+	overHTTPS := func(r *http.Request) bool { c, _ := middleware.ClientFrom(r.Context()); return c.Scheme == "https" }
 	csrf := middleware.NewCSRF(middleware.CSRFOptions{
-		CookieName: "authgate_csrf",
-		Secure:     func(r *http.Request) bool { c, _ := middleware.ClientFrom(r.Context()); return c.Scheme == "https" },
+		CookieName:    "authgate_csrf",
+		Secure:        overHTTPS,
+		Key:           csrfKey,
+		SessionCookie: func(r *http.Request) string { return sessions.CookieName(overHTTPS(r)) },
 		Reject: func(w http.ResponseWriter, r *http.Request) {
 			renderer.RenderError(w, r, web.Errorf(http.StatusForbidden, "Your form expired. Go back, reload the page and try again.", nil))
 		},
@@ -323,6 +356,7 @@ func (s *Server) build(ctx context.Context) error {
 	regulator := regulation.New(s.store, recorder, regulation.Options{
 		MaxFailures: cfg.Regulation.MaxFailures, Window: cfg.Regulation.Window,
 		Ban: cfg.Regulation.Ban, MaxBan: cfg.Regulation.MaxBan,
+		SessionWindow: sessions.PendingLifetime(), Observer: s.metrics,
 	}, s.now)
 	hashSlots := password.NewLimiter(cfg.Password.MaxConcurrent, -1, 0)
 	hashSlots.SetShare(cfg.Password.CPUShare)
@@ -334,10 +368,11 @@ func (s *Server) build(ctx context.Context) error {
 	driftSvc := drift.NewService(s.store, totpCheck, recorder, drift.Options{Period: topts.Period}, s.now)
 	s.metrics.ReadAtScrape(metrics.Sources{Sessions: s.store, Drift: driftSvc, Clock: s.clock, Certificates: s.certSource()})
 	recovery := factor.NewRecovery(key[:], nil)
+	s.startStreams()
 	acct := account.New(account.Deps{
-		Users: s.store, Sessions: s.store, Counters: s.store, Settings: src,
+		Users: s.store, Sessions: s.store, Regulator: regulator, Settings: src,
 		SessionManager: sessions, TOTP: totpCheck, Recovery: recovery, Box: box,
-		Passwords: hasher, Audit: recorder, Pages: renderer, CSRFToken: middleware.CSRFToken,
+		Passwords: password.NewLimited(hasher, hashSlots), Audit: recorder, Pages: renderer, CSRFToken: middleware.CSRFToken,
 		Logger: s.log, Now: s.now, Resync: driftSvc,
 	}, account.Options{DefaultIssuer: DefaultIssuer(cfg)})
 
@@ -378,7 +413,6 @@ func (s *Server) build(ctx context.Context) error {
 		}
 		ah := auth.New(auth.Deps{
 			Users:     s.store,
-			Counters:  s.store,
 			Settings:  src,
 			Sessions:  sessions,
 			Passwords: hasher,
@@ -390,6 +424,7 @@ func (s *Server) build(ctx context.Context) error {
 			Regulator: regulator,
 			HashSlots: hashSlots,
 			Metrics:   s.loginMetrics(),
+			Streams:   s.authStreams(),
 			CSRFToken: middleware.CSRFToken,
 			Logger:    s.log,
 			Now:       s.now,
@@ -411,9 +446,13 @@ func (s *Server) build(ctx context.Context) error {
 		gwPages.Handle("/.authgate/admin", adminArea)
 		gwPages.Handle("/.authgate/admin/", adminArea)
 		gwPages.Handle("/", ah.Pages())
-		pagesChain := middleware.SecurityHeaders()(middleware.MaxBody(maxFormBytes)(csrf.Middleware()(gwPages)))
-		health := http.HandlerFunc(s.health)
-		ready := http.HandlerFunc(s.ready)
+		// Everything under /.authgate/ gets its (small) body within
+		// bodyReadTimeout; proxied requests get no body deadline.
+		own := middleware.BodyDeadline(s.bodyReadTimeout)
+		pagesChain := own(middleware.SecurityHeaders()(middleware.MaxBody(maxFormBytes)(csrf.Middleware()(gwPages))))
+		health := own(http.HandlerFunc(s.health))
+		ready := own(http.HandlerFunc(s.ready))
+		forwardAuth := own(http.HandlerFunc(ah.ForwardAuth))
 		root := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			p, err := proxy.CanonicalPath(r.URL)
 			switch {
@@ -426,7 +465,7 @@ func (s *Server) build(ctx context.Context) error {
 			case p == auth.ForwardAuthPath:
 				// Forward auth for an existing proxy: any method (nginx's
 				// auth_request keeps the original one), no CSRF, no body.
-				ah.ForwardAuth(w, r)
+				forwardAuth.ServeHTTP(w, r)
 			case auth.IsGatewayPath(p):
 				pagesChain.ServeHTTP(w, r)
 			default:
@@ -461,7 +500,7 @@ func proxyRoutes(cfg *config.Config) ([]proxy.Route, []string, error) {
 			AllowUsers: rc.Allow.Users, AllowGroups: rc.Allow.Groups, PreserveHost: rc.PreserveHost,
 			UserHeader: rc.IdentityHeaders.User, GroupsHeader: rc.IdentityHeaders.Groups,
 			CAFile: rc.UpstreamTLS.CAFile, InsecureSkipVerify: rc.UpstreamTLS.InsecureSkipVerify,
-			ServerName: rc.UpstreamTLS.ServerName,
+			ServerName: rc.UpstreamTLS.ServerName, UpgradeProtocols: rc.UpgradeProtocols,
 		})
 		if rc.Host != "" {
 			hosts = append(hosts, strings.ToLower(rc.Host))
@@ -541,7 +580,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		Handler: reqs.track(upgrades, s.handler),
 		// No ReadTimeout: it would cut slow uploads to the panel (backups,
 		// packages) mid-body. Headers must arrive within 10 s, and bodies
-		// for the gateway's own pages are size-limited.
+		// for the gateway's own pages are size-limited and get a read
+		// deadline of their own (bodyReadTimeout, set per request).
 		ReadHeaderTimeout: s.readHeaderTimeout,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    MaxHeaderBytes,
@@ -560,6 +600,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if s.ctlPath != "" {
 		cln, err := useradmin.ListenSocket(s.ctlPath)
 		if err != nil {
+			s.stopStreams()
 			s.stopDrift()
 			_ = s.store.Close() // Serve owns the store: release it on every return
 			return fmt.Errorf("control socket: %w", err)
@@ -615,6 +656,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	stopMetrics()
 	stopTLS()
+	s.stopStreams()
 	s.stopDrift()
 	if cerr := s.store.Close(); err == nil {
 		err = cerr
@@ -629,6 +671,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 func (s *Server) Close() error {
 	s.closeMetrics()
 	s.closeTLS()
+	s.stopStreams()
 	s.stopDrift()
 	return s.store.Close()
 }

@@ -26,10 +26,14 @@ const idBytes = 32
 // encodedIDLen is the length of an id in the cookie (unpadded base64url).
 var encodedIDLen = base64.RawURLEncoding.EncodedLen(idBytes)
 
-// Store is what the manager needs from the storage layer.
+// Store is what the manager needs from the storage layer (see the
+// store.Sessions contract: only PutSession creates, ReplaceSession never
+// re-creates, TakeSession is won once).
 type Store interface {
 	PutSession(ctx context.Context, s store.Session, ttl time.Duration) error
+	ReplaceSession(ctx context.Context, s store.Session, ttl time.Duration) error
 	GetSession(ctx context.Context, idHash string) (store.Session, error)
+	TakeSession(ctx context.Context, idHash string) (store.Session, error)
 	DeleteSession(ctx context.Context, idHash string) error
 }
 
@@ -184,46 +188,92 @@ func (m *Manager) create(ctx context.Context, tmpl store.Session, keepLifetime b
 	} else {
 		s.ExpiresAt = now.Add(life)
 	}
-	if err := m.put(ctx, s, now); err != nil {
-		return "", store.Session{}, err
+	ttl := m.ttl(s, now)
+	if ttl <= 0 {
+		return "", store.Session{}, ErrNoSession
+	}
+	if err := m.st.PutSession(ctx, s, ttl); err != nil {
+		return "", store.Session{}, fmt.Errorf("session: create: %w", err)
 	}
 	return id, s, nil
 }
 
-// Rotate replaces the session old with a new id (after a privilege change
-// such as a passed second factor), applying upd to the copy first. The old
-// id stops working. A complete session keeps its creation time and
-// absolute expiry (rotation never extends a login); a half-finished one
-// that becomes complete starts its full lifetime now.
+// Rotate moves the session old to a new id (after a privilege change
+// such as a passed second factor), applying upd to the copy: Move with
+// nothing to commit.
 func (m *Manager) Rotate(ctx context.Context, old store.Session, upd func(*store.Session)) (string, store.Session, error) {
+	return m.Move(ctx, old, nil, upd)
+}
+
+// Move is the one way a session changes state: it moves the session old
+// to a new id, committing a change on the way. In order:
+//
+//  1. the stored record is taken (read and deleted at once); if it is
+//     gone, or no longer the record old was read from (another request
+//     moved it on, or its epoch or stage changed), Move stops with
+//     ErrNoSession and nothing was changed. Of concurrent moves of one
+//     session exactly one gets past this step;
+//  2. commit runs (may be nil): the change the move stands for (an
+//     account update, a recovery code used up). If it fails, Move
+//     returns its error: the old session is gone and no new one is
+//     made, so the user signs in again (fail closed);
+//  3. upd is applied to a copy of old (it may use what commit did), the
+//     move is checked against CheckTransition, and the new session is
+//     created.
+//
+// So a change is made only by the one request that owns the session at
+// that moment, and a session exists afterwards only if the change was
+// made. A complete session keeps its creation time and absolute expiry
+// (a move never extends a login); a half-finished one that becomes
+// complete starts its full lifetime now.
+func (m *Manager) Move(ctx context.Context, old store.Session, commit func(context.Context) error, upd func(*store.Session)) (string, store.Session, error) {
+	cur, err := m.st.TakeSession(ctx, old.IDHash)
+	if err = loadErr(err); err != nil {
+		return "", store.Session{}, err
+	}
+	if !sameState(cur, old) {
+		return "", store.Session{}, fmt.Errorf("%w: the session changed during the request", ErrNoSession)
+	}
+	if commit != nil {
+		if err := commit(ctx); err != nil {
+			return "", store.Session{}, err
+		}
+	}
 	tmpl := old
 	if upd != nil {
 		upd(&tmpl)
 	}
-	id, s, err := m.create(ctx, tmpl, old.Stage == store.StageFull && tmpl.Stage == store.StageFull)
-	if err != nil {
+	if err := CheckTransition(old, tmpl); err != nil {
 		return "", store.Session{}, err
 	}
-	if err := m.st.DeleteSession(ctx, old.IDHash); err != nil {
-		// The new session exists; make sure the old one cannot outlive
-		// this failure by deleting the new one too (fail closed).
-		_ = m.st.DeleteSession(ctx, s.IDHash)
-		return "", store.Session{}, fmt.Errorf("session: delete old session: %w", err)
-	}
-	return id, s, nil
+	return m.create(ctx, tmpl, old.Stage == store.StageFull && tmpl.Stage == store.StageFull)
 }
 
-// Save writes back a session changed by the caller, keeping its expiry.
+// sameState reports whether the stored record a is still the session b
+// was read as: same user, stage, factor state and epoch.
+func sameState(a, b store.Session) bool {
+	return a.IDHash == b.IDHash && a.User == b.User && a.Stage == b.Stage &&
+		a.TwoFactor == b.TwoFactor && a.UserEpoch == b.UserEpoch && a.Mode == b.Mode &&
+		a.CreatedAt.Equal(b.CreatedAt)
+}
+
+// Save writes back a session changed by the caller (not its state: use
+// Rotate for that), keeping its expiry. A session ended meanwhile stays
+// ended: ErrNoSession.
 func (m *Manager) Save(ctx context.Context, s store.Session) error {
-	return m.put(ctx, s, m.now().UTC())
+	return m.replace(ctx, s, m.now().UTC())
 }
 
-func (m *Manager) put(ctx context.Context, s store.Session, now time.Time) error {
+// replace writes s over the stored session only if it still exists.
+func (m *Manager) replace(ctx context.Context, s store.Session, now time.Time) error {
 	ttl := m.ttl(s, now)
 	if ttl <= 0 {
 		return ErrNoSession
 	}
-	if err := m.st.PutSession(ctx, s, ttl); err != nil {
+	if err := loadErr(m.st.ReplaceSession(ctx, s, ttl)); err != nil {
+		if errors.Is(err, ErrNoSession) {
+			return err
+		}
 		return fmt.Errorf("session: save: %w", err)
 	}
 	return nil
@@ -281,8 +331,10 @@ func (m *Manager) Get(ctx context.Context, id string) (store.Session, error) {
 	case stateBad:
 		return store.Session{}, ErrNoSession
 	case stateTouch:
+		// Written only over a session that still exists: a request that
+		// read it just before a logout or revoke cannot bring it back.
 		s.LastSeenAt = now
-		if err := m.put(ctx, s, now); err != nil {
+		if err := m.replace(ctx, s, now); err != nil {
 			return store.Session{}, err
 		}
 	}

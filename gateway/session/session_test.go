@@ -180,8 +180,13 @@ func TestFromRequestReadsOnlySchemeCookie(t *testing.T) {
 func TestRotateKeepsAbsoluteLifetime(t *testing.T) {
 	m, _, clk := newManager(t)
 	ctx := context.Background()
-	_, s, _ := m.Create(ctx, store.Session{User: "alice", Stage: store.StageFull})
-	clk.Advance(11 * time.Hour)
+	id, s, _ := m.Create(ctx, store.Session{User: "alice", Stage: store.StageFull})
+	for range 11 { // used every 50 minutes: never idle
+		clk.Advance(50 * time.Minute)
+		if _, err := m.Get(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
 	_, ns, err := m.Rotate(ctx, s, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -191,7 +196,7 @@ func TestRotateKeepsAbsoluteLifetime(t *testing.T) {
 	}
 	// A pending session that completes starts its full lifetime.
 	_, p, _ := m.Create(ctx, store.Session{User: "bob", Stage: store.StagePending})
-	_, full, _ := m.Rotate(ctx, p, func(x *store.Session) { x.Stage = store.StageFull })
+	_, full, _ := m.Rotate(ctx, p, func(x *store.Session) { x.Stage, x.TwoFactor = store.StageFull, true })
 	if got := full.ExpiresAt.Sub(clk.Now()); got != 12*time.Hour {
 		t.Fatalf("completed login lives %v, want 12h", got)
 	}

@@ -52,6 +52,14 @@ type User struct {
 	RecoveryCodesAt time.Time `json:"recovery_codes_at,omitzero"`
 	// MustChangePassword is set when an admin resets the password.
 	MustChangePassword bool `json:"must_change_password,omitempty"`
+	// AuthEpoch counts the changes to how this account signs in and who
+	// may act for it: password, authenticator set up / reconfigured /
+	// removed, 2FA disabled by an admin, role, all sessions revoked. A
+	// session remembers the epoch it was created under and is void under
+	// any other (see gateway/session): bumping the epoch in the same
+	// atomic update as the change ends every other session at once, on
+	// every instance, whatever they are doing.
+	AuthEpoch int64 `json:"auth_epoch,omitempty"`
 	// TOTPDriftSteps is the clock offset of the user's authenticator, in
 	// time steps (positive: the device is ahead of the server), applied to
 	// every code check of this user (RFC 6238 §6): set by a resync, nudged
@@ -165,14 +173,38 @@ type Session struct {
 	RecoveryCodesSealed []byte `json:"recovery_codes_sealed,omitempty"`
 	// Redirect is where to send the user after the pending stage.
 	Redirect string `json:"redirect,omitempty"`
+	// UserEpoch is the user's AuthEpoch when this session was created
+	// (or last moved on by a change it made itself).
+	UserEpoch int64 `json:"user_epoch,omitempty"`
+	// Mode is the gateway's 2FA mode when the session was created. A
+	// session that has not passed a second factor ends when the mode is
+	// raised above it.
+	Mode string `json:"mode,omitempty"`
 }
 
 // Sessions stores sessions by IDHash.
+//
+// A session that was deleted (logout, revoke, rotation) or expired must
+// never come back: only PutSession creates one, and it is used only with
+// a new random id. Every later write of an existing session goes through
+// ReplaceSession, which never re-creates a missing one, and every
+// transition to a new id starts with TakeSession, which exactly one of
+// several concurrent callers wins.
 type Sessions interface {
 	// PutSession creates or replaces a session; the backend drops it after
-	// ttl (ttl > 0 required).
+	// ttl (ttl > 0 required). Used only to create a session under a new id.
 	PutSession(ctx context.Context, s Session, ttl time.Duration) error
+	// ReplaceSession writes s over the live session with s.IDHash, to be
+	// dropped after ttl (ttl > 0 required). If there is no live session
+	// with that id (deleted or expired, even a moment ago) nothing is
+	// written and ErrNotFound is returned. The check and the write are
+	// atomic.
+	ReplaceSession(ctx context.Context, s Session, ttl time.Duration) error
 	GetSession(ctx context.Context, idHash string) (Session, error)
+	// TakeSession atomically reads and deletes the live session with
+	// idHash and returns it; ErrNotFound if there is none. Of concurrent
+	// takes of one session exactly one succeeds.
+	TakeSession(ctx context.Context, idHash string) (Session, error)
 	DeleteSession(ctx context.Context, idHash string) error
 	// ListUserSessions returns the user's live sessions (expired ones are
 	// never returned), oldest first.
@@ -220,14 +252,40 @@ type AuditEvent struct {
 	Detail string `json:"detail,omitempty"`
 }
 
-// Audit keeps the newest audit events (a capped list shared by all
-// instances).
+// AuditTrail names one of the audit lists. Each is capped on its own, so
+// a flood of one kind of event never pushes the other kind out.
+type AuditTrail string
+
+const (
+	// AuditChanges holds successful sign-ins and sign-outs and every
+	// change to users, their factors, sessions, bans and settings: what
+	// only a signed-in user, an admin or the command line can cause.
+	AuditChanges AuditTrail = "changes"
+	// AuditFailures holds failed sign-ins and the bans they start: what
+	// anyone who can reach the login page can cause in bulk.
+	AuditFailures AuditTrail = "failures"
+)
+
+// AuditTrails lists every trail.
+var AuditTrails = []AuditTrail{AuditChanges, AuditFailures}
+
+// Valid reports whether t is one of AuditTrails.
+func (t AuditTrail) Valid() bool { return t == AuditChanges || t == AuditFailures }
+
+// ErrBadAuditTrail is returned for a trail that is not one of
+// AuditTrails.
+var ErrBadAuditTrail = errors.New("store: unknown audit trail")
+
+// Audit keeps the newest audit events in capped lists, one per
+// AuditTrail, shared by all instances.
 type Audit interface {
-	// AppendAudit records ev and drops the oldest events beyond keep
-	// (keep > 0 required).
-	AppendAudit(ctx context.Context, ev AuditEvent, keep int) error
-	// ListAudit returns up to limit events (limit > 0), newest first.
-	ListAudit(ctx context.Context, limit int) ([]AuditEvent, error)
+	// AppendAudit records ev in trail and drops that trail's oldest
+	// events beyond keep (keep > 0 required). Other trails are not
+	// touched. An unknown trail is ErrBadAuditTrail.
+	AppendAudit(ctx context.Context, trail AuditTrail, ev AuditEvent, keep int) error
+	// ListAudit returns up to limit events of trail (limit > 0), newest
+	// first. An unknown trail is ErrBadAuditTrail.
+	ListAudit(ctx context.Context, trail AuditTrail, limit int) ([]AuditEvent, error)
 }
 
 // Store is everything a backend provides.

@@ -138,15 +138,20 @@ func sessionCount(t testing.TB, st store.Sessions, user string) int {
 	return len(ss)
 }
 
-// auditEvents returns the stored audit events, oldest first.
+// auditEvents returns the stored audit events of both trails, oldest
+// first.
 func auditEvents(t testing.TB, st store.Audit) []store.AuditEvent {
 	t.Helper()
-	evs, err := st.ListAudit(context.Background(), audit.Keep)
-	if err != nil {
-		t.Fatalf("list audit: %v", err)
+	var all []store.AuditEvent
+	for _, trail := range store.AuditTrails {
+		evs, err := st.ListAudit(context.Background(), trail, audit.KeepOf(trail))
+		if err != nil {
+			t.Fatalf("list audit %s: %v", trail, err)
+		}
+		all = mergeNewestFirst(all, evs)
 	}
-	slices.Reverse(evs)
-	return evs
+	slices.Reverse(all)
+	return all
 }
 
 // ev is the part of an audit event tests compare.

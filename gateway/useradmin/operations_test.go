@@ -3,11 +3,14 @@ package useradmin
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/authgate/authgate/gateway/audit"
 	"github.com/authgate/authgate/gateway/internal/testkit"
@@ -460,7 +463,7 @@ func testAudit(t *testing.T, e *env) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			evs, err := e.svc.Audit(ctx, tt.since, tt.limit)
+			evs, err := e.svc.Audit(ctx, AuditChanges, tt.since, tt.limit)
 			if err != nil {
 				t.Fatalf("Audit: %v", err)
 			}
@@ -469,8 +472,56 @@ func testAudit(t *testing.T, e *env) {
 			}
 		})
 	}
-	evs, _ := e.svc.Audit(ctx, time.Time{}, 1)
+	evs, _ := e.svc.Audit(ctx, "", time.Time{}, 1)
 	if len(evs) != 1 || evs[0].Action != audit.UserAdded || evs[0].Actor != audit.ActorCLI || !evs[0].Time.Equal(start.Add(3*time.Minute)) {
 		t.Errorf("newest event = %+v", evs)
+	}
+}
+
+func TestAuditViews(t *testing.T) { eachBackend(t, testAuditViews) }
+
+// testAuditViews: changes by default, failures apart, both merged by
+// time; the since and limit rules hold across both trails.
+func testAuditViews(t *testing.T, e *env) {
+	ctx := context.Background()
+	rec := audit.New(e.st, zerolog.Nop(), e.c.Now)
+	start := e.c.Now()
+	for i, a := range []string{audit.UserAdded, audit.LoginFailed, audit.Login, audit.BanStarted, audit.LoginFailed, audit.RoleChanged} {
+		rec.Record(ctx, store.AuditEvent{Action: a, Target: fmt.Sprintf("%s%d", a, i)})
+		e.c.Advance(time.Minute)
+	}
+	targets := func(evs []store.AuditEvent) string {
+		var out []string
+		for _, ev := range evs {
+			out = append(out, ev.Target)
+		}
+		return strings.Join(out, " ")
+	}
+	tests := []struct {
+		view  AuditView
+		since time.Time
+		limit int
+		want  string
+	}{
+		{"", time.Time{}, 0, "role_changed5 login2 user_added0"},
+		{AuditChanges, time.Time{}, 2, "role_changed5 login2"},
+		{AuditFailures, time.Time{}, 0, "login_failed4 ban_started3 login_failed1"},
+		{AuditAll, time.Time{}, 0, "role_changed5 login_failed4 ban_started3 login2 login_failed1 user_added0"},
+		{AuditAll, time.Time{}, 4, "role_changed5 login_failed4 ban_started3 login2"},
+		{AuditAll, start.Add(90 * time.Second), 0, "role_changed5 login_failed4 ban_started3 login2"},
+		{AuditAll, start.Add(90 * time.Second), 3, "role_changed5 login_failed4 ban_started3"},
+		{AuditFailures, start.Add(3 * time.Minute), 0, "login_failed4"},
+	}
+	for _, tt := range tests {
+		evs, err := e.svc.Audit(ctx, tt.view, tt.since, tt.limit)
+		if err != nil {
+			t.Fatalf("Audit(%q, %v, %d): %v", tt.view, tt.since, tt.limit, err)
+		}
+		if got := targets(evs); got != tt.want {
+			t.Errorf("Audit(%q, since %v, limit %d) = %s, want %s", tt.view, tt.since.Sub(start), tt.limit, got, tt.want)
+		}
+	}
+	if _, err := e.svc.Audit(ctx, "bogus", time.Time{}, 0); !errors.Is(err, ErrInvalid) {
+		t.Errorf("unknown view: err = %v, want ErrInvalid", err)
 	}
 }

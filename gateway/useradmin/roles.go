@@ -65,6 +65,7 @@ func (s *Service) writeRole(ctx context.Context, name, role string) error {
 	_, err := s.st.UpdateUser(ctx, name, func(u *store.User) error {
 		u.Role = role
 		u.UpdatedAt = now
+		u.AuthEpoch++ // every session of the user ends (store.User.AuthEpoch)
 		return nil
 	})
 	if err != nil {

@@ -108,7 +108,7 @@ func TestSocketRoundTripAdminOps(t *testing.T) {
 	if err := cl.SetIssuer(ctx, ""); err != nil {
 		t.Fatal(err)
 	}
-	all, err := cl.Audit(ctx, time.Time{}, 0)
+	all, err := cl.Audit(ctx, "", time.Time{}, 0)
 	if err != nil {
 		t.Fatalf("Audit: %v", err)
 	}
@@ -126,11 +126,11 @@ func TestSocketRoundTripAdminOps(t *testing.T) {
 	if !reflect.DeepEqual(actions, wantActions) {
 		t.Errorf("Audit actions = %v, want %v", actions, wantActions)
 	}
-	recent, err := cl.Audit(ctx, c.Now().Add(-time.Second), 5)
+	recent, err := cl.Audit(ctx, AuditChanges, c.Now().Add(-time.Second), 5)
 	if err != nil || len(recent) != 1 || recent[0].Target != settings.KeyIssuer || !recent[0].Time.Equal(c.Now()) {
 		t.Errorf("Audit since = %+v, %v", recent, err)
 	}
-	if two, err := cl.Audit(ctx, time.Time{}, 2); err != nil || len(two) != 2 {
+	if two, err := cl.Audit(ctx, AuditAll, time.Time{}, 2); err != nil || len(two) != 2 {
 		t.Errorf("Audit limit 2 = %d events, %v", len(two), err)
 	}
 }

@@ -269,7 +269,7 @@ func (s *scripted) RevokeSessions(context.Context, string) (int, error)     { re
 func (s *scripted) Settings(context.Context) (SettingsInfo, error)          { return SettingsInfo{}, s.err }
 func (s *scripted) SetMode(context.Context, string) error                   { return s.err }
 func (s *scripted) SetIssuer(context.Context, string) error                 { return s.err }
-func (s *scripted) Audit(context.Context, time.Time, int) ([]store.AuditEvent, error) {
+func (s *scripted) Audit(context.Context, AuditView, time.Time, int) ([]store.AuditEvent, error) {
 	return nil, s.err
 }
 

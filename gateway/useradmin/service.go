@@ -21,7 +21,7 @@ type ServiceStore interface {
 	ListUsers(ctx context.Context, opts store.ListOptions) ([]store.User, error)
 	ListUserSessions(ctx context.Context, user string) ([]store.Session, error)
 	DeleteUserSessions(ctx context.Context, user string) (int, error)
-	ListAudit(ctx context.Context, limit int) ([]store.AuditEvent, error)
+	ListAudit(ctx context.Context, trail store.AuditTrail, limit int) ([]store.AuditEvent, error)
 	ListBans(ctx context.Context, limit int) ([]store.Ban, error)
 	GetBan(ctx context.Context, key string) (store.Ban, error)
 	DeleteBan(ctx context.Context, key string) error
@@ -155,6 +155,7 @@ func (s *Service) setPassword(ctx context.Context, name, passwordHash string, mu
 		u.PasswordHash = passwordHash
 		u.MustChangePassword = mustChange
 		u.UpdatedAt = now
+		u.AuthEpoch++ // every session of the user ends (store.User.AuthEpoch)
 		return nil
 	})
 	if err != nil {

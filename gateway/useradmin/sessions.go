@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/authgate/authgate/gateway/audit"
+	"github.com/authgate/authgate/gateway/store"
 )
 
 // Sessions implements Admin.
@@ -46,13 +47,25 @@ func (s *Service) RevokeSessions(ctx context.Context, name string) (int, error) 
 	if err := ValidateName(name); err != nil {
 		return 0, err
 	}
-	if _, err := s.st.GetUser(ctx, name); err != nil {
-		return 0, fmt.Errorf("revoke sessions of user %q: %w", name, err)
-	}
-	n, err := s.st.DeleteUserSessions(ctx, name)
+	// Counted first (a request holding one may end it the moment the
+	// epoch moves); then the epoch: from that moment no session of the
+	// user is valid on any instance, whatever a request holding one does
+	// next; then the records go.
+	live, err := s.st.ListUserSessions(ctx, name)
 	if err != nil {
 		return 0, fmt.Errorf("revoke sessions of user %q: %w", name, err)
 	}
+	if _, err := s.st.UpdateUser(ctx, name, func(u *store.User) error {
+		u.AuthEpoch++
+		return nil
+	}); err != nil {
+		return 0, fmt.Errorf("revoke sessions of user %q: %w", name, err)
+	}
+	deleted, err := s.st.DeleteUserSessions(ctx, name)
+	if err != nil {
+		return 0, fmt.Errorf("revoke sessions of user %q: %w", name, err)
+	}
+	n := max(len(live), deleted)
 	s.record(ctx, audit.SessionsRevoked, name, fmt.Sprintf("%d session(s) revoked", n))
 	return n, nil
 }

@@ -31,6 +31,7 @@ func (s *Service) DisableTwoFactor(ctx context.Context, names []string) ([]strin
 			u.RecoveryCodes = nil
 			u.RecoveryCodesAt = time.Time{}
 			u.UpdatedAt = now
+			u.AuthEpoch++ // every session of the user ends (store.User.AuthEpoch)
 			return nil
 		})
 		if err != nil {

@@ -91,6 +91,8 @@ type issuerRequest struct {
 }
 
 type auditRequest struct {
+	// View is "" (AuditChanges) when omitted.
+	View  AuditView `json:"view,omitempty"`
 	Since time.Time `json:"since,omitzero"`
 	Limit int       `json:"limit,omitempty"`
 }

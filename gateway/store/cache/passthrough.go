@@ -20,6 +20,22 @@ func (c *Cache) PutSession(ctx context.Context, s store.Session, ttl time.Durati
 	return c.next.PutSession(ctx, s, ttl)
 }
 
+// ReplaceSession writes through and drops the cached session.
+func (c *Cache) ReplaceSession(ctx context.Context, s store.Session, ttl time.Duration) error {
+	c.sessions.beginWrite(s.IDHash)
+	defer c.sessions.endWrite(s.IDHash)
+	return c.next.ReplaceSession(ctx, s, ttl)
+}
+
+// TakeSession takes through the backend (never from memory: only the
+// backend knows which of several takers wins) and drops the cached
+// session.
+func (c *Cache) TakeSession(ctx context.Context, idHash string) (store.Session, error) {
+	c.sessions.beginWrite(idHash)
+	defer c.sessions.endWrite(idHash)
+	return c.next.TakeSession(ctx, idHash)
+}
+
 // DeleteSession deletes through and drops the cached session.
 func (c *Cache) DeleteSession(ctx context.Context, idHash string) error {
 	c.sessions.beginWrite(idHash)
@@ -104,13 +120,13 @@ func (c *Cache) SetSetting(ctx context.Context, key, value string) error {
 }
 
 // AppendAudit passes through.
-func (c *Cache) AppendAudit(ctx context.Context, ev store.AuditEvent, keep int) error {
-	return c.next.AppendAudit(ctx, ev, keep)
+func (c *Cache) AppendAudit(ctx context.Context, trail store.AuditTrail, ev store.AuditEvent, keep int) error {
+	return c.next.AppendAudit(ctx, trail, ev, keep)
 }
 
 // ListAudit passes through.
-func (c *Cache) ListAudit(ctx context.Context, limit int) ([]store.AuditEvent, error) {
-	return c.next.ListAudit(ctx, limit)
+func (c *Cache) ListAudit(ctx context.Context, trail store.AuditTrail, limit int) ([]store.AuditEvent, error) {
+	return c.next.ListAudit(ctx, trail, limit)
 }
 
 // PutBan passes through.

@@ -46,18 +46,40 @@ func getSession(tx *bolt.Tx, id []byte) (rec sessionRecord, ok bool, err error) 
 
 // PutSession creates or replaces a session that expires after ttl.
 func (s *Store) PutSession(ctx context.Context, sess store.Session, ttl time.Duration) error {
+	if err := s.putSession(ctx, sess, ttl, false); err != nil {
+		return fmt.Errorf("embedded: put session: %w", err)
+	}
+	return nil
+}
+
+// ReplaceSession replaces a live session; one deleted or expired
+// meanwhile stays gone and ErrNotFound is returned. The check and the
+// write are one transaction.
+func (s *Store) ReplaceSession(ctx context.Context, sess store.Session, ttl time.Duration) error {
+	if err := s.putSession(ctx, sess, ttl, true); err != nil {
+		return fmt.Errorf("embedded: replace session: %w", err)
+	}
+	return nil
+}
+
+// putSession writes sess; onlyIfExists makes it a replacement that never
+// creates a session (ErrNotFound when there is no live one).
+func (s *Store) putSession(ctx context.Context, sess store.Session, ttl time.Duration, onlyIfExists bool) error {
 	if ttl <= 0 {
-		return fmt.Errorf("embedded: put session: %w", errBadTTL)
+		return errBadTTL
 	}
 	if sess.IDHash == "" {
-		return errors.New("embedded: put session: empty id hash")
+		return errors.New("empty id hash")
 	}
 	sess = normSession(sess)
-	err := s.update(ctx, func(tx *bolt.Tx) error {
+	return s.update(ctx, func(tx *bolt.Tx) error {
 		id := []byte(sess.IDHash)
 		old, ok, err := getSession(tx, id)
 		if err != nil {
 			return err
+		}
+		if onlyIfExists && (!ok || expired(old.Expiry, s.now())) {
+			return store.ErrNotFound
 		}
 		idx := tx.Bucket(bucketUserSessions)
 		if ok && old.Session.User != sess.User {
@@ -74,10 +96,6 @@ func (s *Store) PutSession(ctx context.Context, sess store.Session, ttl time.Dur
 		}
 		return idx.Put(userKey(sess.User, id), []byte{})
 	})
-	if err != nil {
-		return fmt.Errorf("embedded: put session: %w", err)
-	}
-	return nil
 }
 
 // GetSession returns a live session; ErrNotFound if missing or expired.
@@ -133,6 +151,29 @@ func (s *Store) DeleteSession(ctx context.Context, idHash string) error {
 		return fmt.Errorf("embedded: delete session: %w", err)
 	}
 	return nil
+}
+
+// TakeSession reads and deletes a live session in one transaction: of
+// concurrent takes of one session exactly one gets it, the others get
+// ErrNotFound.
+func (s *Store) TakeSession(ctx context.Context, idHash string) (store.Session, error) {
+	var out store.Session
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		id := []byte(idHash)
+		rec, ok, err := getSession(tx, id)
+		if err != nil {
+			return err
+		}
+		if !ok || expired(rec.Expiry, s.now()) {
+			return store.ErrNotFound // an expired one is left to the sweep
+		}
+		out = rec.Session
+		return deleteSession(tx, id)
+	})
+	if err != nil {
+		return store.Session{}, fmt.Errorf("embedded: take session: %w", err)
+	}
+	return out, nil
 }
 
 // deleteSession removes a session and its index entry.

@@ -33,31 +33,53 @@ func decodeSession(data []byte) (store.Session, error) {
 // without being listed; if the session moved to another user, the old
 // user's entry is dropped.
 func (s *Store) PutSession(ctx context.Context, sess store.Session, ttl time.Duration) error {
+	if err := s.putSession(ctx, sess, ttl, false); err != nil {
+		return fmt.Errorf("redisstore: put session: %w", err)
+	}
+	return nil
+}
+
+// ReplaceSession replaces a session that exists (SET ... XX): a session
+// deleted or expired meanwhile stays gone and ErrNotFound is returned.
+func (s *Store) ReplaceSession(ctx context.Context, sess store.Session, ttl time.Duration) error {
+	if err := s.putSession(ctx, sess, ttl, true); err != nil {
+		return fmt.Errorf("redisstore: replace session: %w", err)
+	}
+	return nil
+}
+
+// putSession writes sess; onlyIfExists makes it a replacement that
+// never creates the key (ErrNotFound when there is none).
+func (s *Store) putSession(ctx context.Context, sess store.Session, ttl time.Duration, onlyIfExists bool) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	if ttl <= 0 {
-		return fmt.Errorf("redisstore: put session: %w", errBadTTL)
+		return errBadTTL
 	}
 	if sess.IDHash == "" {
-		return errors.New("redisstore: put session: empty id hash")
+		return errors.New("empty id hash")
 	}
 	sess = normSession(sess)
 	data, err := encode(sess)
 	if err != nil {
-		return fmt.Errorf("redisstore: put session: %w", err)
+		return err
 	}
 	ttlMS := ms(ttl)
+	// The index entry first (also for a replacement: its score is the
+	// session's end, which a touch moves), so a live session is always
+	// listed; an entry whose session is gone is skipped and pruned.
 	if err := indexAddScript.Run(ctx, s.rdb, []string{s.indexKey(sess.User)}, sess.IDHash, ttlMS).Err(); err != nil {
-		return fmt.Errorf("redisstore: put session: index: %w", err)
+		return fmt.Errorf("index: %w", err)
+	}
+	args := redis.SetArgs{TTL: time.Duration(ttlMS) * time.Millisecond, Get: true}
+	if onlyIfExists {
+		args.Mode = "XX"
 	}
 	var set *redis.StatusCmd
 	var pub *redis.IntCmd
 	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		set = p.SetArgs(ctx, s.sessionKey(sess.IDHash), data, redis.SetArgs{
-			TTL: time.Duration(ttlMS) * time.Millisecond,
-			Get: true,
-		})
+		set = p.SetArgs(ctx, s.sessionKey(sess.IDHash), data, args)
 		if s.keepsOrder() {
 			pub = s.announce(ctx, p, msgSession, sess.IDHash)
 		}
@@ -66,7 +88,7 @@ func (s *Store) PutSession(ctx context.Context, sess store.Session, ttl time.Dur
 	old, err := set.Bytes()
 	replaced := err == nil
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return fmt.Errorf("redisstore: put session: %w", err)
+		return err
 	}
 	if pub != nil {
 		err = s.announceErr(pub.Err())
@@ -74,9 +96,12 @@ func (s *Store) PutSession(ctx context.Context, sess store.Session, ttl time.Dur
 		err = s.announceNow(ctx, msgSession, sess.IDHash)
 	}
 	if err != nil {
-		return fmt.Errorf("redisstore: put session: %w", err)
+		return err
 	}
 	if !replaced {
+		if onlyIfExists {
+			return store.ErrNotFound
+		}
 		return nil
 	}
 	if prev, err := decodeSession(old); err == nil && prev.User != sess.User {
@@ -143,8 +168,29 @@ func (s *Store) GetSessionTTL(ctx context.Context, idHash string) (store.Session
 // DeleteSession removes a session and its index entry; a missing session
 // is not an error.
 func (s *Store) DeleteSession(ctx context.Context, idHash string) error {
+	_, err := s.takeSession(ctx, idHash)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("redisstore: delete session: %w", err)
+	}
+	return nil
+}
+
+// TakeSession reads and deletes a session in one command (GETDEL): of
+// concurrent takes of one session exactly one gets it, the others get
+// ErrNotFound.
+func (s *Store) TakeSession(ctx context.Context, idHash string) (store.Session, error) {
+	sess, err := s.takeSession(ctx, idHash)
+	if err != nil {
+		return store.Session{}, fmt.Errorf("redisstore: take session: %w", err)
+	}
+	return sess, nil
+}
+
+// takeSession deletes the session, announces it and drops its index
+// entry; it returns the deleted session, or ErrNotFound if there was none.
+func (s *Store) takeSession(ctx context.Context, idHash string) (store.Session, error) {
 	if err := ctx.Err(); err != nil {
-		return err
+		return store.Session{}, err
 	}
 	var del *redis.StringCmd
 	var pub *redis.IntCmd
@@ -158,7 +204,7 @@ func (s *Store) DeleteSession(ctx context.Context, idHash string) error {
 	old, err := del.Bytes()
 	deleted := err == nil
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return fmt.Errorf("redisstore: delete session: %w", err)
+		return store.Session{}, err
 	}
 	if pub != nil {
 		err = s.announceErr(pub.Err())
@@ -166,17 +212,20 @@ func (s *Store) DeleteSession(ctx context.Context, idHash string) error {
 		err = s.announceNow(ctx, msgSession, idHash)
 	}
 	if err != nil {
-		return fmt.Errorf("redisstore: delete session: %w", err)
+		return store.Session{}, err
 	}
 	if !deleted {
-		return nil
+		return store.Session{}, store.ErrNotFound
 	}
-	if prev, err := decodeSession(old); err == nil {
-		if err := s.rdb.ZRem(ctx, s.indexKey(prev.User), idHash).Err(); err != nil {
-			return fmt.Errorf("redisstore: delete session: unindex: %w", err)
-		}
+	prev, err := decodeSession(old)
+	if err != nil {
+		// Deleted, but unreadable: nobody may act on it.
+		return store.Session{}, err
 	}
-	return nil
+	if err := s.rdb.ZRem(ctx, s.indexKey(prev.User), idHash).Err(); err != nil {
+		return store.Session{}, fmt.Errorf("unindex: %w", err)
+	}
+	return prev, nil
 }
 
 // indexedIDs prunes the user's index of expired entries and returns the

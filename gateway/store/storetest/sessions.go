@@ -3,6 +3,8 @@ package storetest
 import (
 	"errors"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,6 +26,200 @@ func sessionCases() []testCase {
 		{"Sessions/ListUserExcludesExpired", testListUserSessionsExpired},
 		{"Sessions/DeleteUser", testDeleteUserSessions},
 		{"Sessions/DeleteUserCountsOnlyLive", testDeleteUserSessionsExpired},
+		{"Sessions/ReplaceOnlyIfLive", testReplaceOnlyIfLive},
+		{"Sessions/ReplaceExpiredStaysGone", testReplaceExpired},
+		{"Sessions/ReplaceRacesDelete", testReplaceRacesDelete},
+		{"Sessions/Take", testTakeSession},
+		{"Sessions/TakeOnce", testTakeSessionOnce},
+	}
+}
+
+// testReplaceOnlyIfLive: ReplaceSession changes a live session and never
+// creates one (a touch after a logout must not bring the session back).
+func testReplaceOnlyIfLive(t *testing.T, h Harness) {
+	ctx := t.Context()
+	s := sampleSession(hashID(1), "alice", 0)
+	if err := h.Store.ReplaceSession(ctx, s, longTTL); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("ReplaceSession(missing) = %v, want ErrNotFound", err)
+	}
+	if _, err := h.Store.GetSession(ctx, s.IDHash); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("ReplaceSession created a session (GetSession err = %v)", err)
+	}
+	if list, _ := h.Store.ListUserSessions(ctx, "alice"); len(list) != 0 {
+		t.Fatalf("ReplaceSession listed a session it did not create: %v", list)
+	}
+	if err := h.Store.PutSession(ctx, s, longTTL); err != nil {
+		t.Fatal(err)
+	}
+	s.LastSeenAt = s.LastSeenAt.Add(time.Hour)
+	s.PendingTOTPSecret = nil
+	if err := h.Store.ReplaceSession(ctx, s, longTTL); err != nil {
+		t.Fatalf("ReplaceSession(live) = %v", err)
+	}
+	got, err := h.Store.GetSession(ctx, s.IDHash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSession(t, got, s)
+	if list, _ := h.Store.ListUserSessions(ctx, "alice"); len(list) != 1 {
+		t.Fatalf("after a replacement ListUserSessions has %d sessions, want 1", len(list))
+	}
+	if err := h.Store.DeleteSession(ctx, s.IDHash); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Store.ReplaceSession(ctx, s, longTTL); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("ReplaceSession(deleted) = %v, want ErrNotFound", err)
+	}
+	if _, err := h.Store.GetSession(ctx, s.IDHash); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a deleted session came back after ReplaceSession (GetSession err = %v)", err)
+	}
+}
+
+// testReplaceExpired: a session past its TTL is not revived by a
+// replacement, and a replacement extends the TTL of a live one.
+func testReplaceExpired(t *testing.T, h Harness) {
+	ctx := t.Context()
+	s := sampleSession(hashID(1), "alice", 0)
+	if err := h.Store.PutSession(ctx, s, shortTTL); err != nil {
+		t.Fatal(err)
+	}
+	h.Advance(shortTTL + pastTTL)
+	if err := h.Store.ReplaceSession(ctx, s, longTTL); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("ReplaceSession(expired) = %v, want ErrNotFound", err)
+	}
+	if _, err := h.Store.GetSession(ctx, s.IDHash); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("an expired session came back (GetSession err = %v)", err)
+	}
+	// A replacement before the end moves the end: listed and readable
+	// past the first TTL.
+	l := sampleSession(hashID(2), "alice", 0)
+	if err := h.Store.PutSession(ctx, l, shortTTL); err != nil {
+		t.Fatal(err)
+	}
+	h.Advance(beforeTTL)
+	if err := h.Store.ReplaceSession(ctx, l, longTTL); err != nil {
+		t.Fatal(err)
+	}
+	h.Advance(pastTTL)
+	if _, err := h.Store.GetSession(ctx, l.IDHash); err != nil {
+		t.Fatalf("GetSession after a replacement that extended the TTL: %v", err)
+	}
+	if list, err := h.Store.ListUserSessions(ctx, "alice"); err != nil || len(list) != 1 {
+		t.Fatalf("ListUserSessions after the replacement = %d sessions, %v; want 1", len(list), err)
+	}
+}
+
+// testReplaceRacesDelete races touches (replacements) of many sessions
+// against their deletion: every deleted session must stay deleted.
+func testReplaceRacesDelete(t *testing.T, h Harness) {
+	ctx := t.Context()
+	const n = 40
+	for i := range n {
+		if err := h.Store.PutSession(ctx, sampleSession(hashID(i+1), "alice", 0), longTTL); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		s := sampleSession(hashID(i+1), "alice", 0)
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			<-start
+			for range 5 {
+				s.LastSeenAt = s.LastSeenAt.Add(time.Second)
+				if err := h.Store.ReplaceSession(ctx, s, longTTL); err != nil && !errors.Is(err, store.ErrNotFound) {
+					t.Errorf("ReplaceSession: %v", err)
+				}
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			<-start
+			if err := h.Store.DeleteSession(ctx, s.IDHash); err != nil {
+				t.Errorf("DeleteSession: %v", err)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	for i := range n {
+		if _, err := h.Store.GetSession(ctx, hashID(i+1)); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("session %d came back after its deletion (GetSession err = %v)", i+1, err)
+		}
+	}
+	if list, err := h.Store.ListUserSessions(ctx, "alice"); err != nil || len(list) != 0 {
+		t.Errorf("ListUserSessions after the race = %d sessions, %v; want none", len(list), err)
+	}
+}
+
+// testTakeSession: TakeSession returns the session and deletes it.
+func testTakeSession(t *testing.T, h Harness) {
+	ctx := t.Context()
+	s := sampleSession(hashID(1), "alice", 0)
+	if _, err := h.Store.TakeSession(ctx, s.IDHash); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("TakeSession(missing) = %v, want ErrNotFound", err)
+	}
+	if err := h.Store.PutSession(ctx, s, longTTL); err != nil {
+		t.Fatal(err)
+	}
+	got, err := h.Store.TakeSession(ctx, s.IDHash)
+	if err != nil {
+		t.Fatalf("TakeSession: %v", err)
+	}
+	checkSession(t, got, s)
+	if _, err := h.Store.GetSession(ctx, s.IDHash); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("GetSession after TakeSession err = %v, want ErrNotFound", err)
+	}
+	if list, _ := h.Store.ListUserSessions(ctx, "alice"); len(list) != 0 {
+		t.Fatalf("a taken session is still listed: %v", list)
+	}
+	e := sampleSession(hashID(2), "alice", 0)
+	if err := h.Store.PutSession(ctx, e, shortTTL); err != nil {
+		t.Fatal(err)
+	}
+	h.Advance(shortTTL + pastTTL)
+	if _, err := h.Store.TakeSession(ctx, e.IDHash); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("TakeSession(expired) = %v, want ErrNotFound", err)
+	}
+}
+
+// testTakeSessionOnce: of many concurrent takes of one session exactly
+// one wins (two rotations of one session never both succeed).
+func testTakeSessionOnce(t *testing.T, h Harness) {
+	ctx := t.Context()
+	const sessions, takers = 10, 8
+	for i := range sessions {
+		if err := h.Store.PutSession(ctx, sampleSession(hashID(i+1), "alice", 0), longTTL); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wins [sessions]atomic.Int32
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range sessions {
+		for range takers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				_, err := h.Store.TakeSession(ctx, hashID(i+1))
+				switch {
+				case err == nil:
+					wins[i].Add(1)
+				case !errors.Is(err, store.ErrNotFound):
+					t.Errorf("TakeSession: %v", err)
+				}
+			}()
+		}
+	}
+	close(start)
+	wg.Wait()
+	for i := range sessions {
+		if n := wins[i].Load(); n != 1 {
+			t.Errorf("session %d was taken %d times, want exactly once", i+1, n)
+		}
 	}
 }
 

@@ -176,6 +176,8 @@ func sampleSession(idHash, user string, offset time.Duration) store.Session {
 		UserAgent:         "Mozilla/5.0 (X11; Linux x86_64)",
 		PendingTOTPSecret: []byte{0xaa, 0xbb},
 		Redirect:          "/admin/?tab=users",
+		UserEpoch:         3,
+		Mode:              "on",
 	}
 }
 
