@@ -73,6 +73,10 @@ type AccountSetupPage struct {
 	Reconfigure bool
 	// ModeOff: codes are not asked for at sign-in right now.
 	ModeOff bool
+	// AfterRecovery: the user just signed in with a recovery code (the
+	// phone is lost); RD is where to go once the new authenticator works.
+	AfterRecovery bool
+	RD            string
 }
 
 // RecoveryCodesPage is the data for "recovery_codes": new codes, shown

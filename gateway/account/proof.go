@@ -8,12 +8,11 @@ import (
 	"github.com/authgate/authgate/gateway/auth"
 	"github.com/authgate/authgate/gateway/password"
 	"github.com/authgate/authgate/gateway/regulation"
-	"github.com/authgate/authgate/middleware"
 )
 
 // Regulator reserves every proof attempt before its check (a
 // *regulation.Regulator): the account pages count against the same
-// limits as the sign-in pages (per user, per address, per session).
+// limits as the sign-in pages (per user and per session).
 type Regulator interface {
 	Reserve(ctx context.Context, proof string, c regulation.Claim) (*regulation.Attempt, error)
 }
@@ -36,10 +35,9 @@ type refusal struct {
 // and sent to sign in; the counters cannot be read: 503) or returns the
 // refusal for the page to show (during a ban).
 func (h *Handler) reserve(w http.ResponseWriter, r *http.Request, c auth.Current, factor string) (*regulation.Attempt, *refusal) {
+	// No address: a signed-in user's failures belong to the user and the
+	// session (an address ban never stops someone already signed in).
 	cl := regulation.Claim{User: c.User.Name, Session: c.Session.IDHash}
-	if mc, ok := middleware.ClientFrom(r.Context()); ok {
-		cl.IP = mc.IP
-	}
 	a, err := h.d.Regulator.Reserve(r.Context(), factor, cl)
 	switch {
 	case err == nil:

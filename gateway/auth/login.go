@@ -65,8 +65,9 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		h.d.Passwords.VerifyDummy(pw[:min(len(pw), maxPasswordLen)])
 		h.decision(r, "", "", "deny", "malformed_credentials")
 		h.attempt(factorPassword, resultFailure)
-		h.failed(r, a)
-		h.loginFailed(w, r, shown, rd, msgBadLogin, http.StatusUnauthorized)
+		if !h.failed(w, r, a, page) {
+			h.loginFailed(w, r, shown, rd, msgBadLogin, http.StatusUnauthorized)
+		}
 		return
 	}
 	u, err := h.d.Users.GetUser(ctx, username)
@@ -75,9 +76,10 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		h.d.Passwords.VerifyDummy(pw)
 		h.decision(r, username, "", "deny", "unknown_user")
 		h.attempt(factorPassword, resultFailure)
-		h.failed(r, a)
 		h.audit(r, audit.LoginFailed, username, "unknown user")
-		h.loginFailed(w, r, shown, rd, msgBadLogin, http.StatusUnauthorized)
+		if !h.failed(w, r, a, page) {
+			h.loginFailed(w, r, shown, rd, msgBadLogin, http.StatusUnauthorized)
+		}
 		return
 	case err != nil:
 		h.d.Passwords.VerifyDummy(pw)
@@ -96,9 +98,10 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		}
 		h.decision(r, username, "", "deny", reason)
 		h.attempt(factorPassword, resultFailure)
-		h.failed(r, a)
 		h.audit(r, audit.LoginFailed, username, strings.ReplaceAll(reason, "_", " "))
-		h.loginFailed(w, r, shown, rd, msgBadLogin, http.StatusUnauthorized)
+		if !h.failed(w, r, a, page) {
+			h.loginFailed(w, r, shown, rd, msgBadLogin, http.StatusUnauthorized)
+		}
 		return
 	}
 	h.passed(r, a)

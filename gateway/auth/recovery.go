@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 
 	"github.com/authgate/authgate/gateway/audit"
 	"github.com/authgate/authgate/gateway/store"
@@ -77,5 +78,8 @@ func (h *Handler) recoverySubmit(w http.ResponseWriter, r *http.Request) {
 			IP: client(r).IP.String(), Detail: fmt.Sprintf("%d recovery codes left", left)})
 		return s.UserEpoch, nil
 	}
-	h.completeLogin(w, r, s, rd, "recovery_code", 0, useCode)
+	// The phone is lost: on to setting up the authenticator again (the
+	// user may skip it), then to rd.
+	next := SetupPage + "?after=recovery&rd=" + url.QueryEscape(rd)
+	h.completeLogin(w, r, s, next, "recovery_code", 0, useCode)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -46,7 +47,7 @@ func banMessage(wait time.Duration) string {
 	if n == 1 {
 		unit = "minute"
 	}
-	return fmt.Sprintf("Too many attempts. Try again in %d %s.", n, unit)
+	return fmt.Sprintf("Too many attempts. Try again in %d %s. (An administrator can lift this at once with authgate bans lift on the server.)", n, unit)
 }
 
 // answer renders a refusal (status and public message) on the page the
@@ -63,9 +64,15 @@ type answer func(status int, msg string)
 // again; 503 when the counters cannot be read: fail closed) and returns
 // nil.
 func (h *Handler) reserve(w http.ResponseWriter, r *http.Request, factor, user string, s *store.Session, page answer) *regulation.Attempt {
+	// The address counts only where there is no session yet (the
+	// password step): once the password is passed, failures belong to
+	// the user and the session, so clients sharing one address (behind
+	// a terminator, an office NAT) cannot lock each other out with
+	// mistyped codes.
 	c := regulation.Claim{User: user, IP: client(r).IP}
 	if s != nil {
 		c.Session = s.IDHash
+		c.IP = netip.Addr{}
 	}
 	proof := factor
 	if factor == factorEnroll {
@@ -79,11 +86,9 @@ func (h *Handler) reserve(w http.ResponseWriter, r *http.Request, factor, user s
 		if be.Started {
 			h.banStarted(be.Ban)
 		}
-		wait := max(be.Ban.Until.Sub(h.d.Now()), time.Second)
-		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 		h.decision(r, user, "", "deny", "banned_"+be.Ban.Kind)
 		h.attempt(factor, resultBanned)
-		page(http.StatusTooManyRequests, banMessage(wait))
+		h.answerBan(w, r, be.Ban, page)
 		return nil
 	}
 	if errors.Is(err, regulation.ErrSessionSpent) && s != nil {
@@ -136,8 +141,11 @@ func (h *Handler) hashSlot(w http.ResponseWriter, r *http.Request, page answer) 
 }
 
 // failed records that the reserved attempt's proof was wrong. The
-// answer is a failure anyway, so a store error only logs.
-func (h *Handler) failed(r *http.Request, a *regulation.Attempt) {
+// answer is a failure anyway, so a store error only logs. When the
+// failure started a ban it answers the request itself with the ban (429,
+// Retry-After), so the user learns of it now rather than at the next
+// try, and reports true.
+func (h *Handler) failed(w http.ResponseWriter, r *http.Request, a *regulation.Attempt, page answer) bool {
 	bans, err := a.Failed(r.Context())
 	if err != nil {
 		h.log(r).Error().Err(err).Msg("regulation: failure not recorded")
@@ -145,6 +153,24 @@ func (h *Handler) failed(r *http.Request, a *regulation.Attempt) {
 	for _, b := range bans {
 		h.banStarted(b)
 	}
+	if len(bans) == 0 {
+		return false
+	}
+	b := bans[0]
+	for _, x := range bans[1:] {
+		if x.Until.After(b.Until) {
+			b = x
+		}
+	}
+	h.answerBan(w, r, b, page)
+	return true
+}
+
+// answerBan answers 429 with Retry-After and the one ban message.
+func (h *Handler) answerBan(w http.ResponseWriter, r *http.Request, b store.Ban, page answer) {
+	wait := max(b.Until.Sub(h.d.Now()), time.Second)
+	w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+	page(http.StatusTooManyRequests, banMessage(wait))
 }
 
 // passed gives the reserved attempt back after a right proof.

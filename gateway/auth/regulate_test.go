@@ -18,7 +18,7 @@ func TestBanMessage(t *testing.T) {
 		{-time.Minute, "Too many attempts. Try again in 1 minute."},
 	}
 	for _, tt := range tests {
-		if got := banMessage(tt.wait); got != tt.want {
+		if got := banMessage(tt.wait); got != tt.want+" (An administrator can lift this at once with authgate bans lift on the server.)" {
 			t.Errorf("banMessage(%v) = %q, want %q", tt.wait, got, tt.want)
 		}
 	}

@@ -120,6 +120,11 @@ func (h *Handler) checkCode(r *http.Request, user string, sealed []byte, drift i
 func (h *Handler) codeFailed(w http.ResponseWriter, r *http.Request, s store.Session, a *regulation.Attempt, user, page, rd string, cause error) {
 	reason := "invalid_code"
 	switch {
+	case errors.Is(cause, factor.ErrDrifted):
+		// The code matched the secret at a clock offset: proof of the
+		// secret from a wrong clock, recorded as drift evidence (by the
+		// check), never counted as a guess.
+		reason = "drifted_code"
 	case errors.Is(cause, factor.ErrReplayed):
 		reason = "replayed_code"
 	case errors.Is(cause, errRecoveryUsed):
@@ -131,14 +136,23 @@ func (h *Handler) codeFailed(w http.ResponseWriter, r *http.Request, s store.Ses
 	}
 	h.decision(r, user, "", "deny", reason)
 	h.audit(r, audit.LoginFailed, user, strings.ReplaceAll(reason, "_", " "))
-	if reason != "code_check_error" {
+	switch reason {
+	case "drifted_code":
 		h.attempt(pageFactor(page), resultFailure)
-	} else {
+		_ = a.Cancel(r.Context())
+	case "code_check_error":
 		// Not decided, but counted all the same: a store that fails
 		// must not become a way around the limit.
 		h.attempt(pageFactor(page), resultError)
+		if h.failed(w, r, a, h.errorPage(w, r)) {
+			return
+		}
+	default:
+		h.attempt(pageFactor(page), resultFailure)
+		if h.failed(w, r, a, h.errorPage(w, r)) {
+			return
+		}
 	}
-	h.failed(r, a)
 	switch page {
 	case "enroll":
 		h.renderEnroll(w, r, s, user, rd, msgBadCode, http.StatusUnauthorized)

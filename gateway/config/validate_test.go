@@ -409,6 +409,18 @@ func TestWarnings(t *testing.T) {
 			`trusted_proxies[1]: 0.0.0.0/0 trusts every client: anyone can forge X-Forwarded-For`,
 			`trusted_proxies[2]: ::/0 trusts every client: anyone can forge X-Forwarded-For`,
 		}},
+		// Regression: behind a local terminator without trusted_proxies
+		// every client shared 127.0.0.1, and a few mistyped codes banned
+		// it for everyone.
+		{"loopback behind a terminator, no trusted proxies", func(c *Config) {
+			c.Listen, c.PublicURL, c.TrustedProxies = "127.0.0.1:8080", "https://panel.example.com", nil
+		}, []string{`trusted_proxies: is empty while listen (127.0.0.1:8080) is loopback and public_url is https: the gateway sits behind a TLS terminator whose X-Forwarded-For it ignores, so every client shares one address and one client's failed sign-ins can get that address banned for everyone; list the terminator (e.g. 127.0.0.1)`}},
+		{"loopback behind a listed terminator", func(c *Config) {
+			c.Listen, c.PublicURL, c.TrustedProxies = "[::1]:8080", "https://panel.example.com", []string{"::1"}
+		}, nil},
+		{"public listener, no trusted proxies", func(c *Config) {
+			c.Listen, c.PublicURL, c.TrustedProxies = ":8080", "https://panel.example.com", nil
+		}, nil},
 		{"redis insecure tls", func(c *Config) {
 			c.Store.Driver = DriverRedis
 			c.Store.Redis.TLS = RedisTLS{Enabled: true, InsecureSkipVerify: true}

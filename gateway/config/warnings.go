@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"net"
+	"net/netip"
 	"net/url"
 	"strings"
 )
@@ -52,10 +54,36 @@ func (c *Config) Warnings() []Problem {
 	if c.TwoFactor.Mode == ModeOff && len(twoFactorRoutes) > 0 {
 		warn("two_factor.mode", "is off: routes with policy two_factor (%s) ask for a password only", strings.Join(twoFactorRoutes, ", "))
 	}
+	if behindTerminatorUntrusted(c) {
+		warn("trusted_proxies", "is empty while listen (%s) is loopback and public_url is https: the gateway sits behind a TLS terminator whose X-Forwarded-For it ignores, so every client shares one address and one client's failed sign-ins can get that address banned for everyone; list the terminator (e.g. 127.0.0.1)", c.Listen)
+	}
 	for i, s := range c.TrustedProxies {
 		if p, err := parseProxy(s); err == nil && p.Bits() == 0 {
 			warn(fmt.Sprintf("trusted_proxies[%d]", i), "%s trusts every client: anyone can forge X-Forwarded-For", p)
 		}
 	}
 	return ws
+}
+
+// behindTerminatorUntrusted reports the usual shape of a gateway behind a
+// local TLS terminator that was not listed in trusted_proxies: loopback
+// listener, https public URL, gateway not serving TLS itself, no
+// trusted proxies.
+func behindTerminatorUntrusted(c *Config) bool {
+	if len(c.TrustedProxies) > 0 || c.TLS.Mode != TLSOff {
+		return false
+	}
+	u, err := url.Parse(c.PublicURL)
+	if err != nil || u.Scheme != "https" {
+		return false
+	}
+	host, _, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }

@@ -84,7 +84,7 @@ func TestEvidenceEndToEnd(t *testing.T) {
 				en, _ := f.Describe(c.user, "P", sealed)
 				raw, _ := totp.DecodeSecret(en.KeyGrouped)
 				code, _ := totp.Code(raw, clk.Now().Add(c.offset), totp.DefaultOptions())
-				if _, err := f.Check(t.Context(), c.user, sealed, 0, code); err != factor.ErrInvalid { //nolint:errorlint // identity
+				if _, err := f.Check(t.Context(), c.user, sealed, 0, code); !errors.Is(err, factor.ErrInvalid) {
 					t.Fatalf("%s: Check = %v, want ErrInvalid", c.user, err)
 				}
 			}

@@ -14,7 +14,11 @@ import (
 // Errors of a code check. Callers show the same public message for all of
 // them; the distinction is for the log.
 var (
-	ErrInvalid  = errors.New("factor: code does not match")
+	ErrInvalid = errors.New("factor: code does not match")
+	// ErrDrifted is an ErrInvalid whose code matched the secret at a
+	// clock offset outside the accepted window: proof of the secret
+	// from a device (or server) with a wrong clock, not a guess.
+	ErrDrifted  = fmt.Errorf("%w at the current time, only at a clock offset", ErrInvalid)
 	ErrReplayed = errors.New("factor: code already used")
 )
 
@@ -122,10 +126,14 @@ func (t *TOTP) Check(ctx context.Context, user string, sealed []byte, drift int,
 	drift = max(-t.scan, min(drift, t.scan))
 	step, ok := totp.CheckAt(secret, code, now, t.opts, drift)
 	if !ok {
-		if k, found := t.scanWindow(secret, code, now); found && t.obs != nil {
+		k, found := t.scanWindow(secret, code, now)
+		if !found {
+			return Result{}, ErrInvalid
+		}
+		if t.obs != nil {
 			t.obs.Observe(user, k, now)
 		}
-		return Result{}, ErrInvalid
+		return Result{}, ErrDrifted
 	}
 	fresh, err := t.steps.UseStep(ctx, user, step, t.stepTTL())
 	if err != nil {

@@ -65,8 +65,17 @@ func TestRecoveryCodeLogin(t *testing.T) {
 			}
 			r = lost.post("/.authgate/recovery", "/.authgate/recovery", url.Values{"recovery_code": {strings.ToLower(codes[4])}})
 			mustStatus(t, r, http.StatusSeeOther, "recovery code")
-			if location(r) != "/panel" {
+			// The phone is lost: the user is offered to set up the
+			// authenticator again, and that page leads on to rd.
+			if location(r) != "/.authgate/account/2fa/setup?after=recovery&rd=%2Fpanel" {
 				t.Fatalf("after recovery went to %q", location(r))
+			}
+			setup := lost.get(location(r))
+			mustStatus(t, setup, http.StatusOK, "set-up page after a recovery code")
+			for _, want := range []string{"You signed in with a recovery code", `name="rd" value="/panel"`, `<a href="/panel">Not now</a>`} {
+				if !strings.Contains(setup.body, want) {
+					t.Fatalf("set-up page after recovery lacks %q: %.600s", want, setup.body)
+				}
 			}
 			mustStatus(t, lost.get("/panel"), http.StatusOK, "signed in by recovery code")
 

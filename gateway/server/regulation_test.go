@@ -91,13 +91,18 @@ func TestBruteForceBans(t *testing.T) {
 			g.clock.Advance(time.Minute) // a new step: the enrolment code is used
 
 			// Wrong TOTP codes count: three (each from its own session and
-			// address) ban alice; then even the right code gets 429.
+			// address) ban alice, and the third says so at once; then even
+			// the right code gets 429.
 			var last *browser
 			for i := range 3 {
 				last = g.browserFrom(t, fmt.Sprintf("10.0.0.%d", i+1))
 				mustStatus(t, loginAs(last, "alice", "correct horse"), http.StatusSeeOther, "alice's password")
 				r := last.post("/.authgate/verify", "/.authgate/verify", url.Values{"code": {"000000"}})
-				mustStatus(t, r, http.StatusUnauthorized, "wrong code")
+				if i < 2 {
+					mustStatus(t, r, http.StatusUnauthorized, "wrong code")
+				} else {
+					mustBanned(t, r, "the wrong code that starts the ban", "900")
+				}
 			}
 			r := last.post("/.authgate/verify", "/.authgate/verify", url.Values{"code": {codeFor(t, secret, g.clock.Now())}})
 			mustBanned(t, r, "right code during a ban", "")
@@ -112,9 +117,10 @@ func TestBruteForceBans(t *testing.T) {
 			}
 
 			// Unknown user names are counted and banned alike: same answer.
-			for i := range 3 {
+			for i := range 2 {
 				mustStatus(t, loginAs(g.browserFrom(t, fmt.Sprintf("10.0.1.%d", i)), "nobody", "guess"), http.StatusUnauthorized, "unknown user")
 			}
+			mustBanned(t, loginAs(g.browserFrom(t, "10.0.1.2"), "nobody", "guess"), "the failure that starts the ban", "900")
 			unknown := loginAs(g.browserFrom(t, "10.0.1.9"), "nobody", "guess")
 			mustBanned(t, unknown, "unknown user during a ban", "900")
 			if normalized(unknown.body) != normalized(wrong.body) {
@@ -123,18 +129,20 @@ func TestBruteForceBans(t *testing.T) {
 
 			// During a ban the password is not even checked: carol's
 			// bcrypt hash is not upgraded by her right password.
-			for i := range 3 {
+			for i := range 2 {
 				mustStatus(t, loginAs(g.browserFrom(t, fmt.Sprintf("10.0.2.%d", i)), "carol", "wrong"), http.StatusUnauthorized, "carol wrong")
 			}
+			mustBanned(t, loginAs(g.browserFrom(t, "10.0.2.2"), "carol", "wrong"), "carol's failure that starts her ban", "900")
 			mustBanned(t, loginAs(g.browserFrom(t, "10.0.2.9"), "carol", "carol password"), "carol during her ban", "")
 			if u, _ := g.srv.Store().GetUser(context.Background(), "carol"); !strings.HasPrefix(u.PasswordHash, "$2") {
 				t.Fatal("carol's password was checked (and her hash upgraded) during her ban")
 			}
 
 			// An address spraying user names is banned for every name.
-			for i := range 3 {
+			for i := range 2 {
 				mustStatus(t, loginAs(g.browserFrom(t, "192.0.2.66"), fmt.Sprintf("spray%d", i), "x"), http.StatusUnauthorized, "spray")
 			}
+			mustBanned(t, loginAs(g.browserFrom(t, "192.0.2.66"), "spray2", "x"), "the spray that starts the address's ban", "900")
 			mustBanned(t, loginAs(g.browserFrom(t, "192.0.2.66"), "bob", "bob password"), "bob from the banned address", "900")
 			mustStatus(t, loginAs(g.browserFrom(t, "192.0.2.67"), "bob", "bob password"), http.StatusSeeOther, "bob from another address")
 
@@ -182,7 +190,12 @@ func TestBansSharedAcrossInstances(t *testing.T) {
 		if i%2 == 1 {
 			g = b
 		}
-		mustStatus(t, loginAs(g.browserFrom(t, fmt.Sprintf("10.1.0.%d", i)), "alice", "wrong"), http.StatusUnauthorized, "wrong password")
+		r := loginAs(g.browserFrom(t, fmt.Sprintf("10.1.0.%d", i)), "alice", "wrong")
+		if i < 3 {
+			mustStatus(t, r, http.StatusUnauthorized, "wrong password")
+		} else {
+			mustBanned(t, r, "the fourth failure, on the other instance", "")
+		}
 	}
 	for _, g := range []*gateway{a, b} {
 		mustBanned(t, loginAs(g.browserFrom(t, "10.1.0.9"), "alice", "correct horse"), "alice on either instance", "")
