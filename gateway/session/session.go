@@ -10,7 +10,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/authgate/authgate/gateway/store"
 )
@@ -70,8 +73,10 @@ type Options struct {
 
 // Manager creates and validates sessions.
 type Manager struct {
-	opts Options
-	st   Store
+	// staleOnce logs the first stale same-named cookie (FromRequest).
+	staleOnce *sync.Once
+	opts      Options
+	st        Store
 	// fresh re-reads past st's cache; nil when st does not cache.
 	fresh FreshStore
 	now   func() time.Time
@@ -94,7 +99,7 @@ func New(st Store, opts Options, now func() time.Time, rnd io.Reader) *Manager {
 		opts.TouchInterval = min(opts.IdleTimeout/10, time.Minute)
 	}
 	fresh, _ := st.(FreshStore)
-	return &Manager{opts: opts, st: st, fresh: fresh, now: now, rand: rnd}
+	return &Manager{opts: opts, st: st, fresh: fresh, now: now, rand: rnd, staleOnce: new(sync.Once)}
 }
 
 // HashID returns the store key of a session id.
@@ -378,18 +383,41 @@ func (m *Manager) state(s store.Session, now time.Time) sessionState {
 	return stateOK
 }
 
+// maxSameNamed bounds how many cookies of the session's name one request
+// may make the manager look up.
+const maxSameNamed = 4
+
 // FromRequest reads the session cookie for the request's scheme and loads
 // the session. It returns the id too, for callers that rotate or end it.
+//
+// A browser can hold several cookies of that name (another gateway under
+// the same parent domain, an old one with another Path): the first
+// maxSameNamed are tried in order and the first live session wins, so a
+// stale one cannot send the user round a sign-in loop. The first time a
+// stale one is skipped, the request's logger says so.
 func (m *Manager) FromRequest(r *http.Request, secure bool) (string, store.Session, error) {
-	c, err := r.Cookie(m.CookieName(secure))
-	if err != nil {
+	cs := r.CookiesNamed(m.CookieName(secure))
+	if len(cs) == 0 {
 		return "", store.Session{}, ErrNoSession
 	}
-	s, err := m.Get(r.Context(), c.Value)
-	if err != nil {
-		return "", store.Session{}, err
+	var err error
+	for i, c := range cs[:min(len(cs), maxSameNamed)] {
+		var s store.Session
+		s, err = m.Get(r.Context(), c.Value)
+		if err == nil {
+			if i > 0 {
+				m.staleOnce.Do(func() {
+					zerolog.Ctx(r.Context()).Warn().Str("cookie", c.Name).Int("skipped", i).
+						Msg("the browser sent several session cookies of this name and the first was stale (another gateway under the same domain? give each its own session.cookie_name)")
+				})
+			}
+			return c.Value, s, nil
+		}
+		if !errors.Is(err, ErrNoSession) {
+			return "", store.Session{}, err // the store failed: fail closed
+		}
 	}
-	return c.Value, s, nil
+	return "", store.Session{}, err
 }
 
 // Destroy ends a session server-side.

@@ -201,3 +201,30 @@ func TestRotateKeepsAbsoluteLifetime(t *testing.T) {
 		t.Fatalf("completed login lives %v, want 12h", got)
 	}
 }
+
+// Regression: two gateways under one parent domain with the same cookie
+// name made the browser send two session cookies; only the first was
+// read, so a stale one sent the user round the sign-in forever. Each is
+// tried (a bounded number), the live one wins.
+func TestFromRequestTriesEverySameNamedCookie(t *testing.T) {
+	m, _, _ := newManager(t)
+	ctx := context.Background()
+	id, _, err := m.Create(ctx, store.Session{User: "alice", Stage: store.StageFull})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := strings.Repeat("A", 43)
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Header.Add("Cookie", "authgate_session="+stale+"; authgate_session="+id)
+	got, s, err := m.FromRequest(r, false)
+	if err != nil || got != id || s.User != "alice" {
+		t.Fatalf("FromRequest with a stale cookie first = %q, %+v, %v; want the live session", got, s, err)
+	}
+	// Only the first few are looked up: a request stuffed with cookies
+	// costs a bounded number of store reads.
+	r = httptest.NewRequest("GET", "/", nil)
+	r.Header.Add("Cookie", strings.Repeat("authgate_session="+stale+"; ", 10)+"authgate_session="+id)
+	if _, _, err := m.FromRequest(r, false); !errors.Is(err, session.ErrNoSession) {
+		t.Fatalf("the 11th cookie was looked up: %v", err)
+	}
+}
