@@ -328,8 +328,20 @@ func (s *Server) build(ctx context.Context) error {
 		return fmt.Errorf("two_factor: %w", err)
 	}
 	src := settings.New(s.store, settings.Values{Mode: cfg.TwoFactor.Mode, Issuer: cfg.TwoFactor.Issuer}, 2*time.Second, s.now)
-	if _, err := src.Current(ctx); err != nil {
+	vals, err := src.Current(ctx)
+	if err != nil {
 		return fmt.Errorf("settings: %w", err)
+	}
+	// One rule: a value set on the Settings page or with the command line
+	// is stored and wins over the file, on every instance, until it is
+	// set again. Say so when the file says otherwise.
+	if vals.Mode != cfg.TwoFactor.Mode {
+		s.log.Warn().Str("file", cfg.TwoFactor.Mode).Str("effective", vals.Mode).
+			Msg("two_factor.mode in the config file is overridden by the mode set on the admin Settings page or with `authgate 2fa mode` (stored, shared by every instance); change it there")
+	}
+	if vals.Issuer != cfg.TwoFactor.Issuer {
+		s.log.Warn().Str("file", cfg.TwoFactor.Issuer).Str("effective", vals.Issuer).
+			Msg("two_factor.issuer in the config file is overridden by the Issuer set on the admin Settings page (stored, shared by every instance); change it there")
 	}
 
 	// Form tokens are HMACs over the session id (over a pre-session
