@@ -55,6 +55,13 @@ func TestRemoveTwoFactor(t *testing.T) {
 					wantStatus(t, r, http.StatusOK)
 					wantBody(t, r, `action="/.authgate/account/2fa/remove"`, `name="password"`, `name="code"`,
 						`<input type="hidden" name="confirm" value="1">`, `class="small danger"`)
+					// The question says what signing in is like afterwards
+					// in this mode.
+					if tt.mode == "on" {
+						wantBody(t, r, "will send you to set up an authenticator again before they open")
+					} else {
+						wantBody(t, r, "Signing in will then need only your password.")
+					}
 				}
 				if !e.user("frank").HasTOTP() {
 					t.Fatal("removed without confirmation")

@@ -237,7 +237,7 @@ func (h *Handler) renderRemoveConfirm(w http.ResponseWriter, r *http.Request, c 
 	d := templates.ConfirmPage{
 		Common:       h.common(r, "Remove two-factor authentication"),
 		Nav:          nav(c),
-		Question:     "Remove two-factor authentication from your account? Signing in will then need only your password, your recovery codes stop working, and your other sessions are signed out.",
+		Question:     "Remove two-factor authentication from your account? " + afterRemoval(c.Mode) + " Your recovery codes stop working, and your other sessions are signed out.",
 		Action:       PathRemove,
 		ConfirmLabel: "Remove two-factor authentication",
 		CancelURL:    PathOverview,
@@ -291,4 +291,13 @@ func (h *Handler) checkProof(w http.ResponseWriter, r *http.Request, c auth.Curr
 	}
 	h.renderRemoveConfirm(w, r, c, http.StatusForbidden, msgBadProof)
 	return "", false
+}
+
+// afterRemoval says what signing in is like without an authenticator in
+// mode (removal is refused in mode required).
+func afterRemoval(mode string) string {
+	if mode == settings.ModeOn {
+		return "Signing in will then ask only for your password, but pages that require two-factor authentication will send you to set up an authenticator again before they open."
+	}
+	return "Signing in will then need only your password."
 }

@@ -22,11 +22,11 @@ const (
 
 var modes = []templates.AdminMode{
 	{Value: settings.ModeOff, Label: "Off",
-		Help: "No one is asked for a code. Authenticator entries set up earlier are kept and work again when 2FA is turned back on."},
+		Help: "No one is asked for a code: every route and this admin area need the password only. Authenticators set up earlier are kept and work again when 2FA is turned back on."},
 	{Value: settings.ModeOn, Label: "On",
-		Help: "Users who set up two-factor authentication must enter a code at every sign-in; the others sign in with their password."},
+		Help: "Users who set up two-factor authentication enter a code at every sign-in. The others sign in with their password, which opens routes with policy \"password\" only: routes with policy \"two_factor\" (the default) and this admin area first send them to set up an authenticator. Raising the mode to On signs out every session that has not passed a code."},
 	{Value: settings.ModeRequired, Label: "Required",
-		Help: "Everyone must use a code. Users without 2FA must set it up at their next sign-in before reaching anything."},
+		Help: "Everyone must use a code. Users without 2FA must set it up at their next sign-in before reaching anything. Raising the mode to Required signs out every session that has not passed a code."},
 }
 
 func (h *Handler) settingsPage(w http.ResponseWriter, r *http.Request) {
