@@ -114,13 +114,22 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		_ = srv.Close()
 		return err
 	}
+	cfgPath, err := writeDemoConfig(&cfg)
+	if err != nil {
+		_ = srv.Close()
+		return err
+	}
 	url := "http://" + gwLn.Addr().String() + "/"
 	fmt.Fprintf(stdout, `
 authgate demo is running.
 
-  Open:      %s
+  Open:      %s   (your account: %saccount, admin area: %sadmin)
   Username:  admin
   Password:  %s   (shown once; the demo forgets everything when it stops)
+
+  Data:      %s
+  Command line against this demo, e.g.:
+             authgate user add alice --config %s
 
 A demo "legacy panel" listens on http://%s; the gateway lets nobody
 through to it without signing in. (In production the panel's own port must be
@@ -133,12 +142,43 @@ Try: the panel's pages, its settings form, "restart" (an absolute redirect the
 gateway rewrites), the WebSocket console, and sign out at /.authgate/logout.
 Press Ctrl-C to stop.
 
-`, url, pw, panelLn.Addr())
+`, url, url+".authgate/", url+".authgate/", pw, dir, cfgPath, panelLn.Addr())
 	err = srv.Serve(ctx, gwLn)
 	if errors.Is(err, context.Canceled) {
 		err = nil
 	}
 	return err
+}
+
+// writeDemoConfig writes a config file for the command line next to the
+// demo's data (deleted with it): the same store, key and routes, so
+// `authgate user add --config FILE` talks to the running demo through its
+// control socket. It returns the file's path.
+func writeDemoConfig(cfg *config.Config) (string, error) {
+	if err := os.WriteFile(cfg.SecretKeyFile, []byte(cfg.SecretKey+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("demo: write key: %w", err)
+	}
+	r := cfg.Routes[0]
+	text := fmt.Sprintf(`# Written by authgate demo for the command line; deleted when it stops.
+listen: %q
+data_dir: %q
+secret_key_file: %q
+store:
+  driver: embedded
+  path: %q
+two_factor:
+  mode: %q
+  issuer: %q
+routes:
+  - name: %q
+    path_prefix: %q
+    upstream: %q
+`, cfg.Listen, cfg.DataDir, cfg.SecretKeyFile, cfg.Store.Path, cfg.TwoFactor.Mode, cfg.TwoFactor.Issuer, r.Name, r.PathPrefix, r.Upstream)
+	path := filepath.Join(cfg.DataDir, "authgate.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		return "", fmt.Errorf("demo: write config: %w", err)
+	}
+	return path, nil
 }
 
 // seedDemoAdmin creates the demo's "admin" user with a random password,

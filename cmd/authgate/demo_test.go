@@ -12,7 +12,7 @@ import (
 
 // demoInfo is what the demo printed for its user.
 type demoInfo struct {
-	url, password string
+	url, password, config string
 }
 
 // parseDemo finds the URL and password lines of the demo's banner.
@@ -20,7 +20,12 @@ func parseDemo(out string) (demoInfo, bool) {
 	var d demoInfo
 	for _, line := range strings.Split(out, "\n") {
 		if rest, ok := strings.CutPrefix(line, "  Open:"); ok {
-			d.url = strings.TrimSpace(rest)
+			if f := strings.Fields(rest); len(f) > 0 {
+				d.url = f[0]
+			}
+		}
+		if _, rest, ok := strings.Cut(line, "--config "); ok {
+			d.config = strings.TrimSpace(rest)
 		}
 		if rest, ok := strings.CutPrefix(line, "  Password:"); ok {
 			if f := strings.Fields(rest); len(f) > 0 {
@@ -28,7 +33,7 @@ func parseDemo(out string) (demoInfo, bool) {
 			}
 		}
 	}
-	return d, d.url != "" && d.password != ""
+	return d, d.url != "" && d.password != "" && d.config != ""
 }
 
 // TestDemo runs "authgate demo" as a user would: read the banner, sign in
@@ -59,6 +64,16 @@ func TestDemo(t *testing.T) {
 	entries, err := os.ReadDir(tmp)
 	if err != nil || len(entries) != 1 || !strings.HasPrefix(entries[0].Name(), "authgate-demo-") {
 		t.Fatalf("want one authgate-demo-* directory in TMPDIR while the demo runs, got %v %v", entries, err)
+	}
+
+	// The printed --config lets the command line manage the running demo.
+	add := startCLI(t, "alice's password 1\n", []string{"TMPDIR=" + tmp}, "user", "add", "alice", "--password-stdin", "--config", info.config)
+	if code := add.wait(t, exitTimeout); code != 0 {
+		t.Fatalf("authgate user add --config %s (as the banner says): exit %d\nstdout:\n%s\nstderr:\n%s", info.config, code, add.stdout, add.stderr)
+	}
+	list := startCLI(t, "", []string{"TMPDIR=" + tmp}, "user", "list", "--config", info.config)
+	if code := list.wait(t, exitTimeout); code != 0 || !strings.Contains(list.stdout.String(), "alice") {
+		t.Fatalf("user list after the add: exit %d\n%s%s", code, list.stdout, list.stderr)
 	}
 
 	origin := strings.TrimSuffix(info.url, "/")
