@@ -418,6 +418,10 @@ func TestWarnings(t *testing.T) {
 		{"loopback behind a listed terminator", func(c *Config) {
 			c.Listen, c.PublicURL, c.TrustedProxies = "[::1]:8080", "https://panel.example.com", []string{"::1"}
 		}, nil},
+		{"session domain with the default cookie name", func(c *Config) { c.Session.Domain = "example.com" }, []string{
+			`session.domain: is set (example.com) with the default cookie name authgate_session: another authgate under the same domain would send the browser two cookies of that name; give each gateway its own session.cookie_name`,
+		}},
+		{"session domain with its own cookie name", func(c *Config) { c.Session.Domain, c.Session.CookieName = "example.com", "whm_session" }, nil},
 		{"public listener, no trusted proxies", func(c *Config) {
 			c.Listen, c.PublicURL, c.TrustedProxies = ":8080", "https://panel.example.com", nil
 		}, nil},

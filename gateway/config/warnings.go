@@ -54,6 +54,9 @@ func (c *Config) Warnings() []Problem {
 	if c.TwoFactor.Mode == ModeOff && len(twoFactorRoutes) > 0 {
 		warn("two_factor.mode", "is off: routes with policy two_factor (%s) ask for a password only", strings.Join(twoFactorRoutes, ", "))
 	}
+	if c.Session.Domain != "" && c.Session.CookieName == DefaultCookieName {
+		warn("session.domain", "is set (%s) with the default cookie name %s: another authgate under the same domain would send the browser two cookies of that name; give each gateway its own session.cookie_name", c.Session.Domain, DefaultCookieName)
+	}
 	if behindTerminatorUntrusted(c) {
 		warn("trusted_proxies", "is empty while listen (%s) is loopback and public_url is https: the gateway sits behind a TLS terminator whose X-Forwarded-For it ignores, so every client shares one address and one client's failed sign-ins can get that address banned for everyone; list the terminator (e.g. 127.0.0.1)", c.Listen)
 	}
