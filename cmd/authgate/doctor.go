@@ -221,11 +221,22 @@ func doctorStore(ctx context.Context, cfg *config.Config) (st store.Store, fs []
 	desc := describeStore(cfg)
 	closeStore = func() { _ = opened.Close() }
 	msg := fmt.Sprintf("%s reachable, round trip %s", desc, roundTrip(best))
-	if best > slowStore {
-		return opened, []finding{{sevWarn, topic, msg + fmt.Sprintf(": slow (over %v); every sign-in waits for several round trips", slowStore),
-			"run Redis close to the gateway (same host or network), and check its load (redis-cli --latency)"}}, closeStore
+	if r, ok := opened.(server.DurabilityReader); ok {
+		if d, err := r.Durability(ctx); err != nil {
+			fs = append(fs, finding{sevInfo, "redis persistence", "not read: " + err.Error(), "make sure Redis keeps its data: appendonly yes, maxmemory-policy noeviction"})
+		} else if ps := d.Problems(); len(ps) > 0 {
+			for _, p := range ps {
+				fs = append(fs, finding{sevWarn, "redis persistence", p, "it holds the only copy of users, TOTP secrets and the key check: see README, Redis"})
+			}
+		} else {
+			fs = append(fs, finding{sevOK, "redis persistence", "append-only file on, no eviction", ""})
+		}
 	}
-	return opened, []finding{{sevOK, topic, msg, ""}}, closeStore
+	if best > slowStore {
+		return opened, append([]finding{{sevWarn, topic, msg + fmt.Sprintf(": slow (over %v); every sign-in waits for several round trips", slowStore),
+			"run Redis close to the gateway (same host or network), and check its load (redis-cli --latency)"}}, fs...), closeStore
+	}
+	return opened, append([]finding{{sevOK, topic, msg, ""}}, fs...), closeStore
 }
 
 func describeStore(cfg *config.Config) string {

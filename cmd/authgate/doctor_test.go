@@ -271,20 +271,32 @@ func TestDoctorRedis(t *testing.T) {
 			`(?m)^\[info\] code drift: not analysed: the store cannot be read`)
 	})
 	t.Run("reachable", func(t *testing.T) {
-		addr := startRedis(t)
+		addr := startRedis(t, "--appendonly", "yes")
 		cfg := writeConfig(t, t.TempDir(), testConfig{Extra: fmt.Sprintf("store:\n  driver: redis\n  redis:\n    addrs: [%q]\n    key_prefix: doctortest\n", addr)})
 		r := runCLI(t, "", "doctor", "--config", cfg)
 		if r.code != 0 {
 			t.Fatalf("want exit 0, got %v", r)
 		}
 		wantLines(t, r, `(?m)^\[ok\] +store: redis at `+regexp.QuoteMeta(addr)+` reachable, round trip .+$`,
+			`(?m)^\[ok\] +redis persistence: append-only file on, no eviction$`,
 			`(?m)^\[ok\] +code drift: no failed code in the last 24 h matched a clock offset$`)
+	})
+	// Redis holds the only copy of users and secrets: a server that
+	// would lose them on a restart is a problem.
+	t.Run("reachable without persistence", func(t *testing.T) {
+		addr := startRedis(t)
+		cfg := writeConfig(t, t.TempDir(), testConfig{Extra: fmt.Sprintf("store:\n  driver: redis\n  redis:\n    addrs: [%q]\n    key_prefix: doctortest\n", addr)})
+		r := runCLI(t, "", "doctor", "--config", cfg)
+		if r.code != 1 {
+			t.Fatalf("want exit 1, got %v", r)
+		}
+		wantLines(t, r, `(?m)^\[warn\] redis persistence: Redis runs without the append-only file .*Set appendonly yes\.$`)
 	})
 }
 
 // startRedis runs a throw-away redis-server on a free port (never the
 // machine's own Redis) and returns its address.
-func startRedis(t *testing.T) string {
+func startRedis(t *testing.T, args ...string) string {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -292,8 +304,9 @@ func startRedis(t *testing.T) string {
 	}
 	for attempt := 1; attempt <= 5; attempt++ {
 		port := freePort(t)
-		cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", t.TempDir(),
-			"--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", "")
+		base := []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", t.TempDir(),
+			"--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", ""}
+		cmd := exec.Command(bin, append(base, args...)...) // later arguments win
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		out, err := cmd.StdoutPipe()
 		if err != nil {

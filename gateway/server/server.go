@@ -138,6 +138,7 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, o Options)
 	if err != nil {
 		return nil, err
 	}
+	warnIfRedisCanLoseData(ctx, st, log)
 	s := &Server{cfg: cfg, log: log, store: st, now: now, loadedAt: now(), clock: mon, readHeaderTimeout: o.ReadHeaderTimeout, bodyReadTimeout: o.BodyReadTimeout}
 	s.reload.setLevel = o.SetLogLevel
 	if s.readHeaderTimeout <= 0 {
@@ -176,6 +177,29 @@ type httpErrorLog struct{ log zerolog.Logger }
 func (h httpErrorLog) Write(p []byte) (int, error) {
 	h.log.Debug().Str("component", "http").Msg(strings.TrimSpace(string(p)))
 	return len(p), nil
+}
+
+// DurabilityReader is a store that can say whether its server keeps data
+// across restarts and memory pressure (*redisstore.Store).
+type DurabilityReader interface {
+	Durability(ctx context.Context) (redisstore.Durability, error)
+}
+
+// warnIfRedisCanLoseData logs, at start, each way the Redis server could
+// lose users and secrets (no AOF, an evicting maxmemory-policy).
+func warnIfRedisCanLoseData(ctx context.Context, st store.Store, log zerolog.Logger) {
+	r, ok := st.(DurabilityReader)
+	if !ok {
+		return
+	}
+	d, err := r.Durability(ctx)
+	if err != nil {
+		log.Info().Err(err).Msg("could not read Redis persistence settings; make sure it keeps its data (appendonly yes, maxmemory-policy noeviction)")
+		return
+	}
+	for _, p := range d.Problems() {
+		log.Warn().Str("component", "store").Msg(p)
+	}
 }
 
 // ControlSocketPath is where a server on the embedded store listens for
