@@ -100,5 +100,8 @@ func (rd *Renderer) RenderError(w http.ResponseWriter, r *http.Request, err erro
 		Status:    he.Status,
 		Message:   he.Message,
 		RequestID: middleware.RequestIDFrom(r.Context()),
+		// Every error page offers a way on: the start page (which signs
+		// in again when needed).
+		BackURL: "/",
 	})
 }

@@ -53,6 +53,10 @@ func TestRenderErrorShowsOnlyThePublicMessage(t *testing.T) {
 		if id := rec.Header().Get("X-Request-Id"); id == "" || !strings.Contains(body, id) {
 			t.Errorf("page lacks the request id %q", id)
 		}
+		// Every error page offers a way on.
+		if !strings.Contains(body, `<a href="/">Go to the start page</a>`) {
+			t.Errorf("%v: page offers no way back", tc.err)
+		}
 	}
 }
 
