@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -121,6 +122,57 @@ func fieldIndex(t reflect.Type) map[string]int {
 	return m
 }
 
+// nearestKey is the known key an unknown one was probably meant to be:
+// the same in another letter case, one or two typos away, or one that
+// starts with it or that it starts with ("listen_addr" → "listen",
+// "secret_key" → "secret_key_file"). "" when none is close.
+func nearestKey(unknown string, fields map[string]int) string {
+	best, bestDist := "", 3
+	names := make([]string, 0, len(fields))
+	for name := range fields {
+		names = append(names, name)
+	}
+	slices.Sort(names) // the same answer every time
+	for _, name := range names {
+		if strings.EqualFold(name, unknown) {
+			return name
+		}
+		if d := editDistance(unknown, name); d < bestDist {
+			best, bestDist = name, d
+		}
+	}
+	if best != "" {
+		return best
+	}
+	for _, name := range names {
+		if len(unknown) >= 4 && len(name) >= 4 && (strings.HasPrefix(name, unknown) || strings.HasPrefix(unknown, name)) {
+			return name
+		}
+	}
+	return ""
+}
+
+// editDistance is the Levenshtein distance between a and b (bytes).
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
 // yamlName returns the key a struct field is read from, or false if the
 // field is not read from YAML.
 func yamlName(f reflect.StructField) (string, bool) {
@@ -175,7 +227,11 @@ func (d *decoder) mapping(n *yaml.Node, line int, v reflect.Value, key string) {
 		seen[rk.Value] = k.Line
 		idx, ok := fields[rk.Value]
 		if !ok {
-			d.fail(full, k.Line, "unknown key %q", full)
+			if near := nearestKey(rk.Value, fields); near != "" {
+				d.fail(full, k.Line, "unknown key %q; did you mean %q?", full, joinKey(key, near))
+			} else {
+				d.fail(full, k.Line, "unknown key %q", full)
+			}
 			continue
 		}
 		d.lines[full] = k.Line

@@ -147,32 +147,32 @@ func TestLoadDecodeErrors(t *testing.T) {
 		{
 			name: "unknown top-level key",
 			yaml: "listen: :1\nlisten_addr: :2\n",
-			want: []Problem{{"listen_addr", 2, `unknown key "listen_addr"`}},
+			want: []Problem{{"listen_addr", 2, `unknown key "listen_addr"; did you mean "listen"?`}},
 		},
 		{
 			name: "unknown nested key",
 			yaml: "store:\n  redis:\n    tls:\n      enable: true\n",
-			want: []Problem{{"store.redis.tls.enable", 4, `unknown key "store.redis.tls.enable"`}},
+			want: []Problem{{"store.redis.tls.enable", 4, `unknown key "store.redis.tls.enable"; did you mean "store.redis.tls.enabled"?`}},
 		},
 		{
 			name: "unknown key in a route",
 			yaml: "routes:\n  - name: a\n    upstream: http://x\n  - name: b\n    upstrem: http://y\n",
-			want: []Problem{{"routes[1].upstrem", 5, `unknown key "routes[1].upstrem"`}},
+			want: []Problem{{"routes[1].upstrem", 5, `unknown key "routes[1].upstrem"; did you mean "routes[1].upstream"?`}},
 		},
 		{
 			name: "unknown key deep in a route",
 			yaml: "routes:\n  - name: a\n    allow:\n      user: [x]\n",
-			want: []Problem{{"routes[0].allow.user", 4, `unknown key "routes[0].allow.user"`}},
+			want: []Problem{{"routes[0].allow.user", 4, `unknown key "routes[0].allow.user"; did you mean "routes[0].allow.users"?`}},
 		},
 		{
 			name: "secret_key is env only",
 			yaml: "secret_key: abc\n",
-			want: []Problem{{"secret_key", 1, `unknown key "secret_key"`}},
+			want: []Problem{{"secret_key", 1, `unknown key "secret_key"; did you mean "secret_key_file"?`}},
 		},
 		{
 			name: "keys are case-sensitive",
 			yaml: "Listen: :1\n",
-			want: []Problem{{"Listen", 1, `unknown key "Listen"`}},
+			want: []Problem{{"Listen", 1, `unknown key "Listen"; did you mean "listen"?`}},
 		},
 		{
 			name: "duplicate key",
@@ -263,9 +263,9 @@ func TestLoadDecodeErrors(t *testing.T) {
 			name: "several problems at once",
 			yaml: "listen: :1\nlistn: :2\nsession:\n  idle_timeout: x\nroutes:\n  - name: a\n    hots: b\n",
 			want: []Problem{
-				{"listn", 2, `unknown key "listn"`},
+				{"listn", 2, `unknown key "listn"; did you mean "listen"?`},
 				{"session.idle_timeout", 4, `session.idle_timeout must be a duration such as "90s" or "1h", got "x"`},
-				{"routes[0].hots", 7, `unknown key "routes[0].hots"`},
+				{"routes[0].hots", 7, `unknown key "routes[0].hots"; did you mean "routes[0].host"?`},
 			},
 		},
 		{
@@ -273,7 +273,7 @@ func TestLoadDecodeErrors(t *testing.T) {
 			yaml: "base: &b {policy: password, nope: 1}\nroutes:\n  - <<: *b\n    name: a\n",
 			want: []Problem{
 				{"base", 1, `unknown key "base"`},
-				{"routes[0].nope", 1, `unknown key "routes[0].nope"`},
+				{"routes[0].nope", 1, `unknown key "routes[0].nope"; did you mean "routes[0].name"?`},
 			},
 		},
 	}
@@ -294,7 +294,7 @@ func TestLoadDecodeErrors(t *testing.T) {
 func TestDecodeErrorMessage(t *testing.T) {
 	clearEnv(t)
 	_, err := LoadBytes([]byte("routes:\n  - name: a\n\n\n\n\n\n\n\n\n\n    upstrem: http://x\n"), "authgate.yaml")
-	want := `config: authgate.yaml: line 12: unknown key "routes[0].upstrem"`
+	want := `config: authgate.yaml: line 12: unknown key "routes[0].upstrem"; did you mean "routes[0].upstream"?`
 	if err == nil || err.Error() != want {
 		t.Fatalf("err = %v\nwant %s", err, want)
 	}
