@@ -114,6 +114,7 @@ func (s *Service) Add(ctx context.Context, name, passwordHash, role string, grou
 		Groups:       groups,
 		CreatedAt:    now,
 		UpdatedAt:    now,
+		AuthEpoch:    firstEpoch(now),
 	}
 	if err := s.st.CreateUser(ctx, u); err != nil {
 		return fmt.Errorf("add user %q: %w", name, err)
@@ -252,6 +253,7 @@ func (s *Service) Import(ctx context.Context, entries []ImportEntry) (ImportResu
 			Role:         store.RoleUser,
 			CreatedAt:    now,
 			UpdatedAt:    now,
+			AuthEpoch:    firstEpoch(now),
 		})
 		if cerr == nil {
 			res.Added = append(res.Added, e.Name)
@@ -301,3 +303,8 @@ func validateImport(entries []ImportEntry) error {
 	}
 	return nil
 }
+
+// firstEpoch is a new account's AuthEpoch: the creation time, so a
+// session left over from a deleted account of the same name never
+// matches the new one's epoch.
+func firstEpoch(now time.Time) int64 { return now.UnixNano() }

@@ -475,3 +475,33 @@ func TestStoreFailures(t *testing.T) {
 		t.Errorf("partial result = %+v, want x1 added", res)
 	}
 }
+
+// A re-created account never takes over sessions of a deleted one of the
+// same name: it starts at another epoch (session.Valid compares them).
+func TestRecreatedAccountStartsAtANewEpoch(t *testing.T) {
+	eachBackend(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		bc, _ := bcryptHashes(t)
+		if err := e.svc.Add(ctx, "alice", bc, store.RoleUser, nil); err != nil {
+			t.Fatal(err)
+		}
+		first, err := e.st.GetUser(ctx, "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.svc.Delete(ctx, "alice"); err != nil {
+			t.Fatal(err)
+		}
+		e.c.Advance(time.Millisecond)
+		if err := e.svc.Add(ctx, "alice", bc, store.RoleUser, nil); err != nil {
+			t.Fatal(err)
+		}
+		again, err := e.st.GetUser(ctx, "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first.AuthEpoch == 0 || again.AuthEpoch == first.AuthEpoch {
+			t.Fatalf("epochs %d then %d: a session of the deleted account would be valid for the new one", first.AuthEpoch, again.AuthEpoch)
+		}
+	})
+}
