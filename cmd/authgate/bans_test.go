@@ -82,8 +82,13 @@ func TestBansCommandsWhileRunning(t *testing.T) {
 		t.Fatalf("user add: %v", r)
 	}
 	for i := range 3 {
-		if code, _ := newBrowser().login(t, srv.origin, "bob", "wrong-password"); code != http.StatusUnauthorized {
-			t.Fatalf("wrong login %d: %d", i+1, code)
+		// The third failure starts the ban and says so at once.
+		want := http.StatusUnauthorized
+		if i == 2 {
+			want = http.StatusTooManyRequests
+		}
+		if code, _ := newBrowser().login(t, srv.origin, "bob", "wrong-password"); code != want {
+			t.Fatalf("wrong login %d: %d, want %d", i+1, code, want)
 		}
 	}
 	// Banned: even the right password gets 429.

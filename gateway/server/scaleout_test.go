@@ -242,7 +242,11 @@ func TestThreeInstancesBehindBalancer(t *testing.T) {
 		perInstance := map[int]int{}
 		for i := range maxFailures {
 			r := loginAs(front.browserFrom(t, fmt.Sprintf("10.7.0.%d", i)), "dave", "wrong")
-			mustStatus(t, r, http.StatusUnauthorized, "dave's wrong password")
+			if i < maxFailures-1 {
+				mustStatus(t, r, http.StatusUnauthorized, "dave's wrong password")
+			} else {
+				mustBanned(t, r, "dave's failure that starts the ban", "") // says so at once
+			}
 			perInstance[backendOf(t, r)]++
 		}
 		for i, c := range perInstance {
@@ -270,7 +274,11 @@ func TestThreeInstancesBehindBalancer(t *testing.T) {
 		perInstance := map[int]int{}
 		for i := range maxFailures {
 			r := loginAs(front.browserFrom(t, spray), fmt.Sprintf("guess%d", i), "x")
-			mustStatus(t, r, http.StatusUnauthorized, "unknown user from the spraying address")
+			if i < maxFailures-1 {
+				mustStatus(t, r, http.StatusUnauthorized, "unknown user from the spraying address")
+			} else {
+				mustBanned(t, r, "the spray that starts the address's ban", "")
+			}
 			perInstance[backendOf(t, r)]++
 		}
 		if len(perInstance) < 2 {

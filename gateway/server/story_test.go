@@ -449,6 +449,13 @@ func TestBrowserAdminStory(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS(`input[name="recovery_code"]`), alice.codes[3]),
 		chromedp.Click(chromedp.CSS(`form[action="/.authgate/recovery"] button[type="submit"]`)),
 	)
+	// The phone is lost: she is offered to set up her authenticator again
+	// and skips it for now ("Not now" leads on to where she was going).
+	alice.waitPath("set-up offered after the recovery code", "/.authgate/account/2fa/setup")
+	alice.do("skip the new set-up",
+		chromedp.WaitVisible(chromedp.CSS(`p.links a`)),
+		chromedp.Click(chromedp.CSS(`p.links a`)),
+	)
 	alice.atPanel("panel after the recovery code")
 	alice.do("account page",
 		chromedp.Navigate(g.URL+"/.authgate/account"),
