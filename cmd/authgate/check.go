@@ -1,7 +1,10 @@
 package main
 
 import (
+	"net/url"
+
 	"github.com/authgate/authgate/gateway/config"
+	"github.com/authgate/authgate/gateway/proxy"
 )
 
 // configReport is what reading and checking a config file found.
@@ -24,4 +27,15 @@ func checkConfigFile(path string) (configReport, error) {
 		return configReport{Problems: probs}, nil
 	}
 	return configReport{Config: cfg, Warnings: cfg.Warnings()}, nil
+}
+
+// describeRoutePaths says what route r does to request paths, e.g.
+// "/netdata/… → http://127.0.0.1:19999/… (prefix replaced; /netdata → /)";
+// "" if its upstream does not parse (config check reports that).
+func describeRoutePaths(r config.Route) string {
+	u, err := url.Parse(r.Upstream)
+	if err != nil {
+		return ""
+	}
+	return proxy.Route{Host: r.Host, PathPrefix: r.PathPrefix, Upstream: u}.DescribePaths()
 }

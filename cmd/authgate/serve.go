@@ -6,9 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	stdlog "log"
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -94,6 +96,15 @@ func newReloadableLogger(l config.Log, w io.Writer) (zerolog.Logger, *levelWrite
 	return zerolog.New(lw).Level(zerolog.TraceLevel).With().Timestamp().Logger(), lw, nil
 }
 
+// libraryLog is the standard logger's output while serving: each line
+// becomes one structured warning.
+type libraryLog struct{ log zerolog.Logger }
+
+func (l libraryLog) Write(p []byte) (int, error) {
+	l.log.Warn().Str("component", "library").Msg(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
 func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := newFlags("serve", stderr)
 	cfgFlag := fs.String("config", "", configFlagHelp)
@@ -123,6 +134,11 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	for _, w := range cfg.Warnings() {
 		log.Warn().Str("key", w.Key).Int("line", w.Line).Msg(w.Msg)
 	}
+	// Libraries that write to the standard logger (net/http's transport:
+	// "Unsolicited response received on idle HTTP channel", …) would put
+	// plain text into the JSON log: route them through zerolog too.
+	stdlog.SetFlags(0)
+	stdlog.SetOutput(libraryLog{log})
 	applyRuntime(cfg.Server, os.Getenv, log)
 	srv, err := server.New(ctx, cfg, log, server.Options{SetLogLevel: levels.SetLevel})
 	if err != nil {
@@ -177,5 +193,10 @@ func cmdConfig(args []string, stdout, stderr io.Writer) error {
 	}
 	cfg := rep.Config
 	fmt.Fprintf(stdout, "%s: OK (%d route(s), store %s)\n", path, len(cfg.Routes), cfg.Store.Driver)
+	for _, r := range cfg.Routes {
+		if d := describeRoutePaths(r); d != "" {
+			fmt.Fprintf(stdout, "%s: route %s: %s\n", path, r.Name, d)
+		}
+	}
 	return nil
 }

@@ -20,8 +20,9 @@ func FuzzMatch(f *testing.F) {
 		{Name: "public", PathPrefix: "/public", Upstream: up, Policy: "bypass"},
 		{Name: "admin", PathPrefix: "/admin", Upstream: base, Policy: "two_factor"},
 		{Name: "panel", Host: "panel.example", PathPrefix: "/", Upstream: up, Policy: "two_factor"},
+		{Name: "mnt", PathPrefix: "/mnt", Upstream: mustURL(f, "http://up.invalid/"), Policy: "two_factor"},
 	}})
-	for _, s := range []string{"/", "/admin", "/public/../admin", "/admin;x/y", "//admin", "/public/%2e%2e/admin", "/.authgate/../admin"} {
+	for _, s := range []string{"/", "/admin", "/public/../admin", "/admin;x/y", "//admin", "/public/%2e%2e/admin", "/.authgate/../admin", "/mnt", "/mnt/x/", "/mnt;p/x", "/mnt/%2e%2e/x"} {
 		f.Add(s, "gw.example")
 		f.Add(s, "PANEL.example.:8080")
 	}
@@ -74,6 +75,9 @@ func FuzzMatch(f *testing.F) {
 		}
 		if rt.Name == "admin" && !hasSegmentPrefix(matchPath(out), "/base") {
 			t.Fatalf("%q: upstream path %q escapes the upstream base /base", raw, out)
+		}
+		if rt.Name == "mnt" && (out != "/"+strings.TrimPrefix(strings.TrimPrefix(canon, "/mnt"), "/") || strings.HasPrefix(out, "//")) {
+			t.Fatalf("%q -> %q: upstream path %q is not the rest after /mnt", raw, canon, out)
 		}
 	})
 }

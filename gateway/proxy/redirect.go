@@ -6,9 +6,9 @@ import (
 	"strings"
 )
 
-// modifyResponse drops Set-Cookie for the gateway's cookies and rewrites
-// Location and Refresh headers that point at the upstream to the public
-// origin.
+// modifyResponse drops Set-Cookie for the gateway's cookies, maps the
+// Path of the others when the route maps paths, and rewrites Location
+// and Refresh headers that point at the upstream to the public origin.
 func (p *Proxy) modifyResponse(res *http.Response, rt *Route) error {
 	p.filterSetCookies(res.Header)
 	if res.Request == nil {
@@ -17,6 +17,13 @@ func (p *Proxy) modifyResponse(res *http.Response, rt *Route) error {
 	st, _ := res.Request.Context().Value(forwardKey{}).(*forwardState)
 	if st == nil {
 		return nil
+	}
+	if cookies := res.Header["Set-Cookie"]; len(cookies) > 0 && mapsPaths(rt) {
+		if pm := newPathMapping(rt); pm.on {
+			for i, c := range cookies {
+				cookies[i] = pm.mapSetCookiePath(c, st.path)
+			}
+		}
 	}
 	loc, ref := res.Header.Get("Location"), res.Header.Get("Refresh")
 	if loc == "" && ref == "" {
@@ -50,8 +57,7 @@ func (p *Proxy) modifyResponse(res *http.Response, rt *Route) error {
 type redirectMapper struct {
 	scheme  string              // upstream scheme
 	origins map[string]struct{} // upstream host[:port], default port elided
-	base    string              // escaped upstream base path; "" if none
-	prefix  string              // escaped route prefix; "" for "/"
+	paths   pathMapping         // upstream path -> route prefix
 	public  string              // public origin, "https://host[:port]"
 }
 
@@ -66,12 +72,7 @@ func newRedirectMapper(rt *Route, sentHost, publicScheme, publicHost string) *re
 			m.origins[stripDefaultPort(strings.ToLower(h), m.scheme)] = struct{}{}
 		}
 	}
-	if b := rt.Upstream.Path; b != "" && b != "/" {
-		m.base = (&url.URL{Path: b}).EscapedPath()
-		if rt.PathPrefix != "/" {
-			m.prefix = (&url.URL{Path: rt.PathPrefix}).EscapedPath()
-		}
-	}
+	m.paths = newPathMapping(rt)
 	return m
 }
 
@@ -95,7 +96,11 @@ func (m *redirectMapper) rewrite(loc string) (string, bool) {
 		if _, ok := m.origins[stripDefaultPort(strings.ToLower(u.Host), m.scheme)]; !ok {
 			return loc, false
 		}
-		p, _ := m.mapPath(u.EscapedPath())
+		p := u.EscapedPath()
+		if p == "" {
+			p = "/" // "http://upstream" is "http://upstream/"
+		}
+		p, _ = m.mapPath(p)
 		return m.public + publicPath(p) + suffix(u), true
 	case u.Scheme == "" && strings.HasPrefix(u.Path, "/"):
 		p, ok := m.mapPath(u.EscapedPath())
@@ -107,17 +112,11 @@ func (m *redirectMapper) rewrite(loc string) (string, bool) {
 	return loc, false
 }
 
-// mapPath replaces the upstream base path with the route prefix; ok is
-// false when there is no base or p is not under it (p is returned as is).
+// mapPath replaces the upstream path with the route prefix; ok is false
+// when the route does not map paths or p is not under the upstream path
+// (p is returned as is).
 func (m *redirectMapper) mapPath(p string) (string, bool) {
-	if m.base == "" || !strings.HasPrefix(p, m.base) {
-		return p, false
-	}
-	rest := p[len(m.base):]
-	if rest != "" && rest[0] != '/' && rest[0] != ';' {
-		return p, false
-	}
-	return m.prefix + rest, true
+	return m.paths.back(p)
 }
 
 // publicPath makes p (an escaped path) safe to write after the public

@@ -167,6 +167,7 @@ func TestOpenRedirectPayloads(t *testing.T) {
 	g := newGateway(t, Options{Routes: []Route{
 		{Name: "root", Upstream: mustURL(t, up.URL+"/base")},
 		{Name: "app", PathPrefix: "/app", Upstream: mustURL(t, up.URL+"/base")},
+		{Name: "mnt", PathPrefix: "/mnt", Upstream: mustURL(t, up.URL+"/")},
 	}})
 	g.set(&middleware.Client{IP: netip.MustParseAddr("127.0.0.1"), Peer: netip.MustParseAddr("127.0.0.1"), Scheme: "https", Host: "panel.example"}, nil)
 	const public = "https://panel.example"
@@ -175,7 +176,7 @@ func TestOpenRedirectPayloads(t *testing.T) {
 	if len(payloads) < 40 {
 		t.Fatalf("only %d payloads read", len(payloads))
 	}
-	for _, path := range []string{"/", "/app/"} {
+	for _, path := range []string{"/", "/app/", "/mnt/"} {
 		page := mustURL(t, public+path+"page")
 		for _, v := range payloads {
 			headers := []struct{ name, value string }{
@@ -305,6 +306,10 @@ func FuzzRedirectStaysOnPublicOrigin(f *testing.F) {
 		{PathPrefix: "/app", Upstream: mustURL(f, "http://up.example:9000/base/")},
 		{PathPrefix: "/app", Upstream: mustURL(f, "http://up.example:9000")},
 		{PathPrefix: "/", Upstream: mustURL(f, "https://up.example/b/c")},
+		// A panel at "/" mounted under a prefix: every path-absolute
+		// value is mapped.
+		{PathPrefix: "/app", Upstream: mustURL(f, "http://up.example:9000/")},
+		{PathPrefix: "/a/b", Upstream: mustURL(f, "https://up.example/")},
 	} {
 		rt, err := normalizeRoute(r, 0)
 		if err != nil {
