@@ -22,7 +22,11 @@ const maxLoggedLen = 512
 //
 // Only the URL path is logged, never the query (it can carry tokens), and
 // never cookies or Authorization headers. If the handler panics past this
-// middleware the event is still logged, with "panicked": true.
+// middleware the event is still logged, with "panicked": true, or with
+// "aborted": true when the panic was http.ErrAbortHandler seen by Recover
+// (net/http's way to cut a response short on purpose, as ReverseProxy
+// does when the client leaves mid-copy: no bug). "upgrade_refused": true
+// marks an upgrade the upstream did not accept (SetUpgradeRefused).
 //
 // Place it inside RequestID so the id is known.
 func Logger(base zerolog.Logger) func(http.Handler) http.Handler {
@@ -89,7 +93,13 @@ func logRequest(l *zerolog.Logger, r *http.Request, rw *responseWriter, ann *Ann
 	if rw.hijacked {
 		e = e.Bool("hijacked", true)
 	}
-	if panicked {
+	if snap.upgradeRefused {
+		e = e.Bool("upgrade_refused", true)
+	}
+	switch {
+	case panicked && snap.aborted:
+		e = e.Bool("aborted", true)
+	case panicked:
 		e = e.Bool("panicked", true)
 	}
 	e.Msg("request")
@@ -107,18 +117,21 @@ func LoggerFrom(ctx context.Context) *zerolog.Logger {
 // safe for concurrent use. Obtain it with AnnotationsFrom, or use the
 // SetRouteName, SetUser and SetResult shortcuts.
 type Annotations struct {
-	mu     sync.Mutex
-	route  string
-	user   string
-	result string
-	client *Client
+	mu             sync.Mutex
+	route          string
+	user           string
+	result         string
+	client         *Client
+	aborted        bool
+	upgradeRefused bool
 }
 
 type annotationsKey struct{}
 
 type annotationsSnapshot struct {
-	route, user, result string
-	client              *Client
+	route, user, result     string
+	client                  *Client
+	aborted, upgradeRefused bool
 }
 
 // AnnotationsFrom returns the holder Logger put in ctx, or nil if none.
@@ -167,7 +180,36 @@ func (a *Annotations) setClient(c Client) {
 func (a *Annotations) snapshot() annotationsSnapshot {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return annotationsSnapshot{route: a.route, user: a.user, result: a.result, client: a.client}
+	return annotationsSnapshot{route: a.route, user: a.user, result: a.result, client: a.client,
+		aborted: a.aborted, upgradeRefused: a.upgradeRefused}
+}
+
+// flag sets a boolean field.
+func (a *Annotations) flag(field *bool) {
+	if a == nil {
+		return
+	}
+	a.mu.Lock()
+	*field = true
+	a.mu.Unlock()
+}
+
+// SetAborted records that the request is being aborted with
+// http.ErrAbortHandler (Recover calls it): the access log then says
+// "aborted": true instead of "panicked": true.
+func SetAborted(ctx context.Context) {
+	if a := AnnotationsFrom(ctx); a != nil {
+		a.flag(&a.aborted)
+	}
+}
+
+// SetUpgradeRefused records that the upstream answered the request's
+// protocol switch (a WebSocket) with another status than 101: the access
+// log says "upgrade_refused": true.
+func SetUpgradeRefused(ctx context.Context) {
+	if a := AnnotationsFrom(ctx); a != nil {
+		a.flag(&a.upgradeRefused)
+	}
 }
 
 // SetRouteName sets the access log's "route" field for the request whose

@@ -23,7 +23,7 @@ func TestLoggerAccessEvent(t *testing.T) {
 			name:    "nothing written is a 200",
 			handler: func(w http.ResponseWriter, r *http.Request) {},
 			want:    map[string]any{"status": 200.0, "bytes": 0.0, "client_ip": "10.1.2.3", "host": "gate.example"},
-			absent:  []string{"route", "user", "result", "panicked", "hijacked"},
+			absent:  []string{"route", "user", "result", "panicked", "aborted", "upgrade_refused", "hijacked"},
 		},
 		{
 			name: "explicit status and body",
@@ -202,12 +202,27 @@ func TestLoggerLogsWhenPanicPassesThrough(t *testing.T) {
 	}
 }
 
+func TestLoggerUpgradeRefused(t *testing.T) {
+	base, logs := newTestLogger()
+	h := Logger(base)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		SetUpgradeRefused(r.Context())
+		w.WriteHeader(http.StatusForbidden)
+	}))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/socket", nil))
+	evs := logs.requestEvents(t)
+	if len(evs) != 1 || evs[0]["upgrade_refused"] != true || evs[0]["status"] != 403.0 || evs[0]["panicked"] != nil {
+		t.Fatalf("events = %v", evs)
+	}
+}
+
 func TestAnnotationsNilSafe(t *testing.T) {
 	// Outside Logger the setters must be no-ops, not panics.
 	ctx := t.Context()
 	SetRouteName(ctx, "x")
 	SetUser(ctx, "x")
 	SetResult(ctx, "x")
+	SetAborted(ctx)
+	SetUpgradeRefused(ctx)
 	if AnnotationsFrom(ctx) != nil {
 		t.Fatal("annotations without Logger")
 	}

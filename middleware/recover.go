@@ -23,7 +23,8 @@ var keepOnPanic = map[string]bool{
 // "panic".
 //
 // http.ErrAbortHandler is re-panicked untouched (it is net/http's way to
-// abort a response silently). A panic after the header was sent is logged
+// abort a response silently) after marking the request aborted for the
+// access log (SetAborted). A panic after the header was sent is logged
 // and then turned into http.ErrAbortHandler, so the connection is cut and
 // the client sees a truncated response instead of a seemingly complete one.
 //
@@ -43,6 +44,9 @@ func Recover(render func(w http.ResponseWriter, r *http.Request)) func(http.Hand
 					return
 				}
 				if p == http.ErrAbortHandler { //nolint:errorlint // net/http compares the same way
+					// An abort on purpose (ReverseProxy when the client
+					// leaves mid-copy), not a bug: the access log says so.
+					SetAborted(r.Context())
 					panic(p)
 				}
 				sent := rw.wroteHeader || rw.hijacked

@@ -112,6 +112,13 @@ func TestRecoverRepanicsErrAbortHandler(t *testing.T) {
 				t.Error("ErrAbortHandler logged as a panic")
 			}
 		}
+		// Regression: a WebSocket the panel refused, whose client left
+		// while ReverseProxy copied the refusal, was logged as
+		// "panicked": true: an abort on purpose is "aborted".
+		acc := logs.requestEvents(t)
+		if len(acc) != 1 || acc[0]["aborted"] != true || acc[0]["panicked"] != nil {
+			t.Errorf("access events %v; want one with aborted and without panicked", acc)
+		}
 	}()
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
 }
@@ -152,5 +159,9 @@ func TestRecoverAfterHeadersAbortsConnection(t *testing.T) {
 	}
 	if !sawPanic {
 		t.Errorf("panic not logged: %s", logs)
+	}
+	// A real panic turned into an abort is still a panic in the access log.
+	if acc := logs.requestEvents(t); acc[0]["panicked"] != true || acc[0]["aborted"] != nil {
+		t.Errorf("access event %v; want panicked, not aborted", acc[0])
 	}
 }

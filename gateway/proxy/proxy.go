@@ -323,19 +323,6 @@ func (p *Proxy) Forward(w http.ResponseWriter, r *http.Request, rt *Route, id *I
 	p.obs.ProxyResponse(rp.route.Name, st.out.status, took)
 }
 
-// upstreamPath maps a canonical request path to the path sent upstream.
-func upstreamPath(rt *Route, canon string) string {
-	base := rt.Upstream.Path
-	if base == "" || base == "/" {
-		return canon
-	}
-	out := base + restAfter(canon, segmentCount(rt.PathPrefix))
-	if out == "" {
-		return "/"
-	}
-	return out
-}
-
 func (p *Proxy) newReverseProxy(rp *routeProxy, t http.RoundTripper, pool httputil.BufferPool) *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
@@ -347,6 +334,7 @@ func (p *Proxy) newReverseProxy(rp *routeProxy, t http.RoundTripper, pool httput
 		ErrorLog:      log.New(logWriter{l: p.logger, route: rp.route.Name}, "", 0),
 		ModifyResponse: func(res *http.Response) error {
 			p.observeUpgrade(res)
+			p.noteRefusedUpgrade(res, &rp.route)
 			p.recordResponse(rp, res)
 			return p.modifyResponse(res, &rp.route)
 		},
@@ -426,6 +414,7 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest, rt *Route) {
 	}
 	p.filterCookies(out.Header)
 	setForwarded(out.Header, st.client)
+	rewriteOrigin(out, pr.In, rt, st.client)
 }
 
 // setForwarded sets X-Forwarded-For (the validated incoming chain only

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/authgate/authgate/middleware"
 )
 
 // refusedUpgrade returns the Upgrade header of an upgrade request that
@@ -17,7 +19,7 @@ import (
 // case. Every Upgrade line counts, not only the first, which is the one
 // ReverseProxy forwards.
 func refusedUpgrade(h http.Header, allowed []string) string {
-	if !httpguts.HeaderValuesContainsToken(h["Connection"], "upgrade") {
+	if !isUpgrade(h) {
 		return ""
 	}
 	for _, line := range h["Upgrade"] {
@@ -33,6 +35,39 @@ func refusedUpgrade(h http.Header, allowed []string) string {
 		}
 	}
 	return ""
+}
+
+// isUpgrade reports whether h asks for a protocol switch, as ReverseProxy
+// decides ("upgrade" among the Connection tokens).
+func isUpgrade(h http.Header) bool {
+	return httpguts.HeaderValuesContainsToken(h["Connection"], "upgrade")
+}
+
+// noteRefusedUpgrade logs an upgrade request (a WebSocket, mostly) that
+// the upstream answered with another status than 101 Switching Protocols,
+// as one warning with the route, the status and a hint, and marks it in
+// the access log ("upgrade_refused"). The answer itself goes to the
+// client unchanged. Without this line the refusal showed only as the
+// status of an ordinary-looking request, and the panel's page as
+// "Connection failed".
+func (p *Proxy) noteRefusedUpgrade(res *http.Response, rt *Route) {
+	out := res.Request
+	if res.StatusCode == http.StatusSwitchingProtocols || out == nil || !isUpgrade(out.Header) {
+		return
+	}
+	hint := "the panel's own log says why; with preserve_host false the panel gets its own Host and, " +
+		"for a page served through this gateway, its own Origin (rewritten by the gateway); " +
+		"another site's Origin is passed on unchanged and refused on purpose"
+	if rt.PreserveHost {
+		hint = "the panel sees the gateway's public Host and Origin: allow the gateway's public origin " +
+			"in the panel (Cockpit: Origins in cockpit.conf), or set preserve_host: false"
+	}
+	middleware.SetUpgradeRefused(out.Context())
+	p.log(out.Context()).Warn().Str("route", rt.Name).Int("status", res.StatusCode).
+		Str("upgrade", truncate(out.Header.Get("Upgrade"), 100)).
+		Str("origin", truncate(out.Header.Get("Origin"), 200)).
+		Str("hint", hint).
+		Msg("proxy: upstream refused the upgrade")
 }
 
 // truncate shortens client-supplied text for the log.
