@@ -16,6 +16,8 @@ type AdminSettingsPage struct {
 	Common
 	Nav   Nav
 	Modes []AdminMode
+	// ModeSource says where the mode in force comes from.
+	ModeSource string
 	// Issuer is the value as set ("" = the default).
 	Issuer string
 	// DefaultIssuer is what an empty Issuer means (shown as placeholder);

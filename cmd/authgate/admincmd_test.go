@@ -76,7 +76,7 @@ func TestAdminCommands(t *testing.T) {
 		{
 			name: "2fa status", args: []string{"2fa", "status"},
 			wantStdout: []string{
-				`(?m)^2FA mode: off; issuer: "panel.example.com" \(the default\)$`,
+				`(?m)^2FA mode: off \(two_factor.mode in the config file, until .*\); issuer: "panel.example.com" \(the default\)$`,
 				`(?m)^NAME\s+ROLE\s+2FA\s+ENROLLED\s+LAST CODE\s+RECOVERY\s+SESSIONS$`,
 				`(?m)^alice\s+user\s+enabled\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+3 left\s+2$`,
 				`(?m)^bob\s+user\s+not set up\s+-\s+-\s+-\s+0$`,

@@ -51,7 +51,7 @@ func TestServeAdminCommandsWhileRunning(t *testing.T) {
 	mustRun(`(?m)^[0-9a-f]{12}\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+127\.0\.0\.1\s+no\s+Go-http-client/1\.1$`,
 		"sessions", "list", "bob")
 	mustRun(`(?m)^active sessions:\s+1$`, "2fa", "status", "bob")
-	mustRun(`(?m)^2FA mode: off; `, "2fa", "status")
+	mustRun(`(?m)^2FA mode: off \(two_factor.mode in the config file, `, "2fa", "status")
 
 	// A lost phone: the admin disables bob's 2FA; his session dies at once.
 	mustRun(`(?m)^bob had no 2FA set up; their sessions were ended$`, "2fa", "disable", "bob")
@@ -70,7 +70,7 @@ func TestServeAdminCommandsWhileRunning(t *testing.T) {
 	// Mode required: the server picks it up within seconds and sends bob
 	// to enrolment after his password.
 	mustRun(`^2FA mode set to required`, "2fa", "mode", "required")
-	mustRun(`(?m)^2FA mode: required; `, "2fa", "status")
+	mustRun(`(?m)^2FA mode: required \(set on the admin Settings page or with `+"`authgate 2fa mode`"+`; it wins `, "2fa", "status")
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		code, loc := newBrowser().login(t, srv.origin, "bob", "bob-password-1")

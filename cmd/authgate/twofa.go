@@ -52,7 +52,7 @@ func twoFAStatus(ctx context.Context, a useradmin.Admin, pos []string, stdout io
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "2FA mode: %s; issuer: %s\n\n", set.Mode, issuerText(set))
+	fmt.Fprintf(stdout, "2FA mode: %s (%s); issuer: %s\n\n", set.Mode, set.ModeSource, issuerText(set))
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tROLE\t2FA\tENROLLED\tLAST CODE\tRECOVERY\tSESSIONS")
 	enabled := 0

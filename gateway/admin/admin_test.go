@@ -161,6 +161,8 @@ func TestSettings(t *testing.T) {
 			`<a href="/.authgate/admin/settings" aria-current="page">Settings</a>`,
 			`<a href="/.authgate/account"`,
 			`<input type="hidden" name="csrf_token" value="` + a.csrfToken(t) + `">`,
+			// Where the mode in force comes from, before any is set here.
+			`The mode in force comes from: two_factor.mode in the config file, until`,
 		} {
 			if !strings.Contains(r.body, want) {
 				t.Errorf("settings page lacks %q", want)
@@ -169,6 +171,9 @@ func TestSettings(t *testing.T) {
 
 		r = a.post(t, SettingsPath, url.Values{"mode": {"required"}, "issuer": {"  Acme Panel "}})
 		r = a.follow(t, r)
+		if !strings.Contains(r.body, "The mode in force comes from: set on the admin Settings page or with") {
+			t.Errorf("after saving, the page does not say the mode now comes from the Settings page")
+		}
 		if got := message(r.body, "notice"); !strings.Contains(got, "Settings saved") {
 			t.Errorf("notice %q", got)
 		}

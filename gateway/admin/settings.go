@@ -51,7 +51,12 @@ func (h *Handler) renderSettings(w http.ResponseWriter, r *http.Request, status 
 	for i := range ms {
 		ms[i].Checked = ms[i].Value == mode
 	}
+	src := ""
+	if cur, err := h.d.Users.Settings(r.Context()); err == nil {
+		src = cur.ModeSource
+	}
 	p := templates.AdminSettingsPage{
+		ModeSource:    src,
 		Common:        h.common(r, titleSettings),
 		Nav:           h.nav(r, "settings"),
 		Modes:         ms,

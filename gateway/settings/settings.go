@@ -32,6 +32,10 @@ var ErrInvalid = errors.New("settings: invalid value")
 // Values is one snapshot of the settings.
 type Values struct {
 	Mode string
+	// ModeStored: Mode was set on the Settings page or with the command
+	// line (it is in the store and wins over the config file); false:
+	// it is the config file's two_factor.mode.
+	ModeStored bool
 	// Issuer as set by the admin; empty means the default (DefaultIssuer).
 	Issuer string
 }
@@ -100,7 +104,7 @@ func (s *Source) load(ctx context.Context) (Values, error) {
 		if !ValidMode(mode) {
 			return Values{}, fmt.Errorf("settings: stored %s %q: %w", KeyMode, mode, ErrInvalid)
 		}
-		v.Mode = mode
+		v.Mode, v.ModeStored = mode, true
 	case !errors.Is(err, store.ErrNotFound):
 		return Values{}, fmt.Errorf("settings: read %s: %w", KeyMode, err)
 	}

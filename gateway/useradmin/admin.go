@@ -114,6 +114,9 @@ type SessionInfo struct {
 // SettingsInfo is the gateway-wide 2FA settings.
 type SettingsInfo struct {
 	Mode string `json:"mode"`
+	// ModeSource says where Mode comes from (ModeFromSettings or
+	// ModeFromFile).
+	ModeSource string `json:"mode_source"`
 	// Issuer as set ("" = default); DefaultIssuer is what "" means.
 	Issuer        string `json:"issuer"`
 	DefaultIssuer string `json:"default_issuer"`

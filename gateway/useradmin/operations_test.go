@@ -377,7 +377,8 @@ func testSettings(t *testing.T, e *env) {
 		if err != nil {
 			t.Fatalf("Settings: %v", err)
 		}
-		if want := (SettingsInfo{Mode: mode, Issuer: issuer, DefaultIssuer: testDefaultIssuer}); got != want {
+		// Every check follows a SetMode: the mode comes from the store.
+		if want := (SettingsInfo{Mode: mode, ModeSource: ModeFromSettings, Issuer: issuer, DefaultIssuer: testDefaultIssuer}); got != want {
 			t.Errorf("Settings = %+v, want %+v", got, want)
 		}
 		// Stored for every instance: a fresh source on the store agrees.
@@ -387,7 +388,7 @@ func testSettings(t *testing.T, e *env) {
 		}
 	}
 	got, err := s.Settings(ctx)
-	if err != nil || got != (SettingsInfo{Mode: settings.ModeOn, DefaultIssuer: testDefaultIssuer}) {
+	if err != nil || got != (SettingsInfo{Mode: settings.ModeOn, ModeSource: ModeFromFile, DefaultIssuer: testDefaultIssuer}) {
 		t.Fatalf("initial Settings = %+v, %v", got, err)
 	}
 

@@ -99,7 +99,7 @@ func TestSocketRoundTripAdminOps(t *testing.T) {
 		t.Fatalf("SetIssuer: %v", err)
 	}
 	si, err := cl.Settings(ctx)
-	if want := (SettingsInfo{Mode: settings.ModeRequired, Issuer: "Acme", DefaultIssuer: testDefaultIssuer}); err != nil || si != want {
+	if want := (SettingsInfo{Mode: settings.ModeRequired, ModeSource: ModeFromSettings, Issuer: "Acme", DefaultIssuer: testDefaultIssuer}); err != nil || si != want {
 		t.Errorf("Settings = %+v, %v; want %+v", si, err, want)
 	}
 

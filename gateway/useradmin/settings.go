@@ -16,8 +16,18 @@ func (s *Service) Settings(ctx context.Context) (SettingsInfo, error) {
 	if err != nil {
 		return SettingsInfo{}, fmt.Errorf("read settings: %w", err)
 	}
-	return SettingsInfo{Mode: v.Mode, Issuer: v.Issuer, DefaultIssuer: s.defaultIssuer}, nil
+	src := ModeFromFile
+	if v.ModeStored {
+		src = ModeFromSettings
+	}
+	return SettingsInfo{Mode: v.Mode, ModeSource: src, Issuer: v.Issuer, DefaultIssuer: s.defaultIssuer}, nil
 }
+
+// Where the 2FA mode in force comes from (SettingsInfo.ModeSource).
+const (
+	ModeFromSettings = "set on the admin Settings page or with `authgate 2fa mode`; it wins over two_factor.mode in the config file"
+	ModeFromFile     = "two_factor.mode in the config file, until it is set on the admin Settings page or with `authgate 2fa mode`"
+)
 
 // SetMode implements Admin.
 func (s *Service) SetMode(ctx context.Context, mode string) error {
