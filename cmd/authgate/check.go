@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"net/url"
 
 	"github.com/authgate/authgate/gateway/config"
@@ -20,6 +21,9 @@ type configReport struct {
 // that cannot be checked at all (unreadable, not YAML).
 func checkConfigFile(path string) (configReport, error) {
 	cfg, probs, err := config.Check(path)
+	if de, ok := errors.AsType[*config.DecodeError](err); ok {
+		return configReport{Problems: de.Problems}, nil // not YAML: still a problem with a line
+	}
 	if err != nil {
 		return configReport{}, err
 	}

@@ -295,7 +295,8 @@ routes: []
 			name:     "not YAML",
 			file:     "listen: [unclosed\n",
 			wantCode: 1,
-			want:     []string{"yaml"},
+			// The path once, the line, and the likely cause.
+			want: []string{"config (line 1): not valid YAML: did not find expected ',' or ']' (a quote or bracket opened here and never closed?)"},
 		},
 		{
 			name: "warning only",

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -213,6 +214,27 @@ func readSecretFile(path string) (string, error) {
 	return strings.TrimRight(string(b), "\r\n"), nil
 }
 
+// syntaxError turns the YAML parser's error ("yaml: line 2: found
+// unexpected end of stream") into a DecodeError on that line, with a hint
+// for the usual cause; other errors are wrapped as they are.
+func syntaxError(name string, err error) error {
+	msg := err.Error()
+	rest, ok := strings.CutPrefix(msg, "yaml: line ")
+	if !ok {
+		return fmt.Errorf("config: %s: %w", name, err)
+	}
+	num, what, ok := strings.Cut(rest, ": ")
+	line, perr := strconv.Atoi(num)
+	if !ok || perr != nil {
+		return fmt.Errorf("config: %s: %w", name, err)
+	}
+	hint := ""
+	if strings.Contains(what, "unexpected end of stream") || strings.Contains(what, "did not find expected") {
+		hint = " (a quote or bracket opened here and never closed?)"
+	}
+	return &DecodeError{Name: name, Problems: Problems{{Line: line, Msg: "not valid YAML: " + what + hint}}}
+}
+
 // decodeYAML parses data and decodes it over c strictly, returning the
 // line of every key it set.
 func decodeYAML(data []byte, name string, c *Config) (map[string]int, Problems, error) {
@@ -222,12 +244,12 @@ func decodeYAML(data []byte, name string, c *Config) (map[string]int, Problems, 
 		if errors.Is(err, io.EOF) {
 			return map[string]int{}, nil, nil // empty file: defaults
 		}
-		return nil, nil, fmt.Errorf("config: %s: %w", name, err)
+		return nil, nil, syntaxError(name, err)
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		if err != nil {
-			return nil, nil, fmt.Errorf("config: %s: %w", name, err)
+			return nil, nil, syntaxError(name, err)
 		}
 		return nil, nil, &DecodeError{Name: name, Problems: Problems{{
 			Line: extra.Line,

@@ -301,9 +301,16 @@ func TestDecodeErrorMessage(t *testing.T) {
 }
 
 func TestLoadSyntaxError(t *testing.T) {
+	// Regression: the parser's message came wrapped twice in the file's
+	// name and said nothing of the cause.
 	_, err := LoadBytes([]byte("listen: [\n"), "bad.yaml")
-	if err == nil || !strings.HasPrefix(err.Error(), "config: bad.yaml: yaml: line") {
+	if err == nil || !strings.HasPrefix(err.Error(), "config: bad.yaml: line 1: not valid YAML: ") || !strings.Contains(err.Error(), "never closed?") {
 		t.Fatalf("err = %v", err)
+	}
+	// An unterminated quote is reported on the line it opens.
+	_, err = LoadBytes([]byte("listen: \":8080\"\npublic_url: \"https://x\nroutes:\n  - name: a\n    upstream: http://127.0.0.1:1\n"), "q.yaml")
+	if err == nil || !strings.HasPrefix(err.Error(), "config: q.yaml: line 2: not valid YAML: ") {
+		t.Fatalf("unterminated quote: err = %v", err)
 	}
 }
 
