@@ -154,7 +154,7 @@ func TestServeInvalidConfig(t *testing.T) {
 			file: "data_dir: /tmp/x\nbogus: 1\ntwo_factor:\n  mode: sometimes\nroutes: []\n",
 			want: []string{
 				"is invalid:",
-				`bogus (line 2): unknown key "bogus"`,
+				`bogus (line 2): unknown key`,
 				`two_factor.mode (line 4): must be "off", "on" or "required"`,
 				`routes (line 5): at least one route is required`,
 			},

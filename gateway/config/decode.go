@@ -73,14 +73,6 @@ func isMerge(k *yaml.Node) bool {
 	return k.Kind == yaml.ScalarNode && k.Value == "<<" && k.ShortTag() == "!!merge"
 }
 
-// describe names a key for messages; the document root has no key.
-func describe(key string) string {
-	if key == "" {
-		return "the document"
-	}
-	return key
-}
-
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, key string) {
 	if !d.spend(key, n.Line) {
 		return
@@ -88,7 +80,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, key string) {
 	line := n.Line
 	n = resolve(n)
 	if n.Kind == yaml.AliasNode {
-		d.fail(key, line, "%s: unresolvable alias", describe(key))
+		d.fail(key, line, "unresolvable alias")
 		return
 	}
 	if isNull(n) {
@@ -198,7 +190,7 @@ func joinKey(parent, name string) string {
 
 func (d *decoder) mapping(n *yaml.Node, line int, v reflect.Value, key string) {
 	if n.Kind != yaml.MappingNode {
-		d.fail(key, line, "%s must be a mapping of keys, got %s", describe(key), kindName(n))
+		d.fail(key, line, "must be a mapping of keys, got %s", kindName(n))
 		return
 	}
 	fields := fieldIndex(v.Type())
@@ -216,21 +208,21 @@ func (d *decoder) mapping(n *yaml.Node, line int, v reflect.Value, key string) {
 		}
 		rk := resolve(k)
 		if rk.Kind != yaml.ScalarNode {
-			d.fail(key, k.Line, "%s: keys must be plain names, got %s", describe(key), kindName(rk))
+			d.fail(key, k.Line, "keys must be plain names, got %s", kindName(rk))
 			continue
 		}
 		full := joinKey(key, rk.Value)
 		if first, dup := seen[rk.Value]; dup {
-			d.fail(full, k.Line, "duplicate key %q (first set on line %d)", full, first)
+			d.fail(full, k.Line, "duplicate key (first set on line %d)", first)
 			continue
 		}
 		seen[rk.Value] = k.Line
 		idx, ok := fields[rk.Value]
 		if !ok {
 			if near := nearestKey(rk.Value, fields); near != "" {
-				d.fail(full, k.Line, "unknown key %q; did you mean %q?", full, joinKey(key, near))
+				d.fail(full, k.Line, "unknown key; did you mean %q?", joinKey(key, near))
 			} else {
-				d.fail(full, k.Line, "unknown key %q", full)
+				d.fail(full, k.Line, "unknown key")
 			}
 			continue
 		}
@@ -252,16 +244,16 @@ func (d *decoder) merge(val *yaml.Node, v reflect.Value, key string) {
 			maps = append(maps, resolve(r.Content[i]))
 		}
 	default:
-		d.fail(key, val.Line, "%s: << must name a mapping or a list of mappings", describe(key))
+		d.fail(key, val.Line, "<< must name a mapping or a list of mappings")
 		return
 	}
 	for _, m := range maps {
 		if m.Kind != yaml.MappingNode {
-			d.fail(key, val.Line, "%s: << must name a mapping or a list of mappings", describe(key))
+			d.fail(key, val.Line, "<< must name a mapping or a list of mappings")
 			continue
 		}
 		if d.merging[m] {
-			d.fail(key, val.Line, "%s: << merges a mapping into itself", describe(key))
+			d.fail(key, val.Line, "<< merges a mapping into itself")
 			continue
 		}
 		if !d.spend(key, m.Line) {
@@ -275,7 +267,7 @@ func (d *decoder) merge(val *yaml.Node, v reflect.Value, key string) {
 
 func (d *decoder) sequence(n *yaml.Node, line int, v reflect.Value, key string) {
 	if n.Kind != yaml.SequenceNode {
-		d.fail(key, line, "%s must be a list, got %s", describe(key), kindName(n))
+		d.fail(key, line, "must be a list, got %s", kindName(n))
 		return
 	}
 	s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
@@ -293,7 +285,7 @@ func (d *decoder) sequence(n *yaml.Node, line int, v reflect.Value, key string) 
 func (d *decoder) scalar(n *yaml.Node, line int, v reflect.Value, key string) {
 	want := typeName(v.Type())
 	if n.Kind != yaml.ScalarNode {
-		d.fail(key, line, "%s must be %s, got %s", describe(key), want, kindName(n))
+		d.fail(key, line, "must be %s, got %s", want, kindName(n))
 		return
 	}
 	switch v.Kind() {
@@ -302,13 +294,13 @@ func (d *decoder) scalar(n *yaml.Node, line int, v reflect.Value, key string) {
 		// yaml would truncate 6.5 to 6; a number of steps or bytes must be
 		// written as a whole number.
 		if v.Type() != durationType && n.ShortTag() != "!!int" {
-			d.fail(key, line, "%s must be %s, got %s", describe(key), want, quoteValue(n.Value))
+			d.fail(key, line, "must be %s, got %s", want, quoteValue(n.Value))
 			return
 		}
 	}
 	p := reflect.New(v.Type())
 	if err := n.Decode(p.Interface()); err != nil {
-		d.fail(key, line, "%s must be %s, got %s", describe(key), want, quoteValue(n.Value))
+		d.fail(key, line, "must be %s, got %s", want, quoteValue(n.Value))
 		return
 	}
 	v.Set(p.Elem())

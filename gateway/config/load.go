@@ -46,7 +46,11 @@ func (e *DecodeError) Error() string {
 		if i > 0 {
 			b.WriteByte('\n')
 		}
-		fmt.Fprintf(&b, "config: %s: line %d: %s", e.Name, p.Line, p.Msg)
+		if p.Key != "" {
+			fmt.Fprintf(&b, "config: %s: line %d: %s: %s", e.Name, p.Line, p.Key, p.Msg)
+		} else {
+			fmt.Fprintf(&b, "config: %s: line %d: %s", e.Name, p.Line, p.Msg)
+		}
 	}
 	return b.String()
 }
