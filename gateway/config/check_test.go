@@ -46,3 +46,24 @@ func TestCheckValidFile(t *testing.T) {
 		t.Fatalf("Check = %v, %v, %v", cfg, probs, err)
 	}
 }
+
+// Regression: a value that failed to parse kept its default, and
+// validation then complained about that default too ("idle_timeout must
+// not exceed max_lifetime" after "5x" did not parse): one problem per
+// mistake.
+func TestCheckHasNoFollowOnProblems(t *testing.T) {
+	data := []byte(`session:
+  idle_timeout: 5x
+  max_lifetime: 1m
+routes:
+  - name: panel
+    upstream: "http://127.0.0.1:1"
+`)
+	_, probs, err := CheckBytes(data, "t.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(probs) != 1 || probs[0].Key != "session.idle_timeout" || !strings.Contains(probs[0].Msg, "must be a duration") {
+		t.Fatalf("problems = %v, want only the duration that did not parse", probs)
+	}
+}

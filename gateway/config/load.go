@@ -107,7 +107,18 @@ func CheckBytes(data []byte, name string) (*Config, Problems, error) {
 	if verr := c.Validate(); verr != nil && !errors.As(verr, &vp) {
 		return nil, nil, verr
 	}
-	probs = append(probs, vp...)
+	// A key whose value did not decode keeps its default; what
+	// validation says about it then is a follow-on, not a problem of the
+	// file: only the decoding problem is reported.
+	failed := map[string]bool{}
+	for _, p := range probs {
+		failed[p.Key] = true
+	}
+	for _, p := range vp {
+		if !failed[p.Key] {
+			probs = append(probs, p)
+		}
+	}
 	if len(probs) > 0 {
 		slices.SortStableFunc(probs, func(a, b Problem) int {
 			switch {
