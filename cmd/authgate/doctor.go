@@ -13,6 +13,7 @@ import (
 	"github.com/authgate/authgate/gateway/config"
 	"github.com/authgate/authgate/gateway/drift"
 	"github.com/authgate/authgate/gateway/server"
+	"github.com/authgate/authgate/gateway/settings"
 	"github.com/authgate/authgate/gateway/store"
 	"github.com/authgate/authgate/gateway/store/embedded"
 	"github.com/authgate/authgate/gateway/useradmin"
@@ -74,6 +75,7 @@ func cmdDoctor(ctx context.Context, args []string, now func() time.Time, stdout,
 		st, storeFindings, closeStore := doctorStore(ctx, cfg)
 		all = append(all, storeFindings...)
 		if st != nil {
+			all = append(all, doctorMode(ctx, cfg, st))
 			all = append(all, doctorDrift(ctx, cfg, st, now)...)
 			closeStore()
 		} else {
@@ -251,6 +253,24 @@ func storeFix(cfg *config.Config) string {
 		return "check that Redis runs and store.redis.addrs, the password (AUTHGATE_REDIS_PASSWORD or password_file) and TLS settings are right"
 	}
 	return "check that data_dir exists and is writable by the user authgate runs as"
+}
+
+// doctorMode says which 2FA mode is in force and where it comes from: the
+// value set on the Settings page or with `authgate 2fa mode` wins over
+// the file's.
+func doctorMode(ctx context.Context, cfg *config.Config, st store.Store) finding {
+	const topic = "2fa mode"
+	stored, err := st.GetSetting(ctx, settings.KeyMode)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return finding{sevOK, topic, fmt.Sprintf("%s, from two_factor.mode in the config file (nothing set on the Settings page or with `authgate 2fa mode`)", cfg.TwoFactor.Mode), ""}
+	case err != nil:
+		return finding{sevInfo, topic, "could not be read: " + err.Error(), storeFix(cfg)}
+	case stored == cfg.TwoFactor.Mode:
+		return finding{sevOK, topic, fmt.Sprintf("%s, set on the Settings page or with `authgate 2fa mode` (the config file agrees)", stored), ""}
+	}
+	return finding{sevInfo, topic, fmt.Sprintf("%s, set on the Settings page or with `authgate 2fa mode`; it wins over two_factor.mode %s in the config file", stored, cfg.TwoFactor.Mode),
+		"change it on the admin Settings page or with `authgate 2fa mode`; editing the file has no effect"}
 }
 
 // doctorDrift reads the clock drift recorded from recent failed codes:

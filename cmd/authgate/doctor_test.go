@@ -279,7 +279,15 @@ func TestDoctorRedis(t *testing.T) {
 		}
 		wantLines(t, r, `(?m)^\[ok\] +store: redis at `+regexp.QuoteMeta(addr)+` reachable, round trip .+$`,
 			`(?m)^\[ok\] +redis persistence: append-only file on, no eviction$`,
+			`(?m)^\[ok\] +2fa mode: off, from two_factor.mode in the config file `,
 			`(?m)^\[ok\] +code drift: no failed code in the last 24 h matched a clock offset$`)
+		// Set with the command line, the stored mode wins over the file:
+		// doctor says so, and that editing the file would change nothing.
+		if r := runCLI(t, "", "2fa", "mode", "required", "--config", cfg); r.code != 0 {
+			t.Fatalf("2fa mode required: %v", r)
+		}
+		r = runCLI(t, "", "doctor", "--config", cfg)
+		wantLines(t, r, `(?m)^\[info\] 2fa mode: required, set on the Settings page or with `+"`authgate 2fa mode`"+`; it wins over two_factor.mode off in the config file\n +fix: change it on the admin Settings page`)
 	})
 	// Redis holds the only copy of users and secrets: a server that
 	// would lose them on a restart is a problem.
