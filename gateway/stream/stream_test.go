@@ -137,7 +137,9 @@ func TestRemoveDuringCheck(t *testing.T) {
 // Run sweeps on the injected ticks and stops with its context; a check
 // cut short by that context (shutdown) is no verdict.
 func TestRunOnTicks(t *testing.T) {
-	tr := stream.New(stream.Options{Logger: zerolog.Nop()})
+	// A check timeout far beyond the test: only the shutdown may end the
+	// blocked check (a loaded machine must not turn it into a verdict).
+	tr := stream.New(stream.Options{Logger: zerolog.Nop(), CheckTimeout: time.Hour})
 	ticks := make(chan time.Time)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -163,8 +165,17 @@ func TestRunOnTicks(t *testing.T) {
 		},
 		Cancel: func() { shutdownCancelled = true },
 	})
-	ticks <- time.Time{}
-	ticks <- time.Time{}
+	// Tick until a sweep is inside that check (how many sweeps that takes
+	// depends on where the previous one was when the stream was added).
+	go func() {
+		for {
+			select {
+			case ticks <- time.Time{}:
+			case <-blocked:
+				return
+			}
+		}
+	}()
 	<-blocked
 	cancel()
 	<-done
