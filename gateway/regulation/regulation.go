@@ -70,7 +70,7 @@ type Options struct {
 	// (the caller ends it): one sign-in gets this many tries.
 	MaxPerSession int
 	SessionWindow time.Duration
-	// Observer, if set, is told of checks and refusals.
+	// Observer, if set, is told of every proof checked.
 	Observer Observer
 	// MaxFailures failed attempts within Window start a ban. Window is
 	// at most Ban (a longer one is shortened to Ban).
