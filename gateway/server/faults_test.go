@@ -53,7 +53,7 @@ func settledGoroutines(limit int, within time.Duration) int {
 // stays live, nothing panics or leaks, and after the restart (AOF on)
 // service resumes by itself with every user, secret, session and setting.
 func TestRedisOutage(t *testing.T) {
-	rs := redistest.Start(t, redistest.Options{AppendOnly: true, Args: []string{"--appendfsync", "always"}})
+	rs := redistest.Start(t, redistest.Options{AppendOnly: true})
 	var logs testkit.SyncBuffer
 	pub, adm := newRecorder(t), newRecorder(t)
 	g := startGatewayWith(t, gwOpts{mode: "required", logw: &logs, routes: []config.Route{

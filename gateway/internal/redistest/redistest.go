@@ -21,7 +21,10 @@ import (
 
 // Options configures a server.
 type Options struct {
-	// AppendOnly turns on the append-only file, so data survives Kill.
+	// AppendOnly turns on the append-only file with a sync per write, so
+	// every acknowledged write survives Kill. (Redis's default, everysec,
+	// may postpone the write itself while a sync is still running, and a
+	// SIGKILL then loses writes that were already answered.)
 	AppendOnly bool
 	// Args are extra redis-server arguments.
 	Args []string
@@ -175,9 +178,9 @@ func (s *Server) startFresh() {
 var errAddrInUse = errors.New("address already in use")
 
 func (s *Server) args() []string {
-	appendOnly := "no"
+	appendOnly, fsync := "no", "everysec"
 	if s.opts.AppendOnly {
-		appendOnly = "yes"
+		appendOnly, fsync = "yes", "always"
 	}
 	args := append(slices.Clone(s.leadArgs),
 		"--port", strconv.Itoa(s.port),
@@ -185,6 +188,7 @@ func (s *Server) args() []string {
 		"--dir", s.dir,
 		"--save", "",
 		"--appendonly", appendOnly,
+		"--appendfsync", fsync,
 		"--daemonize", "no",
 		"--logfile", "",
 	)
