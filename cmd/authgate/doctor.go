@@ -79,6 +79,10 @@ func cmdDoctor(ctx context.Context, args []string, now func() time.Time, stdout,
 			all = append(all, doctorDrift(ctx, cfg, st, now)...)
 			closeStore()
 		} else {
+			if len(storeFindings) > 0 && storeFindings[0].sev == sevOK {
+				// The running server holds the embedded store: ask it.
+				all = append(all, doctorModeRunning(ctx, cfg, useradmin.NewClient(server.ControlSocketPath(cfg))))
+			}
 			all = append(all, driftSkipped(storeFindings))
 		}
 	}
@@ -271,6 +275,36 @@ func doctorMode(ctx context.Context, cfg *config.Config, st store.Store) finding
 	}
 	return finding{sevInfo, topic, fmt.Sprintf("%s, set on the Settings page or with `authgate 2fa mode`; it wins over two_factor.mode %s in the config file", stored, cfg.TwoFactor.Mode),
 		"change it on the admin Settings page or with `authgate 2fa mode`; editing the file has no effect"}
+}
+
+// modeReader is what doctorModeRunning needs of the running server's
+// control socket (a *useradmin.Client).
+type modeReader interface {
+	Settings(ctx context.Context) (useradmin.SettingsInfo, error)
+}
+
+// doctorModeRunning is doctorMode for an embedded store the running
+// server holds: the server says which mode it enforces and where that
+// comes from. A file mode that differs from the one the server loaded
+// means the file was edited since the server started.
+func doctorModeRunning(ctx context.Context, cfg *config.Config, srv modeReader) finding {
+	const topic = "2fa mode"
+	ctx, cancel := context.WithTimeout(ctx, doctorStoreTimeout)
+	defer cancel()
+	info, err := srv.Settings(ctx)
+	switch {
+	case err != nil:
+		return finding{sevInfo, topic, "the running server did not say: " + err.Error(), "read the server's log (journalctl -u authgate)"}
+	case info.ModeSource == useradmin.ModeFromSettings && info.Mode == cfg.TwoFactor.Mode:
+		return finding{sevOK, topic, fmt.Sprintf("%s, set on the Settings page or with `authgate 2fa mode` (the config file agrees)", info.Mode), ""}
+	case info.ModeSource == useradmin.ModeFromSettings:
+		return finding{sevInfo, topic, fmt.Sprintf("%s, set on the Settings page or with `authgate 2fa mode`; it wins over two_factor.mode %s in the config file", info.Mode, cfg.TwoFactor.Mode),
+			"change it on the admin Settings page or with `authgate 2fa mode`; editing the file has no effect"}
+	case info.Mode == cfg.TwoFactor.Mode:
+		return finding{sevOK, topic, fmt.Sprintf("%s, from two_factor.mode in the config file (nothing set on the Settings page or with `authgate 2fa mode`)", info.Mode), ""}
+	}
+	return finding{sevWarn, topic, fmt.Sprintf("the running server enforces %s from the config file it loaded, but the file now says %s", info.Mode, cfg.TwoFactor.Mode),
+		"restart the server to apply the file (two_factor.mode changes only at restart), or set the mode on the Settings page"}
 }
 
 // doctorDrift reads the clock drift recorded from recent failed codes:

@@ -252,10 +252,28 @@ func TestDoctorWhileServing(t *testing.T) {
 	wantLines(t, r,
 		`(?m)^\[ok\] +store: embedded \S+ is held by the running server; its control socket answered in \S+$`,
 		`(?m)^\[info\] code drift: not analysed here: the running server holds the store\n       fix: see the admin area's Settings page`,
+		`(?m)^\[ok\] +2fa mode: off, from two_factor.mode in the config file \(nothing set on the Settings page`,
 		`(?m)^1 problem\(s\) found$`)
 	if !strings.Contains(srv.stderr.String(), "server clock is 7") || !strings.Contains(srv.stderr.String(), "timedatectl set-ntp true") {
 		t.Errorf("serve did not warn about the clock at start:\n%s", srv.stderr.String())
 	}
+
+	// The file is edited while the server runs: two_factor.mode changes
+	// only at restart, so the server still enforces what it loaded.
+	writeConfig(t, dir, testConfig{Listen: strings.TrimPrefix(srv.origin, "http://"), Mode: "on", Extra: timeConfig(ntp.Addr())})
+	r = runCLI(t, "", "doctor", "--config", srv.config)
+	wantLines(t, r,
+		`(?m)^\[warn\] 2fa mode: the running server enforces off from the config file it loaded, but the file now says on\n       fix: restart the server`,
+		`(?m)^2 problem\(s\) found$`)
+
+	// Set through the control socket, the stored mode wins.
+	if r := runCLI(t, "", "2fa", "mode", "required", "--config", srv.config); r.code != 0 {
+		t.Fatalf("2fa mode required: %v", r)
+	}
+	r = runCLI(t, "", "doctor", "--config", srv.config)
+	wantLines(t, r,
+		`(?m)^\[info\] 2fa mode: required, set on the Settings page or with `+"`authgate 2fa mode`"+`; it wins over two_factor.mode on in the config file$`,
+		`(?m)^1 problem\(s\) found$`)
 }
 
 func TestDoctorRedis(t *testing.T) {
