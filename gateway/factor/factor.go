@@ -178,10 +178,13 @@ func (t *TOTP) Describe(user, issuer string, sealed []byte) (Enrolment, error) {
 		return Enrolment{}, fmt.Errorf("factor: open secret: %w", err)
 	}
 	defer clear(secret)
-	u := totp.KeyURL(issuer, user, secret, t.opts)
-	qr, err := totp.QRCodeDataURI(u, 256)
+	key, err := totp.NewKey(issuer, user, secret, t.opts)
 	if err != nil {
 		return Enrolment{}, err
 	}
-	return Enrolment{Issuer: issuer, KeyURL: u, KeyGrouped: totp.GroupKey(totp.EncodeSecret(secret)), QRDataURI: qr}, nil
+	qr, err := totp.QRCodeDataURI(key, 256)
+	if err != nil {
+		return Enrolment{}, err
+	}
+	return Enrolment{Issuer: issuer, KeyURL: key.URL(), KeyGrouped: totp.GroupKey(totp.EncodeSecret(secret)), QRDataURI: qr}, nil
 }

@@ -1,16 +1,14 @@
 package totp
 
 import (
-	"crypto/sha1" //nolint:gosec // RFC 6238's default HMAC-SHA1, not a signature
-	"crypto/sha256"
-	"crypto/sha512"
 	"crypto/subtle"
-	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/hotp"
 	ptotp "github.com/pquerna/otp/totp"
 )
 
@@ -63,8 +61,9 @@ func Code(secret []byte, t time.Time, o Options) (string, error) {
 
 // Check reports whether code is valid for secret at time t, accepting the
 // steps Step(t)-Skew..Step(t)+Skew, and returns the matched step for replay
-// protection (the caller must refuse a step at or below the last one it
-// accepted for this user). It is CheckAt with no drift offset.
+// protection (the caller must accept each step at most once per user, as
+// factor.TOTP does with the store's set-if-absent). It is CheckAt with no
+// drift offset.
 func Check(secret []byte, code string, t time.Time, o Options) (step int64, ok bool) {
 	return CheckAt(secret, code, t, o, 0)
 }
@@ -75,39 +74,38 @@ func Check(secret []byte, code string, t time.Time, o Options) (step int64, ok b
 // The code is normalised first: ASCII spaces anywhere ("123 456", as apps
 // display it) and surrounding tabs/newlines are dropped; what remains must
 // be exactly o.Digits ASCII digits, otherwise the check fails without
-// computing anything. Every candidate step is then computed and compared in
-// constant time, whichever matches; if several match, the one nearest the
-// centre wins (earlier first on a tie). Invalid options, a secret shorter
-// than MinSecretSize and steps before the epoch never match.
+// computing anything. Every candidate step is then computed (HOTP, RFC
+// 4226, by pquerna/otp) and compared in constant time, whichever matches;
+// if several match, the one nearest the centre wins (earlier first on a
+// tie). Invalid options, a secret shorter than MinSecretSize and steps
+// before the epoch never match.
 func CheckAt(secret []byte, code string, t time.Time, o Options, offsetSteps int) (step int64, ok bool) {
 	alg, valid := o.valid()
 	if !valid || len(secret) < MinSecretSize {
 		return 0, false
 	}
-	want, parsed := parseCode(code, o.Digits)
+	want, parsed := normaliseCode(code, o.Digits)
 	if !parsed {
 		return 0, false
 	}
-	g := newGenerator(alg, secret, o.Digits)
-	defer g.clear()
+	key, opts := EncodeSecret(secret), hotpOptions(alg, o.Digits)
 	centre := Step(t, o.Period) + int64(offsetSteps)
-
-	var found int32
-	var matched int64
 	for i := 0; i <= 2*int(o.Skew); i++ {
 		cand := centre + delta(i)
-		got := g.code(uint64(cand))
-		// cand >= 0 depends only on public values.
-		eq := int32(subtle.ConstantTimeEq(int32(got), int32(want)))
 		if cand < 0 {
-			eq = 0
+			continue
 		}
-		take := eq &^ found
-		mask := -int64(take) // all ones when taking this candidate
-		matched = matched&^mask | cand&mask
-		found |= take
+		got, err := hotp.GenerateCodeCustom(key, uint64(cand), opts)
+		if err != nil {
+			return 0, false
+		}
+		// No early return: every candidate costs the same whichever
+		// one matches.
+		if subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1 && !ok {
+			step, ok = cand, true
+		}
 	}
-	return matched, found == 1
+	return step, ok
 }
 
 // Scan searches Step(t) ± maxSteps (capped at MaxScanSteps) for the step
@@ -119,13 +117,12 @@ func Scan(secret []byte, code string, t time.Time, o Options, maxSteps int) (off
 	if !valid || len(secret) < MinSecretSize {
 		return 0, false
 	}
-	want, parsed := parseCode(code, o.Digits)
+	want, parsed := normaliseCode(code, o.Digits)
 	if !parsed {
 		return 0, false
 	}
 	maxSteps = max(0, min(maxSteps, MaxScanSteps))
-	g := newGenerator(alg, secret, o.Digits)
-	defer g.clear()
+	key, opts := EncodeSecret(secret), hotpOptions(alg, o.Digits)
 	centre := Step(t, o.Period)
 	for i := 0; i <= 2*maxSteps; i++ {
 		d := delta(i)
@@ -133,11 +130,19 @@ func Scan(secret []byte, code string, t time.Time, o Options, maxSteps int) (off
 		if cand < 0 {
 			continue
 		}
-		if g.code(uint64(cand)) == want {
+		got, err := hotp.GenerateCodeCustom(key, uint64(cand), opts)
+		if err != nil {
+			return 0, false
+		}
+		if got == want {
 			return int(d), true
 		}
 	}
 	return 0, false
+}
+
+func hotpOptions(alg otp.Algorithm, digits int) hotp.ValidateOpts {
+	return hotp.ValidateOpts{Digits: otp.Digits(digits), Algorithm: alg}
 }
 
 // delta maps 0,1,2,3,4,... to 0,-1,+1,-2,+2,...
@@ -149,129 +154,20 @@ func delta(i int) int64 {
 	return d
 }
 
-// parseCode normalises code and returns its value if it is exactly digits
-// ASCII digits. It does not allocate.
-func parseCode(code string, digits int) (uint32, bool) {
+// normaliseCode returns code's digits if, without ASCII spaces and
+// surrounding whitespace, it is exactly digits ASCII digits.
+func normaliseCode(code string, digits int) (string, bool) {
 	if len(code) > maxCodeInput {
-		return 0, false
+		return "", false
 	}
-	// Trim surrounding whitespace (copy-paste artefacts).
-	start, end := 0, len(code)
-	for start < end && isTrimSpace(code[start]) {
-		start++
+	code = strings.ReplaceAll(strings.Trim(code, " \t\r\n"), " ", "")
+	if len(code) != digits {
+		return "", false
 	}
-	for end > start && isTrimSpace(code[end-1]) {
-		end--
-	}
-	var v uint32
-	n := 0
-	for i := start; i < end; i++ {
-		c := code[i]
-		switch {
-		case c == ' ':
-			continue
-		case c >= '0' && c <= '9':
-			n++
-			if n > digits {
-				return 0, false
-			}
-			v = v*10 + uint32(c-'0')
-		default:
-			return 0, false
+	for i := 0; i < len(code); i++ {
+		if code[i] < '0' || code[i] > '9' {
+			return "", false
 		}
 	}
-	return v, n == digits
-}
-
-func isTrimSpace(c byte) bool {
-	return c == ' ' || c == '\t' || c == '\r' || c == '\n'
-}
-
-// generator computes HOTP values (RFC 4226) with an HMAC written out over
-// fixed-size arrays (HMAC(K, m) = H(K^opad || H(K^ipad || m)), RFC 2104),
-// so a check allocates nothing: crypto/hmac would allocate its two hash
-// states and pads for every check. Cross-checked in the tests against
-// pquerna/otp and the RFC 6238 vectors.
-type generator struct {
-	alg   otp.Algorithm
-	mod   uint32
-	block int       // the hash's block size
-	ipad  [128]byte // key XOR 0x36, block bytes used
-	opad  [128]byte // key XOR 0x5c
-}
-
-// maxHMACBlock is SHA-512's block size, the largest of the three.
-const maxHMACBlock = 128
-
-func newGenerator(alg otp.Algorithm, secret []byte, digits int) generator {
-	g := generator{alg: alg, mod: 1, block: 64}
-	for range digits {
-		g.mod *= 10
-	}
-	var hashed [64]byte
-	key := secret
-	switch alg {
-	case otp.AlgorithmSHA512:
-		g.block = maxHMACBlock
-		if len(key) > g.block {
-			hashed = sha512.Sum512(key)
-			key = hashed[:]
-		}
-	case otp.AlgorithmSHA256:
-		if len(key) > g.block {
-			h := sha256.Sum256(key)
-			key = hashed[:copy(hashed[:], h[:])]
-		}
-	default:
-		if len(key) > g.block {
-			h := sha1.Sum(key)
-			key = hashed[:copy(hashed[:], h[:])]
-		}
-	}
-	copy(g.ipad[:], key)
-	copy(g.opad[:], key)
-	clear(hashed[:])
-	for i := range g.block {
-		g.ipad[i] ^= 0x36
-		g.opad[i] ^= 0x5c
-	}
-	return g
-}
-
-// clear wipes the key material.
-func (g *generator) clear() {
-	clear(g.ipad[:])
-	clear(g.opad[:])
-}
-
-func (g *generator) code(counter uint64) uint32 {
-	var in [maxHMACBlock + 8]byte
-	var out [maxHMACBlock + sha512.Size]byte
-	b := g.block
-	copy(in[:b], g.ipad[:b])
-	binary.BigEndian.PutUint64(in[b:], counter)
-	copy(out[:b], g.opad[:b])
-	var sum []byte
-	switch g.alg {
-	case otp.AlgorithmSHA512:
-		inner := sha512.Sum512(in[:b+8])
-		n := copy(out[b:], inner[:])
-		outer := sha512.Sum512(out[:b+n])
-		sum = outer[:]
-	case otp.AlgorithmSHA256:
-		inner := sha256.Sum256(in[:b+8])
-		n := copy(out[b:], inner[:])
-		outer := sha256.Sum256(out[:b+n])
-		sum = outer[:]
-	default:
-		inner := sha1.Sum(in[:b+8])
-		n := copy(out[b:], inner[:])
-		outer := sha1.Sum(out[:b+n])
-		sum = outer[:]
-	}
-	clear(in[:b])
-	clear(out[:b])
-	off := sum[len(sum)-1] & 0x0f
-	v := binary.BigEndian.Uint32(sum[off:off+4]) & 0x7fffffff
-	return v % g.mod
+	return code, true
 }

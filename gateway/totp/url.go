@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"image/png"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -21,75 +22,54 @@ const (
 // ErrQRCode is wrapped by every QRCodePNG / QRCodeDataURI error.
 var ErrQRCode = errors.New("totp: cannot make QR code")
 
-// KeyURL returns the otpauth:// enrolment URL (Key URI Format):
+// ErrKey is wrapped by every NewKey error.
+var ErrKey = errors.New("totp: cannot make enrolment key")
+
+// NewKey returns the enrolment key for secret: its URL() is the
+// otpauth:// URL (Key URI Format), and QRCodePNG draws it.
 //
-//	otpauth://totp/Issuer:account?secret=...&issuer=...&algorithm=...&digits=...&period=...
+//	otpauth://totp/Issuer:account?algorithm=...&digits=...&issuer=...&period=...&secret=...
 //
-// The label parts and the query values are percent-encoded byte-wise: only
-// unreserved characters and '@' stay literal, so spaces become %20 (not '+',
-// which some apps show literally), and ':' inside the issuer or the account
-// becomes %3A, leaving the one literal ':' as the separator. The issuer
-// parameter, which apps prefer over the label prefix, always carries the
-// exact issuer. With an empty issuer the label is just the account and no
-// issuer parameter is written. o should have passed Validate; its values are
-// written as given (algorithm upper-cased).
-func KeyURL(issuer, account string, secret []byte, o Options) string {
-	var sb strings.Builder
-	sb.WriteString("otpauth://totp/")
-	if issuer != "" {
-		sb.WriteString(escape(issuer))
-		sb.WriteByte(':')
+// The URL is written with net/url, spaces as %20 (some apps show '+'
+// literally), and the key is read from it by pquerna/otp. (pquerna's own
+// totp.Generate leaves '&' and '+' unescaped in the issuer, so "R&D"
+// would reach the app as "R".) issuer and account must not be empty; o
+// must pass Validate.
+func NewKey(issuer, account string, secret []byte, o Options) (*otp.Key, error) {
+	if err := o.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrKey, err)
 	}
-	sb.WriteString(escape(account))
-	sb.WriteString("?secret=")
-	sb.WriteString(EncodeSecret(secret))
-	if issuer != "" {
-		sb.WriteString("&issuer=")
-		sb.WriteString(escape(issuer))
+	if len(secret) < MinSecretSize {
+		return nil, fmt.Errorf("%w: %w", ErrKey, ErrSecretTooShort)
 	}
-	sb.WriteString("&algorithm=")
-	sb.WriteString(escape(o.canonicalAlgorithm()))
-	sb.WriteString("&digits=")
-	sb.WriteString(strconv.Itoa(o.Digits))
-	sb.WriteString("&period=")
-	sb.WriteString(strconv.FormatUint(uint64(o.Period), 10))
-	return sb.String()
+	if issuer == "" || account == "" {
+		return nil, fmt.Errorf("%w: issuer and account name must not be empty", ErrKey)
+	}
+	q := url.Values{
+		"secret":    {EncodeSecret(secret)},
+		"issuer":    {issuer},
+		"algorithm": {o.canonicalAlgorithm()},
+		"digits":    {strconv.Itoa(o.Digits)},
+		"period":    {strconv.FormatUint(uint64(o.Period), 10)},
+	}
+	u := url.URL{
+		Scheme:   "otpauth",
+		Host:     "totp",
+		Path:     "/" + issuer + ":" + account,
+		RawQuery: strings.ReplaceAll(q.Encode(), "+", "%20"), // a literal '+' is already %2B
+	}
+	key, err := otp.NewKeyFromURL(u.String())
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrKey, err)
+	}
+	return key, nil
 }
 
-// escape percent-encodes every byte except RFC 3986 unreserved characters
-// and '@' (valid in both paths and queries, and kept for readable e-mail
-// addresses).
-func escape(s string) string {
-	const hex = "0123456789ABCDEF"
-	var sb strings.Builder
-	sb.Grow(len(s))
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' ||
-			c == '-' || c == '.' || c == '_' || c == '~' || c == '@' {
-			sb.WriteByte(c)
-			continue
-		}
-		sb.WriteByte('%')
-		sb.WriteByte(hex[c>>4])
-		sb.WriteByte(hex[c&0x0f])
-	}
-	return sb.String()
-}
-
-// QRCodePNG renders url (normally from KeyURL) as a size×size PNG QR code
-// with medium error correction. size must be within MinQRSize..MaxQRSize
-// and large enough for the code's modules.
-func QRCodePNG(url string, size int) ([]byte, error) {
-	if url == "" {
-		return nil, fmt.Errorf("%w: empty URL", ErrQRCode)
-	}
+// QRCodePNG renders key's URL as a size×size PNG QR code. size must be
+// within MinQRSize..MaxQRSize and large enough for the code's modules.
+func QRCodePNG(key *otp.Key, size int) ([]byte, error) {
 	if size < MinQRSize || size > MaxQRSize {
 		return nil, fmt.Errorf("%w: size %d must be between %d and %d", ErrQRCode, size, MinQRSize, MaxQRSize)
-	}
-	key, err := otp.NewKeyFromURL(url)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrQRCode, err)
 	}
 	img, err := key.Image(size, size)
 	if err != nil {
@@ -105,8 +85,8 @@ func QRCodePNG(url string, size int) ([]byte, error) {
 
 // QRCodeDataURI is QRCodePNG as a "data:image/png;base64,..." URI for an
 // <img src>. (html/template accepts it only when typed as template.URL.)
-func QRCodeDataURI(url string, size int) (string, error) {
-	b, err := QRCodePNG(url, size)
+func QRCodeDataURI(key *otp.Key, size int) (string, error) {
+	b, err := QRCodePNG(key, size)
 	if err != nil {
 		return "", err
 	}

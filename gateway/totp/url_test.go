@@ -13,7 +13,9 @@ import (
 	"github.com/pquerna/otp"
 )
 
-func TestKeyURL(t *testing.T) {
+// NewKey's URL carries what an authenticator app needs, in the form
+// pquerna/otp writes it, and reads back to the same values.
+func TestNewKey(t *testing.T) {
 	secret := []byte("12345678901234567890")
 	tests := []struct {
 		name, issuer, account string
@@ -22,66 +24,71 @@ func TestKeyURL(t *testing.T) {
 	}{
 		{
 			"plain", "ACME", "alice", DefaultOptions(),
-			"otpauth://totp/ACME:alice?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=ACME&algorithm=SHA1&digits=6&period=30",
+			"otpauth://totp/ACME:alice?algorithm=SHA1&digits=6&issuer=ACME&period=30&secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ",
 		},
 		{
-			"spaces colons at", "ACME: Admin Panel", "bob@example.com:ops", Options{Period: 60, Digits: 8, Algorithm: "sha256"},
-			"otpauth://totp/ACME%3A%20Admin%20Panel:bob@example.com%3Aops?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=ACME%3A%20Admin%20Panel&algorithm=SHA256&digits=8&period=60",
-		},
-		{
-			"query metacharacters", "A&B=C+D?#/%", "x y", DefaultOptions(),
-			"otpauth://totp/A%26B%3DC%2BD%3F%23%2F%25:x%20y?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=A%26B%3DC%2BD%3F%23%2F%25&algorithm=SHA1&digits=6&period=30",
-		},
-		{
-			"no issuer", "", "carol", DefaultOptions(),
-			"otpauth://totp/carol?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&algorithm=SHA1&digits=6&period=30",
+			// Spaces are %20, never '+' (which some apps show literally).
+			"spaces and at", "ACME Admin Panel", "bob@example.com", Options{Period: 60, Digits: 8, Algorithm: "sha256"},
+			"otpauth://totp/ACME%20Admin%20Panel:bob@example.com?algorithm=SHA256&digits=8&issuer=ACME%20Admin%20Panel&period=60&secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ",
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := KeyURL(tc.issuer, tc.account, secret, tc.o)
-			if got != tc.want {
-				t.Fatalf("KeyURL =\n %s\nwant\n %s", got, tc.want)
-			}
-			u, err := url.Parse(got)
+			k, err := NewKey(tc.issuer, tc.account, secret, tc.o)
 			if err != nil {
 				t.Fatal(err)
 			}
-			q := u.Query()
-			if q.Get("issuer") != tc.issuer || q.Get("secret") != EncodeSecret(secret) {
-				t.Errorf("query round trip: %v", q)
+			if got := k.URL(); got != tc.want {
+				t.Fatalf("URL =\n %s\nwant\n %s", got, tc.want)
 			}
-			// Splitting the raw label at its literal ':' recovers both parts.
-			label := strings.TrimPrefix(u.EscapedPath(), "/")
-			wantIssuer, wantAccount := "", label
-			if i := strings.IndexByte(label, ':'); i >= 0 {
-				wantIssuer, wantAccount = label[:i], label[i+1:]
-			}
-			iss, _ := url.PathUnescape(wantIssuer)
-			acc, _ := url.PathUnescape(wantAccount)
-			if iss != tc.issuer || acc != tc.account {
-				t.Errorf("label = %q / %q, want %q / %q", iss, acc, tc.issuer, tc.account)
-			}
-			// pquerna/otp reads it back.
-			k, err := otp.NewKeyFromURL(got)
+			back, err := otp.NewKeyFromURL(k.URL())
 			if err != nil {
 				t.Fatal(err)
 			}
-			if k.Type() != "totp" || k.Issuer() != tc.issuer || k.Secret() != EncodeSecret(secret) ||
-				k.Period() != uint64(tc.o.Period) || k.Digits().Length() != tc.o.Digits ||
-				k.Algorithm().String() != strings.ToUpper(tc.o.Algorithm) {
-				t.Errorf("pquerna parse: issuer %q secret %q period %d digits %d alg %s",
-					k.Issuer(), k.Secret(), k.Period(), k.Digits(), k.Algorithm())
-			}
-			if !strings.Contains(tc.issuer, ":") && k.AccountName() != tc.account {
-				t.Errorf("pquerna account = %q", k.AccountName())
+			if back.Type() != "totp" || back.Issuer() != tc.issuer || back.AccountName() != tc.account ||
+				back.Secret() != EncodeSecret(secret) || back.Period() != uint64(tc.o.Period) ||
+				back.Digits().Length() != tc.o.Digits || back.Algorithm().String() != strings.ToUpper(tc.o.Algorithm) {
+				t.Errorf("read back: issuer %q account %q secret %q period %d digits %d alg %s",
+					back.Issuer(), back.AccountName(), back.Secret(), back.Period(), back.Digits(), back.Algorithm())
 			}
 		})
+	}
+	// Query metacharacters in the issuer stay inside its value.
+	k, err := NewKey("R&D=C+D?#%/", "x y", secret, DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(k.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back, err := otp.NewKeyFromURL(k.URL()); err != nil || back.Issuer() != "R&D=C+D?#%/" || back.AccountName() != "x y" {
+		t.Errorf("%s read back: %v", k.URL(), err)
+	}
+	if q := u.Query(); q.Get("issuer") != "R&D=C+D?#%/" || q.Get("secret") != EncodeSecret(secret) || len(q) != 5 {
+		t.Errorf("query of %s = %v", k.URL(), q)
+	}
+	for _, bad := range []struct {
+		issuer, account string
+		secret          []byte
+		o               Options
+	}{
+		{"", "alice", secret, DefaultOptions()},
+		{"ACME", "", secret, DefaultOptions()},
+		{"ACME", "alice", secret[:MinSecretSize-1], DefaultOptions()},
+		{"ACME", "alice", secret, Options{Period: 30, Digits: 7, Algorithm: "MD5"}},
+	} {
+		if _, err := NewKey(bad.issuer, bad.account, bad.secret, bad.o); !errors.Is(err, ErrKey) {
+			t.Errorf("NewKey(%q, %q, %d bytes, %+v) err = %v, want ErrKey", bad.issuer, bad.account, len(bad.secret), bad.o, err)
+		}
 	}
 }
 
 func TestQRCode(t *testing.T) {
-	u := KeyURL("ACME Admin", "alice@example.com", []byte("12345678901234567890"), DefaultOptions())
+	u, err := NewKey("ACME Admin", "alice@example.com", []byte("12345678901234567890"), DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
 	b, err := QRCodePNG(u, 256)
 	if err != nil {
 		t.Fatal(err)
@@ -110,12 +117,16 @@ func TestQRCode(t *testing.T) {
 	if black < 256*256/5 || white < 256*256/5 {
 		t.Errorf("implausible QR: %d black, %d white", black, white)
 	}
-	other, err := QRCodePNG(u+"x", 256)
+	v, err := NewKey("ACME Admin", "bob@example.com", []byte("12345678901234567890"), DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := QRCodePNG(v, 256)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if bytes.Equal(b, other) {
-		t.Error("different URLs gave the same image")
+		t.Error("different keys gave the same image")
 	}
 
 	uri, err := QRCodeDataURI(u, 256)
@@ -130,12 +141,16 @@ func TestQRCode(t *testing.T) {
 		t.Errorf("data URI payload differs (err %v)", err)
 	}
 
+	long, err := NewKey("ACME", strings.Repeat("x", 5000), []byte("12345678901234567890"), DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
-		url  string
+		key  *otp.Key
 		size int
-	}{{u, 10}, {u, MaxQRSize + 1}, {"", 256}, {strings.Repeat("x", 5000), 256}} {
-		if _, err := QRCodePNG(tc.url, tc.size); !errors.Is(err, ErrQRCode) {
-			t.Errorf("QRCodePNG(len %d, %d) err = %v", len(tc.url), tc.size, err)
+	}{{u, 10}, {u, MaxQRSize + 1}, {long, 256}} {
+		if _, err := QRCodePNG(tc.key, tc.size); !errors.Is(err, ErrQRCode) {
+			t.Errorf("QRCodePNG(URL of %d bytes, %d) err = %v", len(tc.key.URL()), tc.size, err)
 		}
 	}
 }
