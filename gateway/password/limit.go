@@ -8,6 +8,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/semaphore"
+	"golang.org/x/time/rate"
 )
 
 // ErrBusy is returned when every hashing slot is taken and the caller
@@ -23,21 +26,15 @@ const DefaultMaxWait = 2 * time.Second
 // Callers beyond the slots wait in a short queue, for a bounded time;
 // anyone beyond that is refused at once with ErrBusy.
 type Limiter struct {
-	slots   chan struct{}
+	n       int
+	slots   *semaphore.Weighted
 	queue   int64
 	waiting atomic.Int64
 	maxWait time.Duration
-	// share is the fraction of the slots' time that may go to hashing
-	// in the long run (see SetShare); 1 means no rest between holders.
-	share float64
-	now   func() time.Time
-
-	// The hashing budget: time the slots may still spend hashing before
-	// they rest. It refills at share × slots per second up to burst.
-	mu     sync.Mutex
-	budget time.Duration
-	burst  time.Duration
-	last   time.Time
+	now     func() time.Time
+	// budget, when SetShare set one, is the hashing time the slots may
+	// still spend before they rest: a token bucket of milliseconds.
+	budget *rate.Limiter
 }
 
 // BudgetBurst is how many seconds of hashing per slot the budget holds:
@@ -58,7 +55,7 @@ func NewLimiter(n, queue int, maxWait time.Duration) *Limiter {
 	if maxWait <= 0 {
 		maxWait = DefaultMaxWait
 	}
-	return &Limiter{slots: make(chan struct{}, n), queue: int64(queue), maxWait: maxWait, share: 1, now: time.Now}
+	return &Limiter{n: n, slots: semaphore.NewWeighted(int64(n)), queue: int64(queue), maxWait: maxWait, now: time.Now}
 }
 
 // MinShare is the smallest share SetShare accepts.
@@ -69,78 +66,68 @@ const MinShare = 0.05
 // flood of logins the slots would otherwise be busy all the time and, on
 // a small machine, starve the proxied traffic of signed-in users.
 //
-// It works as a budget of hashing time that refills at share × slots per
-// second and holds at most BudgetBurst per slot: a check that takes d
-// spends d, and when the budget is spent and callers are waiting for a
-// slot, the slot rests until the budget has refilled before the next one
-// may take it. So sign-ins one after another run at once, and a flood
-// (callers always waiting) gets share of the time. share is clamped to
-// [MinShare, 1]; 1 (the default) means no rest. Call it before the
-// Limiter is used.
+// It works as a budget of hashing time (a token bucket) that refills at
+// share × slots per second and holds at most BudgetBurst per slot: a check
+// that takes d spends d, and when the budget is spent and callers are
+// waiting for a slot, the slot rests until the budget has refilled before
+// the next one may take it. So sign-ins one after another run at once,
+// and a flood (callers always waiting) gets share of the time. share is
+// clamped to [MinShare, 1]; 1 (the default) means no rest. Call it before
+// the Limiter is used.
 func (l *Limiter) SetShare(share float64) {
-	l.share = max(MinShare, min(share, 1))
-	l.burst = BudgetBurst * time.Duration(cap(l.slots))
-	l.budget = l.burst
-	l.last = l.now()
-}
-
-// spend takes held hashing time from the budget and returns how long the
-// slot must rest for the budget to be back at zero.
-func (l *Limiter) spend(held time.Duration) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	rate := l.share * float64(cap(l.slots))
-	l.budget = min(l.burst, l.budget+time.Duration(float64(now.Sub(l.last))*rate))
-	l.last = now
-	l.budget -= held
-	if l.budget >= 0 {
-		return 0
+	share = max(MinShare, min(share, 1))
+	if share >= 1 {
+		l.budget = nil
+		return
 	}
-	return time.Duration(float64(-l.budget) / rate)
+	// Tokens are milliseconds of hashing; the bucket starts full.
+	msPerSecond := share * float64(l.n) * 1000
+	l.budget = rate.NewLimiter(rate.Limit(msPerSecond), int(BudgetBurst.Milliseconds())*l.n)
 }
 
 // Slots returns how many hashes may run at once.
-func (l *Limiter) Slots() int { return cap(l.slots) }
+func (l *Limiter) Slots() int { return l.n }
 
 // Acquire takes a slot, waiting in the queue if there is room, and returns
 // the function that gives it back (call it exactly once). It fails with
 // ErrBusy when the queue is full or maxWait passes, and with ctx's error
 // when ctx ends first.
 func (l *Limiter) Acquire(ctx context.Context) (release func(), err error) {
-	select {
-	case l.slots <- struct{}{}:
+	if l.slots.TryAcquire(1) {
 		return l.releaser(), nil
-	default:
 	}
 	if l.waiting.Add(1) > l.queue {
 		l.waiting.Add(-1)
 		return nil, ErrBusy
 	}
 	defer l.waiting.Add(-1)
-	timer := time.NewTimer(l.maxWait)
-	defer timer.Stop()
-	select {
-	case l.slots <- struct{}{}:
-		return l.releaser(), nil
-	case <-timer.C:
+	wait, cancel := context.WithTimeout(ctx, l.maxWait)
+	defer cancel()
+	if err := l.slots.Acquire(wait, 1); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		return nil, fmt.Errorf("%w (waited %v)", ErrBusy, l.maxWait)
-	case <-ctx.Done():
-		return nil, ctx.Err()
 	}
+	return l.releaser(), nil
 }
 
 // releaser returns the release function of a slot just taken: it frees
 // the slot at once, or after the slot's rest when a share is set.
 func (l *Limiter) releaser() func() {
-	if l.share >= 1 {
+	if l.budget == nil {
 		return l.release
 	}
 	start := l.now()
 	var once sync.Once
 	return func() {
 		once.Do(func() {
-			rest := l.spend(l.now().Sub(start))
+			now := l.now()
+			// Spend the time held (at most the whole bucket); the
+			// reservation's delay is how long until the budget is back
+			// at zero.
+			held := min(int(now.Sub(start).Milliseconds()), l.budget.Burst())
+			rest := l.budget.ReserveN(now, held).DelayFrom(now)
 			// The share is enforced under contention only: with no one
 			// waiting for a slot, resting would only delay the next
 			// sign-in, not protect anyone (the debt stays and a flood
@@ -154,7 +141,7 @@ func (l *Limiter) releaser() func() {
 	}
 }
 
-func (l *Limiter) release() { <-l.slots }
+func (l *Limiter) release() { l.slots.Release(1) }
 
 // Limited is a Hasher whose every hash and verification takes a slot of
 // a Limiter first: for callers that hash outside the sign-in handler

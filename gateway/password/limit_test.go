@@ -202,12 +202,12 @@ func TestLimiterShareBudget(t *testing.T) {
 func TestLimiterShareIsClamped(t *testing.T) {
 	l := NewLimiter(1, 1, time.Second)
 	l.SetShare(0)
-	if l.share != MinShare {
-		t.Fatalf("share 0 became %v, want %v", l.share, MinShare)
+	if l.budget == nil || float64(l.budget.Limit()) != MinShare*1000 {
+		t.Fatalf("share 0 gave a budget of %v ms per second, want %v", l.budget.Limit(), MinShare*1000)
 	}
 	l.SetShare(3)
-	if l.share != 1 {
-		t.Fatalf("share 3 became %v, want 1", l.share)
+	if l.budget != nil {
+		t.Fatalf("share 3 kept a budget (%v ms per second), want none", l.budget.Limit())
 	}
 	// share 1: the slot is free again at once.
 	release, err := l.Acquire(context.Background())
