@@ -7,9 +7,8 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
-	"net/url"
-	"strings"
 )
 
 // CSRF failure reasons, logged at warn level by CSRF.Middleware and
@@ -17,8 +16,7 @@ import (
 var (
 	ErrCSRFMissingCookie = errors.New("csrf: neither a session nor a token cookie")
 	ErrCSRFBadToken      = errors.New("csrf: token missing or not this session's")
-	ErrCSRFBadOrigin     = errors.New("csrf: Origin is not the gateway's origin")
-	ErrCSRFCrossSite     = errors.New("csrf: Sec-Fetch-Site is not same-origin")
+	ErrCSRFCrossOrigin   = errors.New("csrf: cross-origin request")
 )
 
 // CSRFHeader is the header an unsafe request may carry the token in
@@ -75,10 +73,11 @@ type CSRFOptions struct {
 // that sets the new session cookie already carry the new one (CSRFToken
 // reads the response's pending Set-Cookie).
 //
-// On top of that, an unsafe request is rejected when its Origin header
-// (if present) is not the gateway's public origin (scheme and host from
-// Client) or when Sec-Fetch-Site (if present) says the request came from
-// another origin.
+// Before the token, the standard library's http.CrossOriginProtection
+// rejects an unsafe request whose Sec-Fetch-Site says it came from another
+// origin or, from a browser that does not send Sec-Fetch-Site, whose
+// Origin host is not the gateway's public host (from Client, so it holds
+// behind a proxy).
 //
 // Cookie scope: over http the token cookie is "<CookieName>" with
 // Path=/.authgate/. Over https it is "__Host-<CookieName>", Secure, and —
@@ -91,6 +90,7 @@ type CSRF struct {
 	reject        func(w http.ResponseWriter, r *http.Request)
 	key           []byte
 	sessionCookie func(r *http.Request) string
+	crossOrigin   *http.CrossOriginProtection
 }
 
 type csrfKey struct{}
@@ -119,6 +119,7 @@ func NewCSRF(opts CSRFOptions) *CSRF {
 		reject:        opts.Reject,
 		key:           append([]byte(nil), opts.Key...),
 		sessionCookie: opts.SessionCookie,
+		crossOrigin:   http.NewCrossOriginProtection(),
 	}
 	if len(c.key) == 0 {
 		c.key = make([]byte, 32)
@@ -209,19 +210,16 @@ func (c *CSRF) cookie(name, token string, secure bool) *http.Cookie {
 	return ck
 }
 
-// check runs the origin checks, then compares the sent token with the
-// one bound to the request's session (sessionID) or, without one, to its
-// token cookie.
+// check runs the cross-origin check, then compares the sent token with
+// the one bound to the request's session (sessionID) or, without one, to
+// its token cookie.
 func (c *CSRF) check(r *http.Request, sessionID, cookieToken string) error {
-	switch r.Header.Get("Sec-Fetch-Site") {
-	case "", "same-origin", "none":
-	default:
-		return ErrCSRFCrossSite
+	public := r.WithContext(r.Context()) // a shallow copy with the public host
+	if cl, ok := ClientFrom(r.Context()); ok {
+		public.Host = cl.Host
 	}
-	if origins := r.Header.Values("Origin"); len(origins) > 0 {
-		if len(origins) != 1 || !sameOrigin(origins[0], r) {
-			return ErrCSRFBadOrigin
-		}
+	if err := c.crossOrigin.Check(public); err != nil {
+		return fmt.Errorf("%w: %w", ErrCSRFCrossOrigin, err)
 	}
 	var want []byte
 	switch {
@@ -281,31 +279,6 @@ func pendingCookie(h http.Header, name string) (value string, ok bool) {
 		}
 	}
 	return value, ok
-}
-
-// sameOrigin reports whether the Origin header value is the request's
-// public origin (scheme and host from Client, default ports elided).
-func sameOrigin(origin string, r *http.Request) bool {
-	u, err := url.Parse(origin)
-	if err != nil || u.Scheme == "" || u.Host == "" || u.User != nil ||
-		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-		return false
-	}
-	scheme := strings.ToLower(u.Scheme)
-	if scheme != "http" && scheme != "https" {
-		return false
-	}
-	host, err := NormalizeHost(u.Host, scheme)
-	if err != nil {
-		return false
-	}
-	wantScheme, wantHost := schemeOf(r), ""
-	if cl, ok := ClientFrom(r.Context()); ok {
-		wantHost = cl.Host
-	} else if h, err := NormalizeHost(r.Host, wantScheme); err == nil {
-		wantHost = h
-	}
-	return wantHost != "" && scheme == wantScheme && host == wantHost
 }
 
 // CSRFToken returns the token for r's forms (put it in a hidden field
