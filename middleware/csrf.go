@@ -11,13 +11,15 @@ import (
 	"net/http"
 )
 
-// CSRF failure reasons, logged at warn level by CSRF.Middleware and
-// available to Reject through CSRFFailure.
+// CSRF failure reasons, logged at warn level by CSRF.Middleware.
 var (
 	ErrCSRFMissingCookie = errors.New("csrf: neither a session nor a token cookie")
 	ErrCSRFBadToken      = errors.New("csrf: token missing or not this session's")
 	ErrCSRFCrossOrigin   = errors.New("csrf: cross-origin request")
 )
+
+// CSRFField is the form field that carries the token.
+const CSRFField = "csrf_token"
 
 // CSRFHeader is the header an unsafe request may carry the token in
 // instead of the form field.
@@ -43,11 +45,8 @@ type CSRFOptions struct {
 	// (then the cookie is Secure and __Host- prefixed). Default: the
 	// Client scheme (or r.TLS) is https.
 	Secure func(r *http.Request) bool
-	// FieldName is the form field carrying the token (default
-	// "csrf_token").
-	FieldName string
 	// Reject writes the response for a rejected request (default: a
-	// plain-text 403). CSRFFailure(r) tells why.
+	// plain-text 403). The reason is in the log.
 	Reject func(w http.ResponseWriter, r *http.Request)
 	// Key is the secret the tokens are derived from (HMAC-SHA256). Every
 	// instance serving the same users needs the same key, or a form
@@ -86,7 +85,6 @@ type CSRFOptions struct {
 type CSRF struct {
 	cookieName    string
 	secure        func(r *http.Request) bool
-	field         string
 	reject        func(w http.ResponseWriter, r *http.Request)
 	key           []byte
 	sessionCookie func(r *http.Request) string
@@ -95,7 +93,7 @@ type CSRF struct {
 
 type csrfKey struct{}
 
-// csrfState is what CSRFToken and CSRFFailure read for one request.
+// csrfState is what CSRFToken reads for one request.
 type csrfState struct {
 	c *CSRF
 	// session is the session cookie's name for this request ("" if none)
@@ -115,7 +113,6 @@ func NewCSRF(opts CSRFOptions) *CSRF {
 	c := &CSRF{
 		cookieName:    opts.CookieName,
 		secure:        opts.Secure,
-		field:         opts.FieldName,
 		reject:        opts.Reject,
 		key:           append([]byte(nil), opts.Key...),
 		sessionCookie: opts.SessionCookie,
@@ -131,9 +128,6 @@ func NewCSRF(opts CSRFOptions) *CSRF {
 	if c.secure == nil {
 		c.secure = func(r *http.Request) bool { return schemeOf(r) == "https" }
 	}
-	if c.field == "" {
-		c.field = "csrf_token"
-	}
 	if c.reject == nil {
 		c.reject = func(w http.ResponseWriter, _ *http.Request) {
 			http.Error(w, "403 forbidden", http.StatusForbidden)
@@ -141,9 +135,6 @@ func NewCSRF(opts CSRFOptions) *CSRF {
 	}
 	return c
 }
-
-// FieldName returns the form field name the token is expected in.
-func (c *CSRF) FieldName() string { return c.field }
 
 // CookieNames returns both names the token cookie can have (plain and
 // __Host-), so the proxy can strip them from upstream requests.
@@ -232,7 +223,7 @@ func (c *CSRF) check(r *http.Request, sessionID, cookieToken string) error {
 	}
 	sent := r.Header.Get(CSRFHeader)
 	if sent == "" {
-		sent = r.PostFormValue(c.field)
+		sent = r.PostFormValue(CSRFField)
 	}
 	got, err := base64.RawURLEncoding.DecodeString(sent)
 	if err != nil || !hmac.Equal(got, want) {
@@ -282,7 +273,7 @@ func pendingCookie(h http.Header, name string) (value string, ok bool) {
 }
 
 // CSRFToken returns the token for r's forms (put it in a hidden field
-// named FieldName), or "" if CSRF.Middleware did not run. Call it after
+// named CSRFField), or "" if CSRF.Middleware did not run. Call it after
 // setting or clearing the session cookie: the token is bound to the
 // session the response leaves the browser with.
 func CSRFToken(r *http.Request) string {
@@ -290,15 +281,6 @@ func CSRFToken(r *http.Request) string {
 		return st.token()
 	}
 	return ""
-}
-
-// CSRFFailure returns why CSRF.Middleware rejected r (one of the ErrCSRF
-// errors), or nil. Reject callbacks may use it.
-func CSRFFailure(r *http.Request) error {
-	if st, ok := r.Context().Value(csrfKey{}).(*csrfState); ok {
-		return st.err
-	}
-	return nil
 }
 
 func isUnsafeMethod(m string) bool {

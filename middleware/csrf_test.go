@@ -117,7 +117,7 @@ func TestCSRF(t *testing.T) {
 				Key:           testKey,
 				SessionCookie: func(*http.Request) string { return "test_session" },
 				Reject: func(w http.ResponseWriter, r *http.Request) {
-					rejectedErr = CSRFFailure(r)
+					rejectedErr = r.Context().Value(csrfKey{}).(*csrfState).err
 					if CSRFToken(r) == "" {
 						t.Error("no token available to the reject page")
 					}
@@ -301,7 +301,7 @@ func TestCSRFCookieAttributes(t *testing.T) {
 // TestCSRFRoundTrip drives a real server with a cookie jar: fetch the form,
 // post the token back, and try a forged post without it.
 func TestCSRFRoundTrip(t *testing.T) {
-	csrf := NewCSRF(CSRFOptions{FieldName: "tok"})
+	csrf := NewCSRF(CSRFOptions{})
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.authgate/login", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, CSRFToken(r))
@@ -336,13 +336,13 @@ func TestCSRFRoundTrip(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	if code, body := post(url.Values{"tok": {string(tok)}, "username": {"alice"}}, srv.URL); code != 200 || body != "ok alice" {
+	if code, body := post(url.Values{CSRFField: {string(tok)}, "username": {"alice"}}, srv.URL); code != 200 || body != "ok alice" {
 		t.Fatalf("legit post: %d %q", code, body)
 	}
 	if code, _ := post(url.Values{"username": {"alice"}}, ""); code != 403 {
 		t.Fatalf("forged post without token: %d", code)
 	}
-	if code, _ := post(url.Values{"tok": {string(tok)}}, "http://evil.example"); code != 403 {
+	if code, _ := post(url.Values{CSRFField: {string(tok)}}, "http://evil.example"); code != 403 {
 		t.Fatalf("cross-origin post: %d", code)
 	}
 	// The plain-http cookie is scoped to /.authgate/ only.
@@ -356,9 +356,6 @@ func TestCSRFCookieNames(t *testing.T) {
 	got := NewCSRF(CSRFOptions{}).CookieNames()
 	if strings.Join(got, ",") != "authgate_csrf,__Host-authgate_csrf" {
 		t.Fatalf("CookieNames = %v", got)
-	}
-	if NewCSRF(CSRFOptions{}).FieldName() != "csrf_token" {
-		t.Fatal("default field name")
 	}
 }
 

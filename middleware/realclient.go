@@ -9,66 +9,18 @@ import (
 	"strings"
 )
 
-// Errors from ResolveClient and ParseTrusted.
+// Errors from ResolveClient.
 var (
 	ErrInvalidRemoteAddr     = errors.New("middleware: unparsable remote address")
 	ErrInvalidForwardedFor   = errors.New("middleware: invalid X-Forwarded-For")
 	ErrInvalidForwardedProto = errors.New("middleware: invalid X-Forwarded-Proto")
 	ErrInvalidForwardedHost  = errors.New("middleware: invalid X-Forwarded-Host")
 	ErrInvalidHost           = errors.New("middleware: invalid Host")
-	ErrInvalidTrustedProxy   = errors.New("middleware: invalid trusted proxy")
 )
 
 // MaxForwardedFor is the longest X-Forwarded-For chain accepted (over all
 // header instances); longer chains are rejected as invalid.
 const MaxForwardedFor = 64
-
-// ParseTrusted parses trusted_proxies entries: single IPs ("10.0.0.1",
-// "::1") or CIDRs ("10.0.0.0/8"; host bits are masked off). IPv4-mapped
-// IPv6 forms are stored as IPv4. Every bad entry is reported, each wrapping
-// ErrInvalidTrustedProxy and naming its index.
-func ParseTrusted(list []string) ([]netip.Prefix, error) {
-	out := make([]netip.Prefix, 0, len(list))
-	var errs []error
-	for i, s := range list {
-		p, err := parseTrustedEntry(strings.TrimSpace(s))
-		if err != nil {
-			errs = append(errs, fmt.Errorf("trusted_proxies[%d] %q: %w", i, s, err))
-			continue
-		}
-		out = append(out, p)
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	return out, nil
-}
-
-func parseTrustedEntry(s string) (netip.Prefix, error) {
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return netip.Prefix{}, fmt.Errorf("%w: %w", ErrInvalidTrustedProxy, err)
-		}
-		a, bits := p.Addr(), p.Bits()
-		if a.Is4In6() {
-			if bits < 96 {
-				return netip.Prefix{}, fmt.Errorf("%w: IPv4-mapped prefix shorter than /96", ErrInvalidTrustedProxy)
-			}
-			a, bits = a.Unmap(), bits-96
-		}
-		return netip.PrefixFrom(a, bits).Masked(), nil
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("%w: %w", ErrInvalidTrustedProxy, err)
-	}
-	if a.Zone() != "" {
-		return netip.Prefix{}, fmt.Errorf("%w: zoned address", ErrInvalidTrustedProxy)
-	}
-	a = a.Unmap()
-	return netip.PrefixFrom(a, a.BitLen()), nil
-}
 
 // RealClient resolves who sent each request (see ResolveClient), stores
 // the Client in the context (ClientFrom), adds client_ip to the request

@@ -248,46 +248,6 @@ func TestRealClientStoresClient(t *testing.T) {
 	}
 }
 
-func TestParseTrusted(t *testing.T) {
-	tests := []struct {
-		name    string
-		in      []string
-		want    []string
-		wantErr int // number of errors
-	}{
-		{"empty", nil, []string{}, 0},
-		{"ips and cidrs", []string{"10.0.0.1", " 192.168.0.0/16 ", "::1", "fd00::/8"},
-			[]string{"10.0.0.1/32", "192.168.0.0/16", "::1/128", "fd00::/8"}, 0},
-		{"host bits masked", []string{"10.1.2.3/8"}, []string{"10.0.0.0/8"}, 0},
-		{"mapped forms unmapped", []string{"::ffff:10.0.0.1", "::ffff:10.0.0.0/104"}, []string{"10.0.0.1/32", "10.0.0.0/8"}, 0},
-		{"every bad entry reported", []string{"10.0.0.1", "nope", "10.0.0.0/33", "", "fe80::1%eth0", "::ffff:0.0.0.0/80"}, nil, 5},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := ParseTrusted(tt.in)
-			if tt.wantErr > 0 {
-				if !errors.Is(err, ErrInvalidTrustedProxy) {
-					t.Fatalf("err = %v", err)
-				}
-				if n := strings.Count(err.Error(), "trusted_proxies["); n != tt.wantErr {
-					t.Fatalf("%d errors reported, want %d: %v", n, tt.wantErr, err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			gs := make([]string, len(got))
-			for i, p := range got {
-				gs[i] = p.String()
-			}
-			if !reflect.DeepEqual(gs, tt.want) {
-				t.Errorf("got %v, want %v", gs, tt.want)
-			}
-		})
-	}
-}
-
 func TestNormalizeHost(t *testing.T) {
 	tests := []struct{ in, scheme, want string }{
 		{"Gate.Example", "http", "gate.example"},

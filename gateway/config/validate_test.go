@@ -276,12 +276,13 @@ func TestValidateProblems(t *testing.T) {
 		{"upstream server_name", func(c *Config) { c.Routes[0].UpstreamTLS.ServerName = "a/b" },
 			[]string{`routes[0].upstream_tls.server_name (line 4): must be a valid host name`}},
 		{"trusted proxies", func(c *Config) {
-			c.TrustedProxies = []string{"10.0.0.1", "10.0.0.0/8", "::1", "2001:db8::/32", "10.0.0.300", "fe80::1%eth0", "10.0.0.0/33", "localhost"}
+			c.TrustedProxies = []string{"10.0.0.1", "10.0.0.0/8", "::1", "2001:db8::/32", "10.0.0.300", "fe80::1%eth0", "10.0.0.0/33", "localhost", "::ffff:0.0.0.0/80"}
 		}, []string{
 			`trusted_proxies[4]: "10.0.0.300" is not an IP address or CIDR`,
 			`trusted_proxies[5]: "fe80::1%eth0" must not have a zone`,
 			`trusted_proxies[6]: "10.0.0.0/33" is not an IP address or CIDR`,
 			`trusted_proxies[7]: "localhost" is not an IP address or CIDR`,
+			`trusted_proxies[8]: "::ffff:0.0.0.0/80": an IPv4-mapped prefix must be /96 or longer`,
 		}},
 		{"proxy timeout too short", func(c *Config) { c.Proxy.ResponseHeaderTimeout = 500 * time.Millisecond },
 			[]string{`proxy.response_header_timeout: must be between 1s and 1h0m0s, got 500ms`}},
