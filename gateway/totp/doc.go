@@ -5,8 +5,8 @@
 // Every check takes the time as an argument (no hidden clock) and returns the
 // time step it matched, so the caller can refuse a step it has already
 // accepted (replay protection) and can store a per-user clock drift and
-// check around it with CheckAt. Scan searches a wide window for diagnosing
-// drift; it is never used to accept a code.
+// check around it with CheckAt (gateway/factor also uses CheckAt to search
+// a wide window for drift evidence, never to accept a code there).
 //
 // Codes are computed by github.com/pquerna/otp (HOTP per time step, on
 // crypto/hmac) and compared in constant time; the tests check them against

@@ -12,7 +12,8 @@ import (
 	ptotp "github.com/pquerna/otp/totp"
 )
 
-// MaxScanSteps caps the window Scan searches either side (one day at 30 s).
+// MaxScanSteps caps how far either side a drift scan may search (one day
+// at 30 s): the largest two_factor.drift_scan and the resync range.
 const MaxScanSteps = 2880
 
 // maxCodeInput bounds the raw input a check looks at, spaces included.
@@ -106,39 +107,6 @@ func CheckAt(secret []byte, code string, t time.Time, o Options, offsetSteps int
 		}
 	}
 	return step, ok
-}
-
-// Scan searches Step(t) ± maxSteps (capped at MaxScanSteps) for the step
-// that produced code and returns its offset from Step(t), nearest first
-// (negative first on a tie). It is for diagnosing clock drift, never for
-// accepting a code: it is neither constant-time nor replay-aware.
-func Scan(secret []byte, code string, t time.Time, o Options, maxSteps int) (offset int, found bool) {
-	alg, valid := o.valid()
-	if !valid || len(secret) < MinSecretSize {
-		return 0, false
-	}
-	want, parsed := normaliseCode(code, o.Digits)
-	if !parsed {
-		return 0, false
-	}
-	maxSteps = max(0, min(maxSteps, MaxScanSteps))
-	key, opts := EncodeSecret(secret), hotpOptions(alg, o.Digits)
-	centre := Step(t, o.Period)
-	for i := 0; i <= 2*maxSteps; i++ {
-		d := delta(i)
-		cand := centre + d
-		if cand < 0 {
-			continue
-		}
-		got, err := hotp.GenerateCodeCustom(key, uint64(cand), opts)
-		if err != nil {
-			return 0, false
-		}
-		if got == want {
-			return int(d), true
-		}
-	}
-	return 0, false
 }
 
 func hotpOptions(alg otp.Algorithm, digits int) hotp.ValidateOpts {
