@@ -22,6 +22,9 @@ const MinSecretSize = 10
 // ErrSecretTooShort is returned for secrets shorter than MinSecretSize.
 var ErrSecretTooShort = errors.New("totp: secret too short")
 
+// ErrInvalidSecret is returned by DecodeSecret for text that is not base32.
+var ErrInvalidSecret = errors.New("totp: secret is not valid base32")
+
 var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
 
 // NewSecret reads SecretSize random bytes from r (normally crypto/rand.Reader).
@@ -37,6 +40,20 @@ func NewSecret(r io.Reader) ([]byte, error) {
 // form used in otpauth:// URLs and for manual entry.
 func EncodeSecret(secret []byte) string {
 	return b32.EncodeToString(secret)
+}
+
+// DecodeSecret parses base32 text as typed or pasted by a person: case,
+// spaces, dashes and trailing '=' padding are ignored.
+func DecodeSecret(s string) ([]byte, error) {
+	n := normaliseBase32(s)
+	if n == "" {
+		return nil, ErrInvalidSecret
+	}
+	b, err := b32.DecodeString(n)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidSecret, err)
+	}
+	return b, nil
 }
 
 // GroupKey formats base32 text for manual entry in groups of four

@@ -388,6 +388,17 @@ func TestSecrets(t *testing.T) {
 	if got := GroupKey(""); got != "" {
 		t.Errorf("GroupKey(\"\") = %q", got)
 	}
+	for _, in := range []string{enc, strings.ToLower(enc), GroupKey(enc), enc + "======"} {
+		b, err := DecodeSecret(in)
+		if err != nil || !bytes.Equal(b, rfcSeeds["SHA1"]) {
+			t.Errorf("DecodeSecret(%q) = %x, %v", in, b, err)
+		}
+	}
+	for _, in := range []string{"", "1189", "GEZD!"} {
+		if _, err := DecodeSecret(in); !errors.Is(err, ErrInvalidSecret) {
+			t.Errorf("DecodeSecret(%q) err = %v", in, err)
+		}
+	}
 }
 
 func FuzzCheck(f *testing.F) {
