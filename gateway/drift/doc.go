@@ -11,7 +11,7 @@
 // user's device from two consecutive codes (RFC 6238 §6), for the account
 // page and the admin area.
 //
-// Metrics: there is no metrics package yet. When there is, the Recorder is
-// where a counter of observations (by direction) belongs, and Analyze's
-// estimate is the gauge of the server's likely offset.
+// gateway/metrics counts the evidence (authgate_totp_drift_evidence_total) and
+// reads Analyze's estimate at scrape time as the gauge of the server's
+// likely offset (authgate_totp_drift_estimate_seconds).
 package drift
