@@ -37,7 +37,7 @@ func (s *Server) openTLS(st store.Store) error {
 		o.Storage = tlsconf.NewSharedStorage(rs.CertBlobs())
 		s.log.Info().Msg("tls: ACME account and certificates are kept in Redis, shared by every instance")
 	}
-	m, err := tlsconf.New(s.cfg, routeHosts(s.cfg.Routes), o)
+	m, err := tlsconf.New(s.cfg.TLS, s.cfg.Listen, routeHosts(s.cfg.Routes), o)
 	if errors.Is(err, tlsconf.ErrOff) {
 		return nil
 	}

@@ -65,7 +65,7 @@ func acmeConfig(t *testing.T, ca *acmetest.CA, dir string, http01 bool, hosts ..
 	cfg.DataDir = dir
 	cfg.Listen = "127.0.0.1:0"
 	cfg.TLS.Mode = config.TLSACME
-	cfg.TLS.ACME = config.ACME{Email: "ops@example.com", CA: ca.DirectoryURL, CARoot: ca.APIRootFile}
+	cfg.TLS.ACME = config.ACME{Email: "ops@example.com", CA: ca.DirectoryURL, CARoot: ca.APIRootFile, Storage: filepath.Join(dir, "acme")}
 	if http01 {
 		cfg.TLS.HTTPListen = "127.0.0.1:0"
 	}
@@ -93,7 +93,7 @@ type acmeGateway struct {
 // open before it returns, so their ports can be given to the CA.
 func serveACME(t *testing.T, cfg *config.Config, hosts []string, logw io.Writer) *acmeGateway {
 	t.Helper()
-	m, err := New(cfg, hosts, Options{Logger: zerolog.New(logw)})
+	m, err := New(cfg.TLS, cfg.Listen, hosts, Options{Logger: zerolog.New(logw)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +275,7 @@ func TestACMEBadCARoot(t *testing.T) {
 	if err := os.WriteFile(cfg.TLS.ACME.CARoot, []byte("not pem"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := New(cfg, []string{"a.example.com"}, Options{Logger: zerolog.Nop()}); !errors.Is(err, ErrBadCARoot) {
+	if _, err := New(cfg.TLS, cfg.Listen, []string{"a.example.com"}, Options{Logger: zerolog.Nop()}); !errors.Is(err, ErrBadCARoot) {
 		t.Fatalf("New = %v, want ErrBadCARoot", err)
 	}
 }

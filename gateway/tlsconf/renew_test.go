@@ -53,7 +53,7 @@ func serveRenewing(t *testing.T, cfg *config.Config, hosts []string, o Options, 
 	t.Helper()
 	o.Logger = zerolog.New(logw)
 	o.RenewCheckInterval = renewCheck
-	m, err := New(cfg, hosts, o)
+	m, err := New(cfg.TLS, cfg.Listen, hosts, o)
 	if err != nil {
 		t.Fatal(err)
 	}

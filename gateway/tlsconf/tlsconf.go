@@ -45,7 +45,7 @@ type Options struct {
 	Logger zerolog.Logger
 	// Storage keeps the ACME account, the certificates and the locks
 	// (acme mode). nil: a certmagic.FileStorage in tls.acme.storage
-	// (default <data_dir>/acme). Gateways given the same Storage share
+	// (config's default: <data_dir>/acme). Gateways given the same Storage share
 	// their certificates: one obtains or renews under the storage's lock,
 	// the others load the result instead of asking the CA.
 	Storage certmagic.Storage
@@ -80,16 +80,16 @@ type Manager struct {
 	ctx context.Context
 }
 
-// New builds the TLS configuration for cfg.TLS. hosts are the names to
+// New builds the TLS configuration of the tls section t for a gateway
+// listening on listen (the TLS-ALPN-01 port). hosts are the names to
 // manage certificates for in acme mode (the route hosts; SetHosts changes
 // them). It returns ErrOff when TLS is off. In acme mode call
 // SetListenPorts and then Manage once the listeners are open, and Close
 // when done.
-func New(cfg *config.Config, hosts []string, o Options) (*Manager, error) {
+func New(t config.TLS, listen string, hosts []string, o Options) (*Manager, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	t := cfg.TLS
 	m := &Manager{mode: t.Mode, log: o.Logger, now: o.Now, hosts: map[string]context.CancelFunc{}}
 	for _, h := range hosts {
 		m.hosts[normalHost(h)] = nil
@@ -112,7 +112,7 @@ func New(cfg *config.Config, hosts []string, o Options) (*Manager, error) {
 		}
 		return m, nil
 	case config.TLSACME:
-		if err := m.acme(cfg, o.Storage, o.RenewCheckInterval); err != nil {
+		if err := m.acme(t, listen, o.Storage, o.RenewCheckInterval); err != nil {
 			return nil, err
 		}
 		return m, nil
@@ -132,8 +132,8 @@ func (m *Manager) newFiles(certFile, keyFile string) (*fileCert, error) {
 	})
 }
 
-func (m *Manager) acme(cfg *config.Config, storage certmagic.Storage, renewCheck time.Duration) error {
-	a := cfg.TLS.ACME
+func (m *Manager) acme(t config.TLS, listen string, storage certmagic.Storage, renewCheck time.Duration) error {
+	a := t.ACME
 	var roots *x509.CertPool
 	if a.CARoot != "" {
 		pem, err := os.ReadFile(a.CARoot)
@@ -146,11 +146,10 @@ func (m *Manager) acme(cfg *config.Config, storage certmagic.Storage, renewCheck
 		}
 	}
 	if storage == nil {
-		dir := a.Storage
-		if dir == "" {
-			dir = cfg.DataDir + "/acme"
+		if a.Storage == "" {
+			return errors.New("tlsconf: tls.acme.storage is empty and no other storage was given")
 		}
-		storage = &certmagic.FileStorage{Path: dir}
+		storage = &certmagic.FileStorage{Path: a.Storage}
 	}
 	zl := zapLogger(m.log)
 	m.cache = certmagic.NewCache(certmagic.CacheOptions{
@@ -176,14 +175,14 @@ func (m *Manager) acme(cfg *config.Config, storage certmagic.Storage, renewCheck
 	// listener (TLS-ALPN-01, through TLSConfig). Pointing certmagic at
 	// those ports makes it find them busy and rely on them instead of
 	// binding its own. Ports given as 0 are set by SetListenPorts.
-	if hl := cfg.TLS.HTTPListen; hl != "" {
+	if hl := t.HTTPListen; hl != "" {
 		tmpl.ListenHost, tmpl.AltHTTPPort = splitPort(hl)
 	} else {
 		tmpl.DisableHTTPChallenge = true
 	}
-	h, p := splitPort(cfg.Listen)
+	h, p := splitPort(listen)
 	tmpl.AltTLSALPNPort = p
-	if cfg.TLS.HTTPListen == "" {
+	if t.HTTPListen == "" {
 		tmpl.ListenHost = h
 	}
 	m.issuer = certmagic.NewACMEIssuer(m.magic, tmpl)

@@ -95,7 +95,7 @@ func handshake(t *testing.T, addr, name string, roots *x509.CertPool) (*x509.Cer
 
 func TestOffIsErrOff(t *testing.T) {
 	c := config.Defaults()
-	if _, err := New(&c, nil, Options{Logger: zerolog.Nop()}); !errors.Is(err, ErrOff) {
+	if _, err := New(c.TLS, c.Listen, nil, Options{Logger: zerolog.Nop()}); !errors.Is(err, ErrOff) {
 		t.Fatalf("New(off) = %v, want ErrOff", err)
 	}
 }
@@ -108,7 +108,7 @@ func TestManualServesAndReloads(t *testing.T) {
 	cfg := config.Defaults()
 	cfg.TLS.Mode, cfg.TLS.CertFile, cfg.TLS.KeyFile = config.TLSManual, certFile, keyFile
 	clk := testkit.NewClock(time.Now())
-	m, err := New(&cfg, nil, Options{Now: clk.Now, Logger: zerolog.Nop()})
+	m, err := New(cfg.TLS, cfg.Listen, nil, Options{Now: clk.Now, Logger: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +169,7 @@ func TestManualServesAndReloads(t *testing.T) {
 func TestManualMissingFiles(t *testing.T) {
 	cfg := config.Defaults()
 	cfg.TLS.Mode, cfg.TLS.CertFile, cfg.TLS.KeyFile = config.TLSManual, "/nonexistent/c.pem", "/nonexistent/k.pem"
-	if _, err := New(&cfg, nil, Options{Logger: zerolog.Nop()}); !errors.Is(err, ErrNoCertificate) {
+	if _, err := New(cfg.TLS, cfg.Listen, nil, Options{Logger: zerolog.Nop()}); !errors.Is(err, ErrNoCertificate) {
 		t.Fatalf("New = %v, want ErrNoCertificate", err)
 	}
 }
@@ -180,7 +180,7 @@ func TestHTTPHandlerRedirects(t *testing.T) {
 	selfSigned(t, certFile, keyFile, 1, "panel.example.com")
 	cfg := config.Defaults()
 	cfg.TLS.Mode, cfg.TLS.CertFile, cfg.TLS.KeyFile = config.TLSManual, certFile, keyFile
-	m, err := New(&cfg, nil, Options{Logger: zerolog.Nop()})
+	m, err := New(cfg.TLS, cfg.Listen, nil, Options{Logger: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +212,7 @@ func TestManualSetFilesAndExpiry(t *testing.T) {
 	cfg := config.Defaults()
 	cfg.TLS.Mode, cfg.TLS.CertFile, cfg.TLS.KeyFile = config.TLSManual, certA, keyA
 	clk := testkit.NewClock(time.Now())
-	m, err := New(&cfg, nil, Options{Now: clk.Now, Logger: zerolog.Nop()})
+	m, err := New(cfg.TLS, cfg.Listen, nil, Options{Now: clk.Now, Logger: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}
