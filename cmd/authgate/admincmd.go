@@ -11,20 +11,27 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/authgate/authgate/gateway/config"
 	"github.com/authgate/authgate/gateway/store"
 	"github.com/authgate/authgate/gateway/useradmin"
 )
 
-// adminCmd is one subcommand of "authgate 2fa" or "authgate sessions":
-// positional arguments only, plus --config.
+// adminCmd is one subcommand of an admin command group ("authgate user",
+// "2fa", "sessions", "bans"): positional arguments, --config and the
+// command's own flags.
 type adminCmd struct {
 	name    string
 	usage   string // the synopsis after "Usage: "
 	minArgs int
 	maxArgs int // -1: no limit
-	// check validates the arguments before the store is opened.
+	// flags declares the command's own flags (nil: --config only).
+	flags func(fs *flag.FlagSet)
+	// check validates the arguments before the config is read.
 	check func(pos []string) error
-	run   func(ctx context.Context, a useradmin.Admin, pos []string, stdout io.Writer) error
+	// prepare runs with the config before the store is opened (reading
+	// a password or a file); nil: nothing to prepare.
+	prepare func(cfg *config.Config, pos []string) error
+	run     func(ctx context.Context, a useradmin.Admin, pos []string, stdout io.Writer) error
 }
 
 // runAdminGroup dispatches "authgate GROUP SUB ARGS...".
@@ -52,6 +59,9 @@ func runAdminGroup(ctx context.Context, group string, cmds []adminCmd, args []st
 	}
 	fs := newFlags(group+" "+spec.name, stderr)
 	cfgFlag := fs.String("config", "", configFlagHelp)
+	if spec.flags != nil {
+		spec.flags(fs)
+	}
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: %s\n", spec.usage)
 		fs.PrintDefaults()
@@ -71,6 +81,11 @@ func runAdminGroup(ctx context.Context, group string, cmds []adminCmd, args []st
 	cfg, err := loadConfig(configPath(*cfgFlag), stderr)
 	if err != nil {
 		return err
+	}
+	if spec.prepare != nil {
+		if err := spec.prepare(cfg, pos); err != nil {
+			return err
+		}
 	}
 	a, closeFn, err := openAdmin(ctx, cfg)
 	if err != nil {

@@ -69,159 +69,116 @@ func openAdmin(ctx context.Context, cfg *config.Config) (useradmin.Admin, func()
 	return useradmin.NewService(s, src, rec, server.DefaultIssuer(cfg), time.Now), func() { _ = s.Close() }, nil
 }
 
-// userCommands maps each user subcommand to its number of positional
-// arguments and the flags it accepts besides --config.
-var userCommands = map[string]struct {
-	args  int
-	flags []string
-}{
-	"add":             {1, []string{"admin", "group", "password-stdin"}},
-	"list":            {0, nil},
-	"passwd":          {1, []string{"password-stdin"}},
-	"delete":          {1, nil},
-	"import-htpasswd": {1, nil},
-}
-
-var userUsage = map[string]string{
-	"add":             "authgate user add NAME [--admin] [--group G]... [--password-stdin] [--config PATH]",
-	"list":            "authgate user list [--config PATH]",
-	"passwd":          "authgate user passwd NAME [--password-stdin] [--config PATH]",
-	"delete":          "authgate user delete NAME [--config PATH]",
-	"import-htpasswd": "authgate user import-htpasswd FILE [--config PATH]",
-}
-
+// cmdUser runs "authgate user SUB ...": the admin command group whose
+// commands read a password or a file before the store is opened.
 func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return fmt.Errorf("%w: authgate user add|list|passwd|delete|import-htpasswd", errUsage)
+	return runAdminGroup(ctx, "user", userCommands(stdin, stderr), args, stdout, stderr)
+}
+
+// userCommands are the user subcommands; stdin and stderr are where a
+// new password is read and an import's rejected lines reported.
+func userCommands(stdin io.Reader, stderr io.Writer) []adminCmd {
+	var (
+		admin, pwStdin bool
+		groups         multiFlag
+		hash           string // the new password's hash (add, passwd)
+		entries        []useradmin.ImportEntry
+		rejected       int // import lines not imported
+	)
+	passwordFlag := func(fs *flag.FlagSet) {
+		fs.BoolVar(&pwStdin, "password-stdin", false, "read the password from the first line of standard input")
 	}
-	sub, rest := args[0], args[1:]
-	spec, ok := userCommands[sub]
-	if !ok {
-		return fmt.Errorf("%w: unknown user command %q (add, list, passwd, delete, import-htpasswd)", errUsage, sub)
-	}
-	fs := newFlags("user "+sub, stderr)
-	cfgFlag := fs.String("config", "", configFlagHelp)
-	admin := fs.Bool("admin", false, "give the admin role")
-	var groups multiFlag
-	fs.Var(&groups, "group", "add to group G (repeatable)")
-	pwStdin := fs.Bool("password-stdin", false, "read the password from the first line of standard input")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: %s\n", userUsage[sub])
-		fs.VisitAll(func(f *flag.Flag) {
-			if f.Name == "config" || slices.Contains(spec.flags, f.Name) {
-				fmt.Fprintf(stderr, "  --%s\n    \t%s\n", f.Name, f.Usage)
-			}
-		})
-	}
-	// Flags may follow the positional NAME: parse around it.
-	var pos []string
-	for {
-		if err := fs.Parse(rest); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return exitCode(0)
-			}
-			return exitCode(2)
+	// readHash reads the new password and hashes it with the config's
+	// parameters, before the store is opened.
+	readHash := func(cfg *config.Config, _ []string) error {
+		pw, err := readPassword(stdin, stderr, pwStdin)
+		if err != nil {
+			return err
 		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos = append(pos, fs.Arg(0))
-		rest = fs.Args()[1:]
-	}
-	var misplaced error
-	fs.Visit(func(f *flag.Flag) {
-		if f.Name != "config" && !slices.Contains(spec.flags, f.Name) && misplaced == nil {
-			misplaced = fmt.Errorf("%w: authgate user %s does not take --%s", errUsage, sub, f.Name)
-		}
-	})
-	if misplaced != nil {
-		return misplaced
-	}
-	if len(pos) != spec.args {
-		return fmt.Errorf("%w: authgate user %s takes %d argument(s), got %d", errUsage, sub, spec.args, len(pos))
-	}
-	cfg, err := loadConfig(configPath(*cfgFlag), stderr)
-	if err != nil {
+		hash, err = password.NewHasher(password.Params{
+			MemoryKiB: cfg.Password.Argon2.MemoryKiB, Iterations: cfg.Password.Argon2.Iterations, Parallelism: cfg.Password.Argon2.Parallelism,
+		}, rand.Reader).Hash(pw)
 		return err
 	}
-	hasher := password.NewHasher(password.Params{
-		MemoryKiB: cfg.Password.Argon2.MemoryKiB, Iterations: cfg.Password.Argon2.Iterations, Parallelism: cfg.Password.Argon2.Parallelism,
-	}, rand.Reader)
-
-	// Check names, read secrets and files before touching the store.
-	if spec.args == 1 && sub != "import-htpasswd" {
-		if err := useradmin.ValidateName(pos[0]); err != nil {
-			return errors.New(strings.TrimPrefix(err.Error(), useradmin.ErrInvalid.Error()+": "))
-		}
+	return []adminCmd{
+		{
+			name: "add", usage: "authgate user add NAME [--admin] [--group G]... [--password-stdin] [--config PATH]", minArgs: 1, maxArgs: 1,
+			flags: func(fs *flag.FlagSet) {
+				fs.BoolVar(&admin, "admin", false, "give the admin role")
+				fs.Var(&groups, "group", "add to group G (repeatable)")
+				passwordFlag(fs)
+			},
+			check: checkNames, prepare: readHash,
+			run: func(ctx context.Context, a useradmin.Admin, pos []string, stdout io.Writer) error {
+				role := store.RoleUser
+				if admin {
+					role = store.RoleAdmin
+				}
+				if err := a.Add(ctx, pos[0], hash, role, groups); err != nil {
+					if errors.Is(err, store.ErrExists) {
+						return fmt.Errorf("user %q already exists (use `authgate user passwd %s` to change the password)", pos[0], pos[0])
+					}
+					return err
+				}
+				fmt.Fprintf(stdout, "user %s added (role %s)\n", pos[0], role)
+				return nil
+			},
+		},
+		{
+			name: "list", usage: "authgate user list [--config PATH]", minArgs: 0, maxArgs: 0,
+			run: func(ctx context.Context, a useradmin.Admin, _ []string, stdout io.Writer) error {
+				users, err := a.List(ctx)
+				if err != nil {
+					return err
+				}
+				return printUsers(stdout, users)
+			},
+		},
+		{
+			name: "passwd", usage: "authgate user passwd NAME [--password-stdin] [--config PATH]", minArgs: 1, maxArgs: 1,
+			flags: passwordFlag, check: checkNames, prepare: readHash,
+			run: func(ctx context.Context, a useradmin.Admin, pos []string, stdout io.Writer) error {
+				if err := a.SetPassword(ctx, pos[0], hash); err != nil {
+					return notFound(err, pos[0])
+				}
+				fmt.Fprintf(stdout, "password of %s changed; their sessions were ended\n", pos[0])
+				return nil
+			},
+		},
+		{
+			name: "delete", usage: "authgate user delete NAME [--config PATH]", minArgs: 1, maxArgs: 1,
+			check: checkNames,
+			run: func(ctx context.Context, a useradmin.Admin, pos []string, stdout io.Writer) error {
+				if err := a.Delete(ctx, pos[0]); err != nil {
+					return notFound(err, pos[0])
+				}
+				fmt.Fprintf(stdout, "user %s deleted; their sessions were ended\n", pos[0])
+				return nil
+			},
+		},
+		{
+			name: "import-htpasswd", usage: "authgate user import-htpasswd FILE [--config PATH]", minArgs: 1, maxArgs: 1,
+			prepare: func(_ *config.Config, pos []string) (err error) {
+				entries, rejected, err = readHtpasswd(pos[0], stderr)
+				return err
+			},
+			run: func(ctx context.Context, a useradmin.Admin, pos []string, stdout io.Writer) error {
+				res, err := a.Import(ctx, entries)
+				fmt.Fprintf(stdout, "imported %d user(s)", len(res.Added))
+				if len(res.Skipped) > 0 {
+					fmt.Fprintf(stdout, "; skipped %d existing: %s", len(res.Skipped), strings.Join(res.Skipped, ", "))
+				}
+				fmt.Fprintln(stdout)
+				if err != nil {
+					return err
+				}
+				if rejected > 0 {
+					return fmt.Errorf("%d line(s) of %s were not imported (see above)", rejected, pos[0])
+				}
+				return nil
+			},
+		},
 	}
-	var hash string
-	var entries []useradmin.ImportEntry
-	rejected := 0
-	switch sub {
-	case "add", "passwd":
-		pw, err := readPassword(stdin, stderr, *pwStdin)
-		if err != nil {
-			return err
-		}
-		if hash, err = hasher.Hash(pw); err != nil {
-			return err
-		}
-	case "import-htpasswd":
-		entries, rejected, err = readHtpasswd(pos[0], stderr)
-		if err != nil {
-			return err
-		}
-	}
-
-	a, closeFn, err := openAdmin(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer closeFn()
-	switch sub {
-	case "add":
-		role := store.RoleUser
-		if *admin {
-			role = store.RoleAdmin
-		}
-		if err := a.Add(ctx, pos[0], hash, role, groups); err != nil {
-			if errors.Is(err, store.ErrExists) {
-				return fmt.Errorf("user %q already exists (use `authgate user passwd %s` to change the password)", pos[0], pos[0])
-			}
-			return err
-		}
-		fmt.Fprintf(stdout, "user %s added (role %s)\n", pos[0], role)
-	case "passwd":
-		if err := a.SetPassword(ctx, pos[0], hash); err != nil {
-			return notFound(err, pos[0])
-		}
-		fmt.Fprintf(stdout, "password of %s changed; their sessions were ended\n", pos[0])
-	case "delete":
-		if err := a.Delete(ctx, pos[0]); err != nil {
-			return notFound(err, pos[0])
-		}
-		fmt.Fprintf(stdout, "user %s deleted; their sessions were ended\n", pos[0])
-	case "list":
-		users, err := a.List(ctx)
-		if err != nil {
-			return err
-		}
-		return printUsers(stdout, users)
-	case "import-htpasswd":
-		res, err := a.Import(ctx, entries)
-		fmt.Fprintf(stdout, "imported %d user(s)", len(res.Added))
-		if len(res.Skipped) > 0 {
-			fmt.Fprintf(stdout, "; skipped %d existing: %s", len(res.Skipped), strings.Join(res.Skipped, ", "))
-		}
-		fmt.Fprintln(stdout)
-		if err != nil {
-			return err
-		}
-		if rejected > 0 {
-			return fmt.Errorf("%d line(s) of %s were not imported (see above)", rejected, pos[0])
-		}
-	}
-	return nil
 }
 
 // notFound turns the store's not-found error into a message naming the user.

@@ -140,11 +140,11 @@ func TestUserCommands(t *testing.T) {
 		},
 		{
 			name: "flag of another command", args: []string{"list", "--admin"},
-			wantCode: 2, wantStderr: []string{"authgate user list does not take --admin"},
+			wantCode: 2, wantStderr: []string{"flag provided but not defined: -admin", "Usage: authgate user list [--config PATH]"},
 		},
 		{
 			name: "missing NAME", args: []string{"delete"},
-			wantCode: 2, wantStderr: []string{"takes 1 argument(s), got 0"},
+			wantCode: 2, wantStderr: []string{"usage: authgate user delete NAME [--config PATH]"},
 		},
 		{
 			name: "list", args: []string{"list"},
