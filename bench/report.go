@@ -289,7 +289,7 @@ func (b *bench) writeNotes(sb *strings.Builder) {
 	sb.WriteString("## Set-up\n\n")
 	fmt.Fprintf(sb, "- nginx: plain reverse proxy, `worker_processes %s`, upstream `keepalive 1024` with HTTP/1.1, X-Forwarded-* set, %s.\n",
 		map[bool]string{true: "1", false: "auto"}[b.o.pin], accessLog)
-	sb.WriteString("- bare-proxy (`bench/bareproxy`): `httputil.ReverseProxy` with authgate's Transport settings (1,024 idle connections per host, 4,096 in all, 90 s idle timeout), its 16 KiB `BufferPool` and `FlushInterval: -1`; X-Forwarded-* set, no log, no checks.\n")
+	sb.WriteString("- bare-proxy (`bench/bareproxy`): `httputil.ReverseProxy` with authgate's Transport settings (1,024 idle connections per host, 4,096 in all, 90 s idle timeout), its 16 KiB `BufferPool` and the default `FlushInterval` (streamed responses flushed at once); X-Forwarded-* set, no log, no checks.\n")
 	fmt.Fprintf(sb, "- authgate: `two_factor.mode: on`, one route with `policy: two_factor` and `allow.groups`, the user enrolled through the real sign-in pages; log level `%s`, JSON to a file; `trusted_proxies: [127.0.0.1]`; every other key at its default (argon2id 64 MiB × 3, one hash per CPU, regulation 5 failures / 5 min).\n", b.o.logLevel)
 	fmt.Fprintf(sb, "- redis-server: the harness's own, on a free port, %s; its CPU time counts towards authgate-redis.\n", aof)
 	sb.WriteString("- CPU µs/req: utime+stime of the proxy's processes (nginx: master and worker) from /proc/PID/stat over the measured wrk run, divided by wrk's completed requests. New upstream connections: the upstream's count of accepted connections over the same run.\n")

@@ -4,7 +4,7 @@
 // Transport settings (1,024 idle connections per host, 4,096 in all, 90 s idle
 // timeout, 10 s dial and TLS handshake timeouts, 2 min response header
 // timeout, no environment proxy), the same 16 KiB sync.Pool BufferPool and
-// FlushInterval -1. It sets X-Forwarded-For/-Host/-Proto like authgate,
+// the default FlushInterval. It sets X-Forwarded-For/-Host/-Proto like authgate,
 // writes no access log and checks nothing.
 package main
 
@@ -54,9 +54,8 @@ func run(addr, upstream string) error {
 			pr.Out.Host = ""
 			pr.SetXForwarded()
 		},
-		Transport:     t,
-		FlushInterval: -1,
-		BufferPool:    newBufferPool(),
+		Transport:  t,
+		BufferPool: newBufferPool(),
 	}
 	srv := &http.Server{
 		Handler:           rp,
