@@ -51,13 +51,24 @@ Usage:
   authgate audit [--failures|--all] [--since DURATION|RFC3339] [--limit N]
                                           sign-ins and changes, newest first (--failures: failed
                                           sign-ins and bans, kept apart; --all: both, by time)
+  authgate backup FILE [--force]          write a backup of the store to FILE, also while the server
+                                          runs (embedded: a copy of the file; Redis: a dump of the
+                                          keys under key_prefix, without sessions); an existing FILE
+                                          is refused unless --force
+  authgate restore FILE [--force]         restore a backup made with the same secret key; sessions
+                                          are never restored: everyone signs in again. Embedded:
+                                          stop the server first; the replaced file is kept as
+                                          PATH.before-restore-TIME. Redis: refused while key_prefix
+                                          holds users unless --force (then every key under it is
+                                          replaced); running gateways drop their caches
   authgate version
   authgate help
 
 The config file is --config PATH, else $AUTHGATE_CONFIG, else
-/etc/authgate/authgate.yaml. The user, 2fa, sessions, bans and audit commands
-take --config too (flags may come before or after NAME) and work on the
-store the server uses, also while it runs: the embedded store through the
+/etc/authgate/authgate.yaml. The user, 2fa, sessions, bans, audit, backup
+and restore commands take --config too (flags may come before or after
+NAME or FILE) and work on the store the server uses, also while it runs
+(restore of the embedded store excepted): the embedded store through the
 server's control socket in data_dir, Redis directly. Their changes are
 recorded in the audit trail with actor "cli". Without --password-stdin,
 add and passwd ask for the password twice on the terminal.
@@ -154,6 +165,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdBans(ctx, args[1:], stdout, stderr)
 	case "audit":
 		err = cmdAudit(ctx, args[1:], time.Now, stdout, stderr)
+	case "backup":
+		err = cmdBackup(ctx, args[1:], stdout, stderr)
+	case "restore":
+		err = cmdRestore(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "authgate", versionString(), buildInfo())
 	case "help", "-h", "--help":

@@ -204,3 +204,13 @@ func syncDir(dir string) {
 		_ = d.Close()
 	}
 }
+
+// Load reads the key file at path, with LoadOrCreate's checks, and never
+// creates one: a missing file is an error matching fs.ErrNotExist.
+func Load(path string) (Key, error) {
+	k, err := load(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Key{}, fmt.Errorf("secretbox: key file %s: %w", path, err)
+	}
+	return k, err
+}

@@ -5,7 +5,10 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io/fs"
 
+	"github.com/authgate/authgate/gateway/config"
+	"github.com/authgate/authgate/gateway/secretbox"
 	"github.com/authgate/authgate/gateway/store"
 )
 
@@ -53,6 +56,42 @@ func checkKey(ctx context.Context, st settingStore, box keyBox) error {
 	}
 	if err != nil {
 		return fmt.Errorf("%w: restore the original secret_key_file or AUTHGATE_SECRET_KEY (TOTP secrets cannot be decrypted with this one)", ErrWrongKey)
+	}
+	return nil
+}
+
+// CheckBackupKey vets a backup's settings before a restore: when they hold
+// the secret key check, the configured secret key (AUTHGATE_SECRET_KEY,
+// else secret_key_file, which is read but never created) must open it,
+// else the error matches ErrWrongKey. A backup without the check (the
+// store never served) passes.
+func CheckBackupKey(cfg *config.Config, settings map[string]string) error {
+	v, ok := settings[keyCheckSetting]
+	if !ok {
+		return nil
+	}
+	var key secretbox.Key
+	var err error
+	if cfg.SecretKey != "" {
+		if key, err = secretbox.ParseKey(cfg.SecretKey); err != nil {
+			return fmt.Errorf("AUTHGATE_SECRET_KEY: %w", err)
+		}
+	} else if key, err = secretbox.Load(cfg.SecretKeyFile); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("secret_key_file %s does not exist: put the secret key the backup was made with there first (or set AUTHGATE_SECRET_KEY); the backup's TOTP secrets are sealed with it", cfg.SecretKeyFile)
+		}
+		return fmt.Errorf("secret_key_file: %w", err)
+	}
+	box, err := secretbox.New(key)
+	if err != nil {
+		return err
+	}
+	sealed, err := base64.StdEncoding.DecodeString(v)
+	if err == nil {
+		_, err = box.Open(sealed, []byte(keyCheckSetting))
+	}
+	if err != nil {
+		return fmt.Errorf("%w: the backup was made with another secret key; restoring it would leave every TOTP secret undecryptable (configure the secret key it was made with, then restore)", ErrWrongKey)
 	}
 	return nil
 }

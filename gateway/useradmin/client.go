@@ -193,16 +193,9 @@ func (c *Client) call(ctx context.Context, method, path string, body, out any, p
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := c.http.Do(req)
+	resp, err := c.do(req)
 	if err != nil {
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			return fmt.Errorf("useradmin: %w", ctxErr)
-		}
-		var opErr *net.OpError
-		if errors.As(err, &opErr) && opErr.Op == "dial" {
-			return fmt.Errorf("%w at %s (is the authgate server running with this data directory?): %v", ErrUnavailable, c.path, opErr.Err)
-		}
-		return fmt.Errorf("useradmin: control socket %s: %w", c.path, err)
+		return err
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxRequestBody+1))
@@ -223,4 +216,20 @@ func (c *Client) call(ctx context.Context, method, path string, body, out any, p
 		return fmt.Errorf("useradmin: decode response: %w", err)
 	}
 	return nil
+}
+
+// do sends req; an unreachable socket gives ErrUnavailable.
+func (c *Client) do(req *http.Request) (*http.Response, error) {
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if ctxErr := req.Context().Err(); ctxErr != nil {
+			return nil, fmt.Errorf("useradmin: %w", ctxErr)
+		}
+		var opErr *net.OpError
+		if errors.As(err, &opErr) && opErr.Op == "dial" {
+			return nil, fmt.Errorf("%w at %s (is the authgate server running with this data directory?): %v", ErrUnavailable, c.path, opErr.Err)
+		}
+		return nil, fmt.Errorf("useradmin: control socket %s: %w", c.path, err)
+	}
+	return resp, nil
 }

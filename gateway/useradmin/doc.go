@@ -12,7 +12,8 @@
 // (ListenSocket + NewSocketHandler, acting as the CLI) and the CLI talks
 // to it with Client. Service and Client implement the same Admin
 // interface and return the same sentinel errors, so callers need no
-// special cases.
+// special cases. The socket also streams a copy of the store file for
+// `authgate backup` (WithBackup, Client.Backup).
 //
 // Password hashes are computed by the caller: plaintext passwords never
 // reach this package, the socket or the log. Removing or demoting the

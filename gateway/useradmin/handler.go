@@ -19,7 +19,9 @@ import (
 // audit.ActorCLI: a Service records each change with that actor. The
 // socket's 0600 mode is the access control: whoever can connect is the
 // server's own user (or root).
-func NewSocketHandler(a Admin, logger zerolog.Logger) http.Handler {
+//
+// opts add operations that are not user administration (WithBackup).
+func NewSocketHandler(a Admin, logger zerolog.Logger, opts ...SocketOption) http.Handler {
 	h := &handler{admin: a, log: logger}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+pathAdd, h.add)
@@ -39,6 +41,9 @@ func NewSocketHandler(a Admin, logger zerolog.Logger) http.Handler {
 	mux.HandleFunc("POST "+pathAudit, h.audit)
 	mux.HandleFunc("GET "+pathBans, h.bans)
 	mux.HandleFunc("POST "+pathLiftBan, h.liftBan)
+	for _, o := range opts {
+		o(mux, h)
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		h.writeJSON(w, http.StatusNotFound, errorResponse{Error: wireError{
 			Code: codeBadRequest, Message: fmt.Sprintf("useradmin: no operation %s %s", r.Method, r.URL.Path),

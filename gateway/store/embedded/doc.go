@@ -10,4 +10,10 @@
 // user_sessions bucket indexes sessions by user (key = length-prefixed
 // user name + session id hash), so listing or ending one user's sessions
 // never scans every session.
+//
+// Backups (backup.go): Snapshot copies the open database from one read
+// transaction (Tx.WriteTo), SnapshotFile a file no process holds;
+// Inspect checks that a file is an authgate store, and Restore puts a
+// backup in place of the store file without its sessions, counters and
+// bans, keeping the replaced file.
 package embedded

@@ -26,5 +26,10 @@
 // first and then writes the session, and readers skip (and, once their
 // expiry has passed, prune) index entries whose session is gone.
 //
+// Backup and Restore (backup.go) dump and load the keys under the prefix
+// (DUMP/PTTL, RESTORE ... REPLACE) without sessions, counters and bans;
+// Restore ends with AnnounceFlush ("flush:all"), on which every cache
+// drops everything.
+//
 // The prefix must not contain '{' or '}'.
 package redisstore

@@ -14,11 +14,16 @@ import (
 // one connection), so whoever caches what it read (any gateway instance;
 // see gateway/store/cache) learns of every change, whichever process
 // made it: another instance, the admin area or the `authgate` command
-// line. The payload is KIND ":" KEY.
+// line. The payload is KIND ":" KEY; "flush:all" (AnnounceFlush) says
+// everything may have changed.
 const (
 	msgSession      = "session"       // KEY: a session's id hash (put or deleted)
 	msgUser         = "user"          // KEY: a user name (created, updated or deleted)
 	msgUserSessions = "user_sessions" // KEY: a user name whose sessions were deleted
+	// msgFlush ("flush:all") says anything may have changed (a restore
+	// replaced the data): caches drop everything. Versions that predate it
+	// read it as an unknown message, which does the same.
+	msgFlush = "flush"
 )
 
 // Health of the subscription: when nothing arrived for pingEvery the
@@ -89,6 +94,14 @@ func (s *Store) announceErr(err error) error {
 	}
 	ch := s.invalidateChannel()
 	return fmt.Errorf("%w (the Redis user must be allowed the channel %s: ACL SETUSER <user> &%s)", err, ch, ch)
+}
+
+// AnnounceFlush tells every cache following the invalidation channel to
+// drop everything it holds (after the data was replaced wholesale, by a
+// restore). Instances whose subscription is down drop everything anyway
+// when they subscribe again.
+func (s *Store) AnnounceFlush(ctx context.Context) error {
+	return s.announceNow(ctx, msgFlush, "all")
 }
 
 // Invalidations follows the invalidation channel until ctx ends, calling
@@ -205,6 +218,8 @@ func dispatch(h InvalidationHandler, payload string) {
 		h.UserChanged(key)
 	case kind == msgUserSessions:
 		h.UserSessionsChanged(key)
+	case kind == msgFlush:
+		h.FeedReset(true)
 	default:
 		h.FeedReset(true)
 	}
