@@ -12,6 +12,22 @@ type Common struct {
 	Error     string // shown in role="alert"; the same text for every login failure
 	Notice    string // shown in role="status"
 	Product   string // "authgate"
+	// Brand is the header of the sign-in pages (title, host, logo); nil
+	// shows Product instead.
+	Brand *Brand
+}
+
+// Brand is what the sign-in pages show above their heading: the title
+// (ui.title, by default the Issuer), "Sign in to <Host>" and the logo.
+// Empty strings are hidden.
+type Brand struct {
+	Title string
+	// Host is the public host being signed into, as the gateway resolved
+	// it for the request.
+	Host string
+	// LogoURL is the gateway's own path of the logo image, shown with
+	// <img> only (an SVG logo is never inlined).
+	LogoURL string
 }
 
 // LoginPage is the data for "login".

@@ -41,3 +41,23 @@ routes:
 		}
 	}
 }
+
+// A logo that is not an image is reported like any bad value: the key
+// and its line, exit 1.
+func TestConfigCheckReportsBadLogo(t *testing.T) {
+	dir := t.TempDir()
+	logo := writeFile(t, dir, "logo.png", "<html>not an image</html>")
+	path := writeFile(t, dir, "ui.yaml", `data_dir: `+dir+`
+routes:
+  - name: app
+    upstream: http://127.0.0.1:9000
+ui:
+  title: "Acme"
+  logo_file: `+logo+`
+`)
+	r := runCLI(t, "", "config", "check", "--config", path)
+	want := `ui.logo_file (line 7): "` + logo + `" is not a PNG, JPEG, WebP or SVG image`
+	if r.code != 1 || !strings.Contains(r.stdout+r.stderr, want) {
+		t.Fatalf("exit %d, want 1 and %q:\n%s%s", r.code, want, r.stdout, r.stderr)
+	}
+}

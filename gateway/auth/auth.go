@@ -101,6 +101,15 @@ type Options struct {
 	DefaultIssuer string
 	// RedirectHosts are hosts (besides the current one) that rd may name.
 	RedirectHosts []string
+	// Title heads the sign-in pages (ui.title); "" shows the Issuer in
+	// force (the Settings page's, else DefaultIssuer).
+	Title string
+	// LogoURL is the path the sign-in pages show the logo from
+	// (ui.logo_file); "" shows none.
+	LogoURL string
+	// PublicHost is named on the sign-in pages ("Sign in to …") when the
+	// request's host is unknown: public_url's host, or "".
+	PublicHost string
 }
 
 // Handler serves the challenge pages and gates proxied requests.
@@ -195,7 +204,27 @@ func (h *Handler) common(r *http.Request, title string) commonData {
 	if h.d.CSRFToken != nil {
 		tok = h.d.CSRFToken(r)
 	}
-	return commonData{Title: title, CSRFToken: tok, Product: templates.Product}
+	return commonData{Title: title, CSRFToken: tok, Product: templates.Product, Brand: h.brand(r)}
+}
+
+// brand is the sign-in pages' header: ui.title, else the Issuer in force
+// (so a new Issuer set on the Settings page shows at once), the host the
+// request came to, and the logo.
+func (h *Handler) brand(r *http.Request) *templates.Brand {
+	title := h.o.Title
+	if title == "" {
+		title = h.o.DefaultIssuer
+		// A store outage must not keep the page from rendering: the
+		// step itself fails closed on it.
+		if v, err := h.d.Settings.Current(r.Context()); err == nil {
+			title = h.issuer(v)
+		}
+	}
+	host := client(r).Host
+	if host == "" {
+		host = h.o.PublicHost
+	}
+	return &templates.Brand{Title: title, Host: host, LogoURL: h.o.LogoURL}
 }
 
 func (h *Handler) issuer(v settings.Values) string {

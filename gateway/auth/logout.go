@@ -14,7 +14,9 @@ func (h *Handler) logoutPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/.authgate/login", http.StatusSeeOther)
 		return
 	}
-	h.d.Pages.Render(w, r, http.StatusOK, "logout", logoutData{Common: h.common(r, "Sign out"), User: s.User})
+	d := logoutData{Common: h.common(r, "Sign out"), User: s.User}
+	d.Brand.Host = "" // not signing in: the title and logo only
+	h.d.Pages.Render(w, r, http.StatusOK, "logout", d)
 }
 
 func (h *Handler) logoutSubmit(w http.ResponseWriter, r *http.Request) {

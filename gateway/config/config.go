@@ -32,6 +32,7 @@ type Config struct {
 	Metrics        Metrics    `yaml:"metrics"`
 	Server         Server     `yaml:"server"`
 	TLS            TLS        `yaml:"tls"`
+	UI             UI         `yaml:"ui"`
 
 	// lines maps a key path ("routes[0].upstream") to the line of the
 	// file it was read from; filled by Load, used to cite lines.
@@ -304,4 +305,17 @@ type ACME struct {
 	// Storage is the directory for accounts and certificates; default
 	// <data_dir>/acme.
 	Storage string `yaml:"storage"`
+}
+
+// UI brands the sign-in pages.
+type UI struct {
+	// Title is shown above the sign-in pages' heading with the host being
+	// signed into, and in their browser tab. Default ("") the
+	// Issuer in force (two_factor.issuer, or the one set on the Settings
+	// page, which wins).
+	Title string `yaml:"title"`
+	// LogoFile is a PNG, JPEG, WebP or SVG image (at most MaxLogoBytes)
+	// shown on the sign-in pages and served at /.authgate/logo. Read at
+	// start and at every reload. "" (default) = no logo.
+	LogoFile string `yaml:"logo_file"`
 }

@@ -31,7 +31,7 @@ func TestExampleLoadsAndValidates(t *testing.T) {
 	if c.Listen != d.Listen || c.DataDir != d.DataDir || c.SecretKeyFile != d.SecretKeyFile ||
 		c.Store.Driver != d.Store.Driver || c.Store.Path != d.Store.Path ||
 		c.Store.Redis.KeyPrefix != d.Store.Redis.KeyPrefix || c.Session != d.Session ||
-		c.TwoFactor != d.TwoFactor || c.Password != d.Password || c.Regulation != d.Regulation || c.Log != d.Log || c.Server != d.Server {
+		c.TwoFactor != d.TwoFactor || c.Password != d.Password || c.Regulation != d.Regulation || c.Log != d.Log || c.Server != d.Server || c.UI != d.UI {
 		t.Errorf("example values differ from Defaults():\n%+v\n%+v", c, d)
 	}
 	// Its only warning is the deliberate insecure_skip_verify on WHM.

@@ -33,7 +33,9 @@ func (k *checker) add(key, format string, args ...any) {
 // Validate checks the whole configuration and returns every problem at
 // once as Problems, or nil. It normalises a few values in place: route
 // hosts and session.domain are lower-cased (trailing dot and, for the
-// domain, leading dot dropped) and two_factor.algorithm is upper-cased.
+// domain, leading dot dropped), two_factor.algorithm is upper-cased and
+// ui.title loses its surrounding spaces. ui.logo_file is read to check
+// its content (ReadLogo).
 func (c *Config) Validate() error {
 	k := &checker{c: c}
 	k.top()
@@ -50,6 +52,7 @@ func (c *Config) Validate() error {
 	k.metrics()
 	k.server()
 	k.tls()
+	k.ui()
 	if len(k.probs) == 0 {
 		return nil
 	}

@@ -36,8 +36,9 @@ const (
 
 // routing is the part of the gateway built from the keys that change at
 // run time: routes (upstreams, policies, allow lists, identity headers,
-// upstream TLS), trusted_proxies, proxy.*, log.level and
-// server.shutdown_timeout. (The TLS side of a reload, manual certificate
+// upstream TLS), trusted_proxies, proxy.*, log.level,
+// server.shutdown_timeout and ui.* (title and logo, the logo file read
+// again). (The TLS side of a reload, manual certificate
 // files and the route hosts' ACME certificates, is applied to the TLS
 // manager: tls.go.) A request loads it once on arrival and is
 // served by it to the end, so a reload never mixes two configs in one
@@ -148,6 +149,7 @@ func applyReloadable(cur, next *config.Config) (*config.Config, []string) {
 	eff.Proxy = next.Proxy
 	eff.Log.Level = next.Log.Level
 	eff.Server.ShutdownTimeout = next.Server.ShutdownTimeout
+	eff.UI = next.UI
 	// Manual certificate files may move; the TLS mode and ACME settings
 	// need a restart.
 	if cur.TLS.Mode == config.TLSManual && next.TLS.Mode == config.TLSManual {
