@@ -54,14 +54,16 @@
 // which browsers require.
 //
 // Upstream health. Every proxied request is recorded per route: the
-// latency to the response headers, the status, and transport failures
-// (the ErrorHandler path; a client that went away is not held against
-// the upstream). Counts of requests and errors (transport errors and 5xx)
-// over the last five minutes live in a ring of 10-second buckets, one
-// atomic word each, so Forward takes no lock. StartProbes adds active
-// checks: every interval a HEAD (GET if HEAD gets 405 or 501) of each
-// route's upstream path through the route's own transport, without user
-// identity, 5 s timeout; probes update the last observation but not the
-// counts. Proxy.Health reports both, per route in route order, with short
-// error texts safe to show to operators. Options.Now injects the clock.
+// latency to the response headers and the status, or the transport
+// failure (the ErrorHandler path; a client that went away is counted as
+// such, not held against the upstream). Requests of the last five
+// minutes are counted by status class (1xx to 5xx) and transport errors
+// in a ring of 10-second buckets behind one mutex per route.
+// StartProbes adds active checks: every interval a GET of each route's
+// upstream path, on a keep-alive-less clone of the route's transport
+// (see StartProbes for why), without user identity, 5 s timeout; probes
+// have their own last result and are not counted. Proxy.Health reports
+// these measurements, not a verdict, per route in route order, with
+// short error texts safe to show to operators. Options.Now injects the
+// clock.
 package proxy

@@ -12,31 +12,12 @@ func normalizeHeaderName(name string) string {
 	return strings.ReplaceAll(strings.ToLower(name), "_", "-")
 }
 
-// maxFoldedHeader bounds the header names stripClientHeaders folds on
-// the stack; a longer name cannot be one it strips (none is that long).
-const maxFoldedHeader = 64
-
 // stripClientHeaders deletes every header whose folded name is in
 // p.strip (identity headers and gatewayOwnedHeaders), whatever its
-// spelling in h. It folds each name into a stack buffer, so it allocates
-// nothing.
+// spelling in h.
 func (p *Proxy) stripClientHeaders(h http.Header) {
-	var buf [maxFoldedHeader]byte
 	for k := range h {
-		if len(k) > len(buf) || len(k) > p.longestStrip {
-			continue
-		}
-		for i := 0; i < len(k); i++ {
-			c := k[i]
-			switch {
-			case c >= 'A' && c <= 'Z':
-				c += 'a' - 'A'
-			case c == '_':
-				c = '-'
-			}
-			buf[i] = c
-		}
-		if _, ok := p.strip[string(buf[:len(k)])]; ok {
+		if _, ok := p.strip[normalizeHeaderName(k)]; ok {
 			delete(h, k)
 		}
 	}

@@ -5,179 +5,191 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"syscall"
 	"time"
 	"unicode/utf8"
 )
 
-// Passive counts cover HealthWindow in buckets of healthBucket.
+// Proxied requests are counted over HealthWindow in buckets of
+// healthBucket.
 const (
 	HealthWindow  = 5 * time.Minute
 	healthBucket  = 10 * time.Second
 	healthBuckets = int(HealthWindow / healthBucket)
 )
 
-// RouteHealth is the live health of one route's upstream, as seen by
-// proxied requests (passive) and probes (active, see StartProbes).
+// RouteHealth is what was measured of one route's upstream: the last
+// active probe (see StartProbes), the last proxied request and the
+// proxied requests of the last HealthWindow by outcome. It holds no
+// verdict: a 404 or a 400 may be exactly what a panel answers at its
+// root, and only the operator knows what the panel should answer.
 type RouteHealth struct {
 	Name string
-	// Healthy: the last observation succeeded (a response with status
-	// < 500, no transport error).
-	Healthy bool
-	// LastStatus is the last upstream status code; 0 after a transport
-	// error.
-	LastStatus int
-	// LastLatency is the time from sending the request to the response
+	// Probe is the last probe's result; Probe.At is zero before the
+	// first one.
+	Probe Result
+	// LastRequest is the result of the last proxied request the
+	// upstream answered or failed (not one whose client left first);
+	// LastRequest.At is zero before the first one.
+	LastRequest Result
+	// Window counts the proxied requests of the last HealthWindow.
+	// Probes are not counted.
+	Window Counts
+}
+
+// Result is the outcome of one request to an upstream.
+type Result struct {
+	// At is when it ended (response headers or failure); zero: none.
+	At time.Time
+	// Latency is the time from sending the request to the response
 	// headers (or to the failure).
-	LastLatency time.Duration
-	// LastError is short and free of addresses and secrets, e.g.
-	// "connection refused", "timeout", "TLS: certificate signed by
-	// unknown authority" or "HTTP 502"; empty when Healthy.
-	LastError string
-	// LastCheck is when the last observation ended.
-	LastCheck time.Time
-	// Requests and Errors count proxied requests and their failures
-	// (transport errors and 5xx from the upstream) over the last
-	// HealthWindow. Probes are not counted; requests the client abandoned
-	// before the upstream answered count as requests, not errors.
-	Requests, Errors int
-	// Observed is false until the first proxied request or probe.
-	Observed bool
+	Latency time.Duration
+	// Status is the upstream's status code; 0 after a transport error.
+	Status int
+	// Error describes a transport error (no response at all), short and
+	// free of addresses and secrets, e.g. "connection refused",
+	// "timeout" or "TLS: certificate signed by unknown authority"; empty
+	// when the upstream answered, whatever the status.
+	Error string
 }
 
-// observation is one outcome, immutable once published.
-type observation struct {
-	at      time.Time
-	latency time.Duration
-	status  int
-	errText string
+// Counts are proxied requests by outcome. Requests is the sum of the
+// others.
+type Counts struct {
+	Requests int
+	// Status1xx to Status5xx count responses by status class (1xx is a
+	// protocol switch: WebSockets).
+	Status1xx, Status2xx, Status3xx, Status4xx, Status5xx int
+	// TransportErrors are requests the upstream did not answer: refused,
+	// timed out, TLS failure, connection closed.
+	TransportErrors int
+	// ClientGone are requests whose client left before the upstream
+	// answered; they say nothing about the upstream.
+	ClientGone int
 }
 
-func (o *observation) healthy() bool { return o.errText == "" }
+func (c *Counts) add(o Counts) {
+	c.Requests += o.Requests
+	c.Status1xx += o.Status1xx
+	c.Status2xx += o.Status2xx
+	c.Status3xx += o.Status3xx
+	c.Status4xx += o.Status4xx
+	c.Status5xx += o.Status5xx
+	c.TransportErrors += o.TransportErrors
+	c.ClientGone += o.ClientGone
+}
 
-// newObservation describes a response status (err nil) or a failure.
-func newObservation(at time.Time, latency time.Duration, status int, err error) *observation {
-	o := &observation{at: at, latency: latency, status: status}
+// countStatus is one request answered with status.
+func countStatus(status int) Counts {
+	c := Counts{Requests: 1}
 	switch {
-	case err != nil:
-		o.status = 0
-		o.errText = describeError(err)
-	case status >= http.StatusInternalServerError:
-		o.errText = fmt.Sprintf("HTTP %d", status)
+	case status < 200:
+		c.Status1xx = 1
+	case status < 300:
+		c.Status2xx = 1
+	case status < 400:
+		c.Status3xx = 1
+	case status < 500:
+		c.Status4xx = 1
+	default:
+		c.Status5xx = 1
 	}
-	return o
+	return c
 }
 
-// Each bucket is one atomic word: the low epochBits hold the bucket's
-// epoch (its 10-second slot counted from Proxy start, modulo 2^24, about
-// 5 years), then countBits of requests and countBits of errors. Updates
-// are a compare-and-swap loop, so Forward never takes a lock and a count
-// is never lost when a bucket is recycled. Counts saturate at 2^20-1 per
-// 10 seconds (100k requests a second).
-const (
-	epochBits = 24
-	countBits = 20
-	epochMask = 1<<epochBits - 1
-	countMax  = 1<<countBits - 1
-)
-
-func packBucket(epoch, requests, errs uint64) uint64 {
-	return epoch&epochMask | requests<<epochBits | errs<<(epochBits+countBits)
+// bucket holds the counts of one healthBucket-long slot.
+type bucket struct {
+	slot   int64 // the slot these counts belong to
+	counts Counts
 }
 
-func unpackBucket(v uint64) (epoch, requests, errs uint64) {
-	return v & epochMask, v >> epochBits & countMax, v >> (epochBits + countBits) & countMax
-}
-
-// routeStats is one route's health record, safe for concurrent use.
+// routeStats is one route's health record. One mutex guards it all: it
+// is held for a few additions per proxied request.
 type routeStats struct {
-	buckets [healthBuckets]atomic.Uint64
-	last    atomic.Pointer[observation]
+	mu          sync.Mutex
+	buckets     [healthBuckets]bucket // a ring: slot s lives at s % healthBuckets
+	lastProbe   Result
+	lastRequest Result
 }
 
-// count adds one proxied request (and an error if failed) to epoch's
-// bucket, resetting the bucket if it still holds an older epoch.
-func (s *routeStats) count(epoch uint64, failed bool) {
-	b := &s.buckets[epoch%uint64(healthBuckets)]
-	e := epoch & epochMask
-	for {
-		old := b.Load()
-		oe, req, errs := unpackBucket(old)
-		if oe != e {
-			req, errs = 0, 0
-		}
-		if req < countMax {
-			req++
-		}
-		if failed && errs < countMax {
-			errs++
-		}
-		if b.CompareAndSwap(old, packBucket(e, req, errs)) {
-			return
-		}
+// countRequest adds c to slot's bucket, first emptying the bucket if it
+// still holds an older slot's counts, and keeps last (unless nil) as the
+// last request.
+func (s *routeStats) countRequest(slot int64, c Counts, last *Result) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := &s.buckets[slot%int64(healthBuckets)]
+	if b.slot != slot {
+		*b = bucket{slot: slot}
+	}
+	b.counts.add(c)
+	if last != nil {
+		keepLatest(&s.lastRequest, *last)
 	}
 }
 
-// totals sums the buckets whose epoch lies in the window ending at epoch.
-// Buckets from the future (a clock that went back) are ignored.
-func (s *routeStats) totals(epoch uint64) (requests, errs int) {
-	for i := range s.buckets {
-		be, r, e := unpackBucket(s.buckets[i].Load())
-		if (epoch-be)&epochMask < uint64(healthBuckets) {
-			requests += int(r)
-			errs += int(e)
-		}
-	}
-	return requests, errs
+// probed keeps r as the last probe.
+func (s *routeStats) probed(r Result) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	keepLatest(&s.lastProbe, r)
 }
 
-// observe publishes o unless a later observation is already there.
-func (s *routeStats) observe(o *observation) {
-	for {
-		old := s.last.Load()
-		if old != nil && old.at.After(o.at) {
-			return
-		}
-		if s.last.CompareAndSwap(old, o) {
-			return
-		}
+// keepLatest stores r in *last unless *last ended later (a slow request
+// finishing after a newer one does not replace it).
+func keepLatest(last *Result, r Result) {
+	if !last.At.After(r.At) {
+		*last = r
 	}
 }
 
-// epoch is the index of t's 10-second bucket since the Proxy was built.
+// health is the record as of slot: the last results and the counts of
+// the healthBuckets slots ending with slot. Buckets from later slots (an
+// injected clock that went back) are left out.
+func (s *routeStats) health(slot int64) (probe, request Result, window Counts) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, b := range s.buckets {
+		if age := slot - b.slot; age >= 0 && age < int64(healthBuckets) {
+			window.add(b.counts)
+		}
+	}
+	return s.lastProbe, s.lastRequest, window
+}
+
+// newResult describes a response status (err nil) or a transport error.
+func newResult(at time.Time, latency time.Duration, status int, err error) Result {
+	if err != nil {
+		return Result{At: at, Latency: latency, Error: describeError(err)}
+	}
+	return Result{At: at, Latency: latency, Status: status}
+}
+
+// slot is the index of t's bucket-long slot since the Proxy was built.
 // Durations from the injected clock keep Go's monotonic reading, so wall
-// clock jumps do not move requests between buckets.
-func (p *Proxy) epoch(t time.Time) uint64 {
+// clock jumps do not move requests between buckets. (An unused bucket
+// reads as slot 0 with nothing counted, so it adds nothing.)
+func (p *Proxy) slot(t time.Time) int64 {
 	d := t.Sub(p.start)
 	if d < 0 {
 		d = 0
 	}
-	return uint64(d / healthBucket)
+	return int64(d / healthBucket)
 }
 
 // Health returns every route's health, in route order.
 func (p *Proxy) Health() []RouteHealth {
-	now := p.now()
-	ep := p.epoch(now)
+	slot := p.slot(p.now())
 	out := make([]RouteHealth, len(p.routes))
 	for i := range p.routes {
 		rp := &p.routes[i]
 		h := RouteHealth{Name: rp.route.Name}
-		h.Requests, h.Errors = rp.stats.totals(ep)
-		if o := rp.stats.last.Load(); o != nil {
-			h.Observed = true
-			h.Healthy = o.healthy()
-			h.LastStatus = o.status
-			h.LastLatency = o.latency
-			h.LastError = o.errText
-			h.LastCheck = o.at
-		}
+		h.Probe, h.LastRequest, h.Window = rp.stats.health(slot)
 		out[i] = h
 	}
 	return out
@@ -195,9 +207,8 @@ func (p *Proxy) recordResponse(rp *routeProxy, res *http.Response) {
 	}
 	st.recorded = true
 	now := p.now()
-	o := newObservation(now, now.Sub(st.start), res.StatusCode, nil)
-	rp.stats.count(p.epoch(now), !o.healthy())
-	rp.stats.observe(o)
+	last := newResult(now, now.Sub(st.start), res.StatusCode, nil)
+	rp.stats.countRequest(p.slot(now), countStatus(res.StatusCode), &last)
 }
 
 // recordFailure records a proxied request that got no usable response.
@@ -210,11 +221,11 @@ func (p *Proxy) recordFailure(rp *routeProxy, st *forwardState, err error) {
 	st.recorded = true
 	now := p.now()
 	if st.in.Context().Err() != nil {
-		rp.stats.count(p.epoch(now), false)
+		rp.stats.countRequest(p.slot(now), Counts{Requests: 1, ClientGone: 1}, nil)
 		return
 	}
-	rp.stats.count(p.epoch(now), true)
-	rp.stats.observe(newObservation(now, now.Sub(st.start), 0, err))
+	last := newResult(now, now.Sub(st.start), 0, err)
+	rp.stats.countRequest(p.slot(now), Counts{Requests: 1, TransportErrors: 1}, &last)
 }
 
 // describeError turns a transport error into a short text for operators:

@@ -66,7 +66,9 @@ func healthOf(t *testing.T, p *Proxy, name string) RouteHealth {
 }
 
 // Passive health: one proxied request per case, through a real gateway
-// to a real upstream (or a real failure to reach one).
+// to a real upstream (or a real failure to reach one). What is recorded
+// is the measurement (status or transport error, counted by class), not
+// a verdict on it.
 func TestHealthPassive(t *testing.T) {
 	tlsUp := newTLSUpstream(t, statusHandler(http.StatusOK))
 	ca := writeCA(t, tlsUp)
@@ -77,40 +79,44 @@ func TestHealthPassive(t *testing.T) {
 		case <-time.After(10 * time.Second):
 		}
 	}))
+	s2, s3, s4, s5 := Counts{Requests: 1, Status2xx: 1}, Counts{Requests: 1, Status3xx: 1},
+		Counts{Requests: 1, Status4xx: 1}, Counts{Requests: 1, Status5xx: 1}
+	te := Counts{Requests: 1, TransportErrors: 1}
 
 	tests := []struct {
-		name     string
-		route    Route
-		opts     Options
-		status   int // what the client gets
-		healthy  bool
-		last     int
-		lastErr  string
-		errCount int
+		name    string
+		route   Route
+		opts    Options
+		status  int // what the client gets
+		last    int
+		lastErr string
+		counts  Counts
 	}{
 		{name: "200", route: Route{Upstream: mustURL(t, newUpstream(t, statusHandler(200)).URL)},
-			status: 200, healthy: true, last: 200},
+			status: 200, last: 200, counts: s2},
 		{name: "redirect", route: Route{Upstream: mustURL(t, newUpstream(t, statusHandler(302)).URL)},
-			status: 302, healthy: true, last: 302},
+			status: 302, last: 302, counts: s3},
 		{name: "404", route: Route{Upstream: mustURL(t, newUpstream(t, statusHandler(404)).URL)},
-			status: 404, healthy: true, last: 404},
+			status: 404, last: 404, counts: s4},
+		{name: "400", route: Route{Upstream: mustURL(t, newUpstream(t, statusHandler(400)).URL)},
+			status: 400, last: 400, counts: s4},
 		{name: "503", route: Route{Upstream: mustURL(t, newUpstream(t, statusHandler(503)).URL)},
-			status: 503, last: 503, lastErr: "HTTP 503", errCount: 1},
+			status: 503, last: 503, counts: s5},
 		{name: "500", route: Route{Upstream: mustURL(t, newUpstream(t, statusHandler(500)).URL)},
-			status: 500, last: 500, lastErr: "HTTP 500", errCount: 1},
+			status: 500, last: 500, counts: s5},
 		{name: "dead", route: Route{Upstream: mustURL(t, "http://"+deadAddr(t))},
-			status: 502, lastErr: "connection refused", errCount: 1},
+			status: 502, lastErr: "connection refused", counts: te},
 		{name: "tls untrusted", route: Route{Upstream: mustURL(t, tlsUp.URL)},
-			status: 502, lastErr: "TLS: certificate signed by unknown authority", errCount: 1},
+			status: 502, lastErr: "TLS: certificate signed by unknown authority", counts: te},
 		{name: "tls wrong name", route: Route{Upstream: mustURL(t, tlsUp.URL), CAFile: ca, ServerName: "wrong.example"},
-			status: 502, lastErr: "TLS: certificate is not valid for wrong.example", errCount: 1},
+			status: 502, lastErr: "TLS: certificate is not valid for wrong.example", counts: te},
 		{name: "tls trusted", route: Route{Upstream: mustURL(t, tlsUp.URL), CAFile: ca},
-			status: 200, healthy: true, last: 200},
+			status: 200, last: 200, counts: s2},
 		{name: "https to plain", route: Route{Upstream: mustURL(t, strings.Replace(plain.URL, "http:", "https:", 1))},
-			status: 502, lastErr: "TLS: upstream did not answer with TLS", errCount: 1},
+			status: 502, lastErr: "TLS: upstream did not answer with TLS", counts: te},
 		{name: "header timeout", route: Route{Upstream: mustURL(t, hang.URL)},
 			opts:   Options{ResponseHeaderTimeout: 50 * time.Millisecond},
-			status: 502, lastErr: "timeout", errCount: 1},
+			status: 502, lastErr: "timeout", counts: te},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -118,7 +124,7 @@ func TestHealthPassive(t *testing.T) {
 			tt.route.Name = "r"
 			o.Routes = []Route{tt.route}
 			g := newGateway(t, o)
-			if h := healthOf(t, g.p, "r"); h.Observed || h.Requests != 0 {
+			if h := healthOf(t, g.p, "r"); h != (RouteHealth{Name: "r"}) {
 				t.Fatalf("before any request: %+v", h)
 			}
 			before := time.Now()
@@ -129,24 +135,66 @@ func TestHealthPassive(t *testing.T) {
 				t.Fatalf("client status %d; want %d", res.StatusCode, tt.status)
 			}
 			h := healthOf(t, g.p, "r")
-			if !h.Observed || h.Healthy != tt.healthy || h.LastStatus != tt.last || h.LastError != tt.lastErr {
-				t.Fatalf("health %+v; want healthy=%v status=%d error=%q", h, tt.healthy, tt.last, tt.lastErr)
+			if l := h.LastRequest; l.Status != tt.last || l.Error != tt.lastErr {
+				t.Fatalf("last request %+v; want status=%d error=%q", l, tt.last, tt.lastErr)
 			}
-			if h.Requests != 1 || h.Errors != tt.errCount {
-				t.Fatalf("counts %d/%d; want 1/%d", h.Requests, h.Errors, tt.errCount)
+			if h.Window != tt.counts {
+				t.Fatalf("counts %+v; want %+v", h.Window, tt.counts)
 			}
-			if h.LastLatency <= 0 || h.LastLatency > after.Sub(before) {
-				t.Fatalf("latency %v outside (0, %v]", h.LastLatency, after.Sub(before))
+			if l := h.LastRequest; l.Latency <= 0 || l.Latency > after.Sub(before) {
+				t.Fatalf("latency %v outside (0, %v]", l.Latency, after.Sub(before))
 			}
-			if h.LastCheck.Before(before) || h.LastCheck.After(after) {
-				t.Fatalf("LastCheck %v outside [%v, %v]", h.LastCheck, before, after)
+			if at := h.LastRequest.At; at.Before(before) || at.After(after) {
+				t.Fatalf("At %v outside [%v, %v]", at, before, after)
+			}
+			if h.Probe != (Result{}) {
+				t.Fatalf("a proxied request recorded as a probe: %+v", h.Probe)
 			}
 		})
 	}
 }
 
+// Regression: a panel whose HEAD probe got 400 while every real request
+// got 404 was shown as "healthy". Health now reports what was measured:
+// the probe's status and the real requests by status class, with the
+// last real status; nothing in it says "healthy".
+func TestHealthReportsMeasurements(t *testing.T) {
+	up := newUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Method == http.MethodHead:
+			w.WriteHeader(http.StatusBadRequest)
+		case r.URL.Path == "/":
+			w.WriteHeader(http.StatusNotFound) // the panel's root, as probed
+		case r.URL.Path == "/ok":
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	g := newGateway(t, Options{Routes: []Route{{Name: "r", Upstream: mustURL(t, up.URL)}}})
+	for _, path := range []string{"/ok", "/a", "/b", "/c"} {
+		res := g.do(t, http.MethodGet, path, nil)
+		_, _ = io.Copy(io.Discard, res.Body)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	g.p.StartProbes(ctx, time.Hour)
+	waitFor(t, 5*time.Second, "the probe", func() bool { return !healthOf(t, g.p, "r").Probe.At.IsZero() })
+	cancel()
+	g.p.probes.Wait()
+
+	h := healthOf(t, g.p, "r")
+	if h.Probe.Status != http.StatusNotFound || h.Probe.Error != "" || h.Probe.Latency <= 0 {
+		t.Errorf("probe %+v; want the 404 a GET of / gets", h.Probe)
+	}
+	if h.LastRequest.Status != http.StatusNotFound {
+		t.Errorf("last request %+v; want 404", h.LastRequest)
+	}
+	if want := (Counts{Requests: 4, Status2xx: 1, Status4xx: 3}); h.Window != want {
+		t.Errorf("counts %+v; want %+v", h.Window, want)
+	}
+}
+
 // Counts cover the last five minutes in 10-second buckets; the last
-// observation stays. Latency and LastCheck come from the injected clock.
+// results stay. Latency and At come from the injected clock.
 func TestHealthCountsAgeOut(t *testing.T) {
 	clock := newFakeClock()
 	up := newUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -170,46 +218,72 @@ func TestHealthCountsAgeOut(t *testing.T) {
 	for _, path := range []string{"/ok", "/fail", "/ok", "/fail", "/slow"} {
 		get(path)
 	}
-	h := healthOf(t, g.p, "r")
-	if !h.Healthy || h.LastLatency != 250*time.Millisecond || !h.LastCheck.Equal(t0.Add(250*time.Millisecond)) {
-		t.Fatalf("after /slow: %+v; want healthy, latency 250ms, LastCheck t0+250ms", h)
+	want := Result{At: t0.Add(250 * time.Millisecond), Latency: 250 * time.Millisecond, Status: 200}
+	if h := healthOf(t, g.p, "r"); h.LastRequest != want {
+		t.Fatalf("after /slow: %+v; want %+v", h.LastRequest, want)
 	}
 	clock.Advance(2 * time.Minute) // t0+2m00.25
 	get("/fail")
 
 	steps := []struct {
-		at             time.Duration // since t0
-		requests, errs int
+		at       time.Duration // since t0
+		ok, errs int
 	}{
-		{2*time.Minute + time.Second, 6, 3},
-		{4*time.Minute + 59*time.Second, 6, 3}, // t0's bucket is 290-300 s old
-		{5 * time.Minute, 1, 1},                // t0's bucket has aged out
-		{6*time.Minute + 59*time.Second, 1, 1},
+		{2*time.Minute + time.Second, 3, 3},
+		{4*time.Minute + 59*time.Second, 3, 3}, // t0's bucket is 290-300 s old
+		{5 * time.Minute, 0, 1},                // t0's bucket has aged out
+		{6*time.Minute + 59*time.Second, 0, 1},
 		{7 * time.Minute, 0, 0}, // so has t0+2m's
 		{20 * time.Minute, 0, 0},
 	}
 	for _, s := range steps {
 		clock.Advance(t0.Add(s.at).Sub(clock.Now()))
 		h := healthOf(t, g.p, "r")
-		if h.Requests != s.requests || h.Errors != s.errs {
-			t.Fatalf("at t0+%v: counts %d/%d; want %d/%d", s.at, h.Requests, h.Errors, s.requests, s.errs)
+		if want := (Counts{Requests: s.ok + s.errs, Status2xx: s.ok, Status5xx: s.errs}); h.Window != want {
+			t.Fatalf("at t0+%v: counts %+v; want %+v", s.at, h.Window, want)
 		}
-		if !h.Observed || h.Healthy || h.LastError != "HTTP 500" {
-			t.Fatalf("at t0+%v: last observation lost: %+v", s.at, h)
+		if h.LastRequest.Status != 500 || !h.LastRequest.At.Equal(t0.Add(2*time.Minute+250*time.Millisecond)) {
+			t.Fatalf("at t0+%v: last request lost: %+v", s.at, h.LastRequest)
 		}
 	}
-	if h := healthOf(t, g.p, "idle"); h.Observed || h.Requests != 0 {
+	if h := healthOf(t, g.p, "idle"); h != (RouteHealth{Name: "idle"}) {
 		t.Fatalf("idle route: %+v", h)
 	}
 	// A bucket slot reused 30 buckets later starts from zero.
 	get("/ok")
-	if h := healthOf(t, g.p, "r"); h.Requests != 1 || h.Errors != 0 || !h.Healthy {
+	if h := healthOf(t, g.p, "r"); h.Window != (Counts{Requests: 1, Status2xx: 1}) || h.LastRequest.Status != 200 {
 		t.Fatalf("after reuse: %+v", h)
 	}
 }
 
+// The ring on its own: a bucket reused for a later slot starts from
+// zero, and buckets from a later slot than the one asked about (an
+// injected clock that went back) are left out.
+func TestHealthRing(t *testing.T) {
+	var s routeStats
+	window := func(slot int64) Counts {
+		_, _, c := s.health(slot)
+		return c
+	}
+	one := Counts{Requests: 1, Status2xx: 1}
+	s.countRequest(3, one, nil)
+	s.countRequest(3, one, nil)
+	s.countRequest(3+int64(healthBuckets), one, nil) // same bucket, next lap
+	if got := window(3 + int64(healthBuckets)); got != one {
+		t.Fatalf("reused bucket: %+v; want %+v", got, one)
+	}
+	s.countRequest(10, Counts{Requests: 1, TransportErrors: 1}, nil)
+	if got := window(5); got != (Counts{}) {
+		t.Fatalf("window ending before every bucket: %+v", got)
+	}
+	if got := window(10 + int64(healthBuckets) - 1); got != (Counts{Requests: 2, Status2xx: 1, TransportErrors: 1}) {
+		t.Fatalf("window: %+v", got)
+	}
+}
+
 // A client that gives up before the upstream answers is counted as a
-// request, not as an upstream error, and leaves the health as it was.
+// request whose client left, not as an upstream failure, and leaves the
+// last request as it was.
 func TestHealthClientGoneIsNotUpstreamError(t *testing.T) {
 	arrived := make(chan struct{})
 	var once sync.Once
@@ -225,13 +299,14 @@ func TestHealthClientGoneIsNotUpstreamError(t *testing.T) {
 	}()
 	req := httptest.NewRequest(http.MethodGet, "/", nil).WithContext(ctx)
 	p.Forward(httptest.NewRecorder(), req, &p.Routes()[0], nil)
-	if h := healthOf(t, p, "r"); h.Requests != 1 || h.Errors != 0 || h.Observed {
-		t.Fatalf("health %+v; want 1 request, 0 errors, not observed", h)
+	h := healthOf(t, p, "r")
+	if h.Window != (Counts{Requests: 1, ClientGone: 1}) || !h.LastRequest.At.IsZero() {
+		t.Fatalf("health %+v; want 1 request whose client left, no last request", h)
 	}
 }
 
 // Concurrent proxied requests, probes and Health readers (run with -race):
-// every request is counted exactly once.
+// every request is counted exactly once, in its class.
 func TestHealthConcurrent(t *testing.T) {
 	up := newUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/fail" {
@@ -278,8 +353,9 @@ func TestHealthConcurrent(t *testing.T) {
 	close(stop)
 	readers.Wait()
 	h := healthOf(t, g.p, "r")
-	if h.Requests != workers*each || h.Errors != workers*each/2 {
-		t.Fatalf("counts %d/%d; want %d/%d", h.Requests, h.Errors, workers*each, workers*each/2)
+	want := Counts{Requests: workers * each, Status2xx: workers * each / 2, Status5xx: workers * each / 2}
+	if h.Window != want {
+		t.Fatalf("counts %+v; want %+v", h.Window, want)
 	}
 }
 
@@ -325,27 +401,6 @@ func TestDescribeError(t *testing.T) {
 	}
 }
 
-func TestBucketPacking(t *testing.T) {
-	var s routeStats
-	// Saturation: a bucket never overflows into its neighbour field.
-	s.buckets[0].Store(packBucket(0, countMax, countMax))
-	s.count(0, true)
-	if r, e := s.totals(0); r != countMax || e != countMax {
-		t.Fatalf("saturated bucket = %d/%d", r, e)
-	}
-	// Epochs wrap modulo 2^24 without losing the window.
-	s = routeStats{}
-	big := uint64(epochMask) + 5
-	s.count(big, false)
-	if r, e := s.totals(big + 1); r != 1 || e != 0 {
-		t.Fatalf("after wrap = %d/%d", r, e)
-	}
-	// A bucket from the future (clock went back) is ignored.
-	if r, _ := s.totals(big - 1); r != 0 {
-		t.Fatalf("future bucket counted: %d", r)
-	}
-}
-
 // An upstream that answers an upgrade with the wrong protocol reaches the
 // ErrorHandler after ModifyResponse: the request is still counted once.
 func TestHealthUpgradeMismatchCountedOnce(t *testing.T) {
@@ -364,18 +419,18 @@ func TestHealthUpgradeMismatchCountedOnce(t *testing.T) {
 	if res.StatusCode != http.StatusBadGateway {
 		t.Fatalf("status %d; want 502", res.StatusCode)
 	}
-	if h := healthOf(t, g.p, "r"); h.Requests != 1 || h.LastStatus != http.StatusSwitchingProtocols {
+	if h := healthOf(t, g.p, "r"); h.Window != (Counts{Requests: 1, Status1xx: 1}) || h.LastRequest.Status != http.StatusSwitchingProtocols {
 		t.Fatalf("health %+v; want one request, last status 101", h)
 	}
 }
 
-// A slow observation finishing after a newer one does not replace it.
-func TestObserveKeepsLatest(t *testing.T) {
+// A slow request finishing after a newer one does not replace it.
+func TestKeepLatest(t *testing.T) {
 	var s routeStats
 	t0 := time.Now()
-	s.observe(&observation{at: t0.Add(time.Second), status: 200})
-	s.observe(&observation{at: t0, errText: "timeout"})
-	if o := s.last.Load(); o.status != 200 || !o.healthy() {
-		t.Fatalf("older observation won: %+v", o)
+	s.countRequest(0, Counts{Requests: 1, Status2xx: 1}, &Result{At: t0.Add(time.Second), Status: 200})
+	s.countRequest(0, Counts{Requests: 1, TransportErrors: 1}, &Result{At: t0, Error: "timeout"})
+	if _, r, c := s.health(0); r.Status != 200 || r.Error != "" || c.Requests != 2 {
+		t.Fatalf("older result won: %+v (counts %+v)", r, c)
 	}
 }

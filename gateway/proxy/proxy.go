@@ -42,8 +42,8 @@ type Options struct {
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 	// Logger is used when the request context carries no zerolog logger.
 	Logger zerolog.Logger
-	// Now is the clock for health records (latency, LastCheck and the
-	// 5-minute counts); default time.Now.
+	// Now is the clock for health records (latencies, result times and
+	// the 5-minute counts); default time.Now.
 	Now func() time.Time
 	// Transport tuning; zero values take the defaults shown.
 	DialTimeout           time.Duration // 10s
@@ -69,12 +69,11 @@ type Proxy struct {
 	routes       []routeProxy
 	byName       map[string]int
 	strip        map[string]struct{} // normalised names of request headers stripClientHeaders removes
-	longestStrip int                 // length of the longest name in strip
 	stripCookies map[string]struct{}
 	errorHandler func(http.ResponseWriter, *http.Request, error)
 	logger       zerolog.Logger
 	now          func() time.Time
-	start        time.Time      // epoch 0 of the health buckets
+	start        time.Time      // slot 0 of the health buckets
 	probes       sync.WaitGroup // StartProbes loops
 	obs          Observer       // nil: none
 }
@@ -178,12 +177,6 @@ func New(o Options) (*Proxy, error) {
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
-	}
-	for name := range p.strip {
-		p.longestStrip = max(p.longestStrip, len(name))
-	}
-	if p.longestStrip > maxFoldedHeader {
-		return nil, fmt.Errorf("%w: identity header names are limited to %d bytes", ErrInvalidRoute, maxFoldedHeader)
 	}
 
 	tc := transportConfig{
@@ -328,10 +321,9 @@ func (p *Proxy) newReverseProxy(rp *routeProxy, t http.RoundTripper, pool httput
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			p.rewrite(pr, &rp.route)
 		},
-		Transport:     t,
-		FlushInterval: -1,
-		BufferPool:    pool,
-		ErrorLog:      log.New(logWriter{l: p.logger, route: rp.route.Name}, "", 0),
+		Transport:  t,
+		BufferPool: pool,
+		ErrorLog:   log.New(logWriter{l: p.logger, route: rp.route.Name}, "", 0),
 		ModifyResponse: func(res *http.Response) error {
 			p.observeUpgrade(res)
 			p.noteRefusedUpgrade(res, &rp.route)

@@ -359,14 +359,14 @@ func TestRefusedUpgradeIsLoggedAsSuch(t *testing.T) {
 	req := b.request(http.MethodGet, "/cockpit/socket", nil, http.Header{
 		"Connection": {"Upgrade"}, "Upgrade": {"websocket"}, "Origin": {"https://evil.example"},
 	})
-	res, err := b.c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, _ = io.Copy(io.Discard, res.Body)
-	res.Body.Close()
-	if res.StatusCode != http.StatusForbidden {
-		t.Fatalf("status %d; want the panel's 403", res.StatusCode)
+	// The browser gets the panel's 403 or, since the refusal was cut
+	// short before the gateway flushed anything, a closed connection.
+	if res, err := b.c.Do(req); err == nil {
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusForbidden {
+			t.Fatalf("status %d; want the panel's 403", res.StatusCode)
+		}
 	}
 
 	var access string
