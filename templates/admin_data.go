@@ -95,37 +95,61 @@ type AdminUpstreamsPage struct {
 	// ConfigPath and ConfigLoadedAt say where the routes come from.
 	ConfigPath     string
 	ConfigLoadedAt string
-	// HealthWindow describes the error-count window ("5 minutes").
+	// HealthWindow describes the request-count window ("5 minutes").
 	HealthWindow string
 }
 
-// AdminRoute is one configured route with its health.
+// AdminRoute is one configured route with its health. Host, PathPrefix,
+// Upstream, CAFile and ServerName are split into the pieces a line may
+// break between (before "/", ".", "?", after "//" ...): the page joins
+// them with <wbr> so long URLs wrap where a reader expects, never inside
+// a host name label or a path segment unless that alone is too long.
 type AdminRoute struct {
 	Name               string
-	Host               string // "" = any host
-	PathPrefix         string
-	Upstream           string
+	Host               []string // nil = any host
+	PathPrefix         []string
+	Upstream           []string
+	UpstreamURL        string // Upstream whole, for the title
 	Policy             string
 	AllowUsers         []string
 	AllowGroups        []string
-	CAFile             string
+	CAFile             []string
 	InsecureSkipVerify bool
-	ServerName         string
+	ServerName         []string
 	PreserveHost       bool
 	Health             AdminHealth
 }
 
-// AdminHealth is a route's live health as shown.
+// AdminHealth is what was measured of a route's upstream: no verdict,
+// since a 404 or 400 may be what the panel answers. Times and latencies
+// are preformatted.
 type AdminHealth struct {
-	// Known is false before the first request or check.
-	Known      bool
-	Healthy    bool
-	LastStatus int // 0 = no response
-	Latency    string
-	LastCheck  string
-	Requests   int
-	Errors     int
-	LastError  string
+	// Known is false before the first probe or proxied request.
+	Known bool
+	// Unreachable: the latest result (probe or proxied request) was a
+	// transport error, no response at all.
+	Unreachable bool
+	// Probe is the last active probe (a GET of the upstream path).
+	Probe AdminResult
+	// LastRequest is the last proxied request's result.
+	LastRequest AdminResult
+	// Proxied requests over the window, by outcome.
+	Requests                                   int
+	Status1xx, Status2xx, Status3xx, Status4xx int
+	Status5xx, TransportErrors, ClientGone     int
+}
+
+// AdminResult is one request's outcome as shown.
+type AdminResult struct {
+	Seen    bool   // false: none yet
+	Status  int    // 0: no response, see Error
+	Error   string // the transport error
+	Latency string
+	// Ago is how long ago it was ("12s ago"); At the time itself, in
+	// UTC to the second, and ISOTime the same in RFC 3339.
+	Ago     string
+	At      string
+	ISOTime string
 }
 
 // AdminAuditPage is the data for "admin_audit".
@@ -133,13 +157,30 @@ type AdminAuditPage struct {
 	Common
 	Nav    Nav
 	Events []AdminAuditRow
-	// Limit is how many events the page shows at most.
-	Limit int
-	// Views link the page's views (sign-ins and changes, failures, all),
-	// the one shown marked Current.
+	// View is the view shown (the filter form posts it back); Views link
+	// the page's views (sign-ins and changes, failures, all), the one
+	// shown marked Current, keeping the filter.
+	View  string
 	Views []AdminAuditView
 	// Intro says what the view shown lists.
 	Intro string
+	// User and Event are the filter (form values; "" = any). EventChoices
+	// and Sizes are the choices of the event and page-size selects.
+	User         string
+	Event        string
+	EventChoices []AdminOption
+	Sizes        []AdminOption
+	// Filtered is true when a user or event filter is set; ResetURL shows
+	// the view unfiltered.
+	Filtered bool
+	ResetURL string
+	// Page is the page shown (1 = newest); From and To number its events
+	// (1-based; 0 when none).
+	Page     int
+	From, To int
+	// NewerURL and OlderURL link to the neighbouring pages ("" = none).
+	NewerURL string
+	OlderURL string
 }
 
 // AdminAuditView is one view of the audit page.
@@ -163,13 +204,17 @@ type AdminAuditRow struct {
 }
 
 // AdminTempPasswordPage is the data for "admin_temp_password": the one
-// time a reset password is shown.
+// time a reset password is shown (the page a reset redirects to). An
+// empty Password means there is nothing (more) to show.
 type AdminTempPasswordPage struct {
 	Common
 	Nav      Nav
 	User     string
 	Password string
 	BackURL  string
+	// ShownFor is how many minutes after the reset the password can be
+	// shown (once).
+	ShownFor int
 }
 
 // AdminForbiddenPage is the data for "admin_forbidden" (403 for signed-in

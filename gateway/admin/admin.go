@@ -20,22 +20,28 @@ import (
 
 // Paths served by the Handler.
 const (
-	Prefix        = "/.authgate/admin"
-	SettingsPath  = Prefix + "/settings"
-	UsersPath     = Prefix + "/users"
-	DisablePath   = UsersPath + "/disable"
-	RevokePath    = UsersPath + "/revoke"
-	ResetPath     = UsersPath + "/reset-password"
-	RolePath      = UsersPath + "/role"
-	UpstreamsPath = Prefix + "/upstreams"
-	AuditPath     = Prefix + "/audit"
+	Prefix       = "/.authgate/admin"
+	SettingsPath = Prefix + "/settings"
+	UsersPath    = Prefix + "/users"
+	DisablePath  = UsersPath + "/disable"
+	RevokePath   = UsersPath + "/revoke"
+	ResetPath    = UsersPath + "/reset-password"
+	// TempPasswordPath shows, once, the temporary password of the reset
+	// that redirected there.
+	TempPasswordPath = UsersPath + "/temp-password"
+	RolePath         = UsersPath + "/role"
+	UpstreamsPath    = Prefix + "/upstreams"
+	AuditPath        = Prefix + "/audit"
 )
 
 // Defaults for Options.
 const (
-	DefaultStepUpWindow = 10 * time.Minute
-	DefaultPageSize     = 50
-	DefaultAuditLimit   = 500
+	DefaultStepUpWindow  = 10 * time.Minute
+	DefaultPageSize      = 50
+	DefaultAuditPageSize = 50
+	// DefaultResultFor is how long a temporary password waits in the
+	// admin's session for its one showing.
+	DefaultResultFor    = 5 * time.Minute
 	DefaultHealthWindow = proxy.HealthWindow
 	// maxBulk caps how many users one bulk action may name.
 	maxBulk = 500
@@ -63,6 +69,19 @@ type Upstreams interface {
 	Health() []proxy.RouteHealth
 }
 
+// Sessions writes back the signed-in admin's session (a
+// *session.Manager): it holds the one-time result of a reset until the
+// page the reset redirects to has shown it.
+type Sessions interface {
+	Save(ctx context.Context, s store.Session) error
+}
+
+// Box seals what the admin's session holds (a *secretbox.Box).
+type Box interface {
+	Seal(plaintext, aad []byte) ([]byte, error)
+	Open(sealed, aad []byte) ([]byte, error)
+}
+
 // Hasher hashes a password for storage (a *password.Hasher).
 type Hasher interface {
 	Hash(pw string) (string, error)
@@ -80,6 +99,11 @@ type Deps struct {
 	Upstreams Upstreams
 	Hasher    Hasher
 	Pages     Pages
+	// Sessions and Box hold a reset's temporary password, sealed, in the
+	// admin's session between the POST and its result page (nil: resets
+	// are refused).
+	Sessions Sessions
+	Box      Box
 	// Bans lists and lifts sign-in bans (nil: no Bans tab).
 	Bans Bans
 	// Clock is the server clock check shown on the Settings page (nil:
@@ -104,9 +128,12 @@ type Options struct {
 	StepUpWindow time.Duration
 	// PageSize is the number of users per page (default 50).
 	PageSize int
-	// AuditLimit is how many audit events the Audit tab shows (default
-	// 500).
-	AuditLimit int
+	// AuditPageSize is how many audit events a page of the Audit tab
+	// shows unless the admin picks another size (default 50).
+	AuditPageSize int
+	// ResultFor is how long a reset's temporary password can be shown
+	// after the reset (default 5 minutes); it is shown at most once.
+	ResultFor time.Duration
 	// HealthWindow is the window of the health counters, as shown
 	// (default proxy.HealthWindow).
 	HealthWindow time.Duration
@@ -133,8 +160,11 @@ func New(d Deps, o Options) *Handler {
 	if o.PageSize <= 0 {
 		o.PageSize = DefaultPageSize
 	}
-	if o.AuditLimit <= 0 {
-		o.AuditLimit = DefaultAuditLimit
+	if o.AuditPageSize <= 0 {
+		o.AuditPageSize = DefaultAuditPageSize
+	}
+	if o.ResultFor <= 0 {
+		o.ResultFor = DefaultResultFor
 	}
 	if o.HealthWindow <= 0 {
 		o.HealthWindow = DefaultHealthWindow
@@ -152,6 +182,7 @@ func New(d Deps, o Options) *Handler {
 	m.HandleFunc("POST "+DisablePath, h.disable)
 	m.HandleFunc("POST "+RevokePath, h.revoke)
 	m.HandleFunc("POST "+ResetPath, h.resetPassword)
+	m.HandleFunc("GET "+TempPasswordPath, h.tempPasswordPage)
 	m.HandleFunc("POST "+RolePath, h.setRole)
 	m.HandleFunc("POST "+ResyncPath, h.resync)
 	m.HandleFunc("GET "+UpstreamsPath, h.upstreamsPage)

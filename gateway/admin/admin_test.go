@@ -384,12 +384,31 @@ func TestResetPassword(t *testing.T) {
 		if e.getUser(t, "bob").MustChangePassword {
 			t.Fatal("reset before confirming")
 		}
-		r = a.post(t, ResetPath, url.Values{"user": {"bob"}, "confirm": {"1"}})
+		// The POST answers 303 to the page that shows the password; the
+		// password is in neither the redirect nor the POST's answer.
+		r = a.post(t, ResetPath, url.Values{"user": {"bob"}, "confirm": {"1"}, "back": {"q=bo"}})
+		if r.status != http.StatusSeeOther || r.location != TempPasswordPath || tempPassRe.MatchString(r.body) {
+			t.Fatalf("reset: %d %q, want 303 to %s", r.status, r.location, TempPasswordPath)
+		}
+		r = a.get(t, r.location)
 		m := tempPassRe.FindStringSubmatch(r.body)
 		if r.status != http.StatusOK || m == nil {
 			t.Fatalf("no temporary password shown: %d\n%s", r.status, r.body)
 		}
 		pw := m[1]
+		if !strings.Contains(r.body, `<a href="/.authgate/admin/users?q=bo">Back to Manage users</a>`) {
+			t.Error("the result page does not lead back to the list the reset came from")
+		}
+		// Shown once: a reload shows it no more, and does not reset again.
+		hashAfter := e.getUser(t, "bob").PasswordHash
+		again := a.get(t, TempPasswordPath)
+		if again.status != http.StatusGone || tempPassRe.MatchString(again.body) || strings.Contains(again.body, pw) ||
+			!strings.Contains(again.body, `id="temp-password-gone"`) {
+			t.Errorf("reload of the result page: %d, password shown again or not explained", again.status)
+		}
+		if e.getUser(t, "bob").PasswordHash != hashAfter {
+			t.Error("reloading the result page reset the password again")
+		}
 		if len(pw) != TempPasswordLen || strings.ContainsAny(pw, "0O1lI") {
 			t.Errorf("temporary password %q: want %d unambiguous characters", pw, TempPasswordLen)
 		}
@@ -415,7 +434,7 @@ func TestResetPassword(t *testing.T) {
 			t.Error("reset not audited")
 		}
 		// Two resets give two different passwords.
-		r2 := a.post(t, ResetPath, url.Values{"user": {"bob"}, "confirm": {"1"}})
+		r2 := a.get(t, a.post(t, ResetPath, url.Values{"user": {"bob"}, "confirm": {"1"}}).location)
 		if m2 := tempPassRe.FindStringSubmatch(r2.body); m2 == nil || m2[1] == pw {
 			t.Error("second reset did not give a new password")
 		}
@@ -441,6 +460,75 @@ func TestResetPassword(t *testing.T) {
 		}
 		if e.getUser(t, "root").MustChangePassword {
 			t.Error("admin reset their own password")
+		}
+	})
+}
+
+// The temporary password waits in the resetting admin's session only:
+// sealed in the store, unreadable from another admin's session or another
+// browser of the same admin, and gone after a few minutes.
+func TestTempPasswordHeldForOneSession(t *testing.T) {
+	backends(t, func(t *testing.T, e *env) {
+		a := e.admin(t, "root")
+		e.addUser(t, user{name: "boss", role: store.RoleAdmin, totp: true})
+		other := e.login(t, "boss", e.clk.Now())
+		sameAdmin := e.login(t, "root", e.clk.Now())
+		e.addUser(t, user{name: "bob"})
+		e.addUser(t, user{name: "carol"})
+
+		r := a.post(t, ResetPath, url.Values{"user": {"bob"}, "confirm": {"1"}})
+		if r.status != http.StatusSeeOther || r.location != TempPasswordPath {
+			t.Fatalf("reset: %d %q", r.status, r.location)
+		}
+		// Neither another admin nor another browser of root sees it, and
+		// their look does not use it up.
+		for name, b := range map[string]*agent{"another admin": other, "another session of root": sameAdmin} {
+			if g := b.get(t, TempPasswordPath); g.status != http.StatusGone || tempPassRe.MatchString(g.body) {
+				t.Errorf("%s: %d, password shown", name, g.status)
+			}
+		}
+		// The store holds it sealed, in root's session only.
+		var held []byte
+		for _, n := range []string{"root", "boss"} {
+			ss, err := e.st.ListUserSessions(context.Background(), n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range ss {
+				if len(s.AdminResultSealed) > 0 {
+					if n != "root" || held != nil {
+						t.Errorf("a result held in a session of %s", n)
+					}
+					held = s.AdminResultSealed
+				}
+			}
+		}
+		g := a.get(t, TempPasswordPath)
+		m := tempPassRe.FindStringSubmatch(g.body)
+		if g.status != http.StatusOK || m == nil {
+			t.Fatalf("root's own session: %d, no password", g.status)
+		}
+		if held == nil || strings.Contains(string(held), m[1]) {
+			t.Error("the password was not held, or held in clear")
+		}
+		if strings.Contains(e.logs.String(), m[1]) {
+			t.Error("the temporary password reached the log")
+		}
+		ss, _ := e.st.ListUserSessions(context.Background(), "root")
+		for _, s := range ss {
+			if len(s.AdminResultSealed) > 0 {
+				t.Error("the shown password is still held in the session")
+			}
+		}
+
+		// Not shown after the few minutes it waits.
+		a.post(t, ResetPath, url.Values{"user": {"carol"}, "confirm": {"1"}})
+		e.clk.Advance(DefaultResultFor)
+		if g := a.get(t, TempPasswordPath); g.status != http.StatusGone || tempPassRe.MatchString(g.body) {
+			t.Errorf("after %v: %d, password shown", DefaultResultFor, g.status)
+		}
+		if !e.getUser(t, "carol").MustChangePassword {
+			t.Error("carol's reset did not happen")
 		}
 	})
 }

@@ -28,6 +28,8 @@ import (
 	"github.com/authgate/authgate/gateway/internal/testkit"
 	"github.com/authgate/authgate/gateway/password"
 	"github.com/authgate/authgate/gateway/proxy"
+	"github.com/authgate/authgate/gateway/secretbox"
+	"github.com/authgate/authgate/gateway/session"
 	"github.com/authgate/authgate/gateway/settings"
 	"github.com/authgate/authgate/gateway/store"
 	"github.com/authgate/authgate/gateway/store/embedded"
@@ -44,6 +46,8 @@ var (
 	_ Upstreams = (*proxy.Proxy)(nil)
 	_ Hasher    = (*password.Hasher)(nil)
 	_ Pages     = (*web.Renderer)(nil)
+	_ Sessions  = (*session.Manager)(nil)
+	_ Box       = (*secretbox.Box)(nil)
 )
 
 // newClock is a settable clock close to the wall clock (Redis expires
@@ -99,6 +103,8 @@ type env struct {
 	upstream *httptest.Server
 	srv      *httptest.Server
 	hasher   *password.Hasher
+	sessMgr  *session.Manager
+	box      *secretbox.Box
 	logs     *testkit.SyncBuffer
 	loadedAt time.Time
 	caFile   string
@@ -160,12 +166,31 @@ func newEnv(t testing.TB, open opener) *env {
 	if err != nil {
 		t.Fatalf("NewRenderer: %v", err)
 	}
+	e.sessMgr, e.box = newHold(t, e.st, e.clk)
 	e.loadedAt = e.clk.Now().Add(-time.Hour)
-	h := New(Deps{Users: e.svc, Bans: e.svc, Upstreams: e.proxy, Hasher: e.hasher, Pages: rd, Now: e.clk.Now},
+	h := New(Deps{Users: e.svc, Bans: e.svc, Upstreams: e.proxy, Hasher: e.hasher, Pages: rd, Now: e.clk.Now,
+		Sessions: e.sessMgr, Box: e.box},
 		Options{ConfigPath: configPath, ConfigLoadedAt: e.loadedAt})
 	e.srv = httptest.NewServer(middleware.Logger(log)(withCSRF(requireUser(e.st)(h.Handler()))))
 	t.Cleanup(e.srv.Close)
 	return e
+}
+
+// newHold returns the session manager and box that hold a reset's
+// temporary password in the admin's session (the sessions login makes
+// live 12 hours).
+func newHold(t testing.TB, st store.Store, c *testkit.Clock) (*session.Manager, *secretbox.Box) {
+	t.Helper()
+	key, err := secretbox.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	box, err := secretbox.New(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := session.New(st, session.Options{CookieName: sessionCookie, IdleTimeout: 12 * time.Hour, MaxLifetime: 12 * time.Hour}, c.Now, rand.Reader)
+	return m, box
 }
 
 // requireUser stands in for auth's RequireUser: a complete session from

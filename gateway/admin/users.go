@@ -10,6 +10,7 @@ import (
 	"github.com/authgate/authgate/gateway/store"
 	"github.com/authgate/authgate/gateway/useradmin"
 	"github.com/authgate/authgate/gateway/web"
+	"github.com/authgate/authgate/middleware"
 	"github.com/authgate/authgate/templates"
 )
 
@@ -21,6 +22,7 @@ const (
 	msgBadRole     = "Choose a role: admin or user."
 	msgSelfReset   = "To change your own password, use My account."
 	msgUnavailable = "The users cannot be read right now. Please try again."
+	msgResetFailed = "The password could not be reset. Please try again."
 )
 
 var statuses = []templates.AdminOption{
@@ -358,27 +360,36 @@ func (h *Handler) resetPassword(w http.ResponseWriter, r *http.Request) {
 		})
 		return
 	}
+	if h.d.Sessions == nil || h.d.Box == nil {
+		h.d.Pages.RenderError(w, r, web.Errorf(http.StatusServiceUnavailable, msgResetFailed, errNoHold))
+		return
+	}
 	pw, err := tempPassword(h.d.Rand)
 	if err != nil {
-		h.d.Pages.RenderError(w, r, web.Errorf(http.StatusInternalServerError, "The password could not be reset. Please try again.", err))
+		h.d.Pages.RenderError(w, r, web.Errorf(http.StatusInternalServerError, msgResetFailed, err))
 		return
 	}
 	hash, err := h.d.Hasher.Hash(pw)
 	if err != nil {
-		h.d.Pages.RenderError(w, r, web.Errorf(http.StatusInternalServerError, "The password could not be reset. Please try again.", fmt.Errorf("admin: hash temporary password: %w", err)))
+		h.d.Pages.RenderError(w, r, web.Errorf(http.StatusInternalServerError, msgResetFailed, fmt.Errorf("admin: hash temporary password: %w", err)))
+		return
+	}
+	// The password waits, sealed, in this admin's session for the page
+	// the redirect leads to: never in a URL or a cookie, and a reload of
+	// that page neither repeats the reset nor shows the password again.
+	// It is held before the reset so a reset never happens unseen.
+	if err := h.holdReset(r, heldReset{User: name, Password: pw, At: h.d.Now(), Back: v.query()}); err != nil {
+		h.d.Pages.RenderError(w, r, web.Errorf(http.StatusServiceUnavailable, msgResetFailed, err))
 		return
 	}
 	if err := h.d.Users.ResetPassword(r.Context(), name, hash); err != nil {
+		if derr := h.setHeld(r, nil); derr != nil {
+			middleware.LoggerFrom(r.Context()).Error().Err(derr).Msg("admin: unused temporary password left in the session")
+		}
 		h.failed(w, r, v, err)
 		return
 	}
-	h.d.Pages.Render(w, r, http.StatusOK, templates.PageAdminTempPassword, templates.AdminTempPasswordPage{
-		Common:   h.common(r, "Temporary password"),
-		Nav:      h.nav(r, "users"),
-		User:     name,
-		Password: pw,
-		BackURL:  v.url(nil),
-	})
+	http.Redirect(w, r, TempPasswordPath, http.StatusSeeOther)
 }
 
 // setRole changes a user's role; removing the last admin is refused.

@@ -26,6 +26,7 @@ import (
 	"github.com/authgate/authgate/gateway/admin"
 	"github.com/authgate/authgate/gateway/audit"
 	"github.com/authgate/authgate/gateway/auth"
+	"github.com/authgate/authgate/gateway/branding"
 	"github.com/authgate/authgate/gateway/clock"
 	"github.com/authgate/authgate/gateway/config"
 	"github.com/authgate/authgate/gateway/drift"
@@ -61,6 +62,9 @@ type Server struct {
 	now     func() time.Time
 	// admin serves both the admin web UI and the control socket.
 	admin *useradmin.Service
+	// snapshot copies the embedded store for `authgate backup` over the
+	// control socket (nil for Redis).
+	snapshot useradmin.Snapshotter
 	// loadedAt is when the config was loaded (shown on the admin page).
 	loadedAt time.Time
 	// live is the part built from the reloadable keys (proxy, sign-in
@@ -167,6 +171,9 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, o Options)
 	}
 	if cfg.Store.Driver == "embedded" && !o.NoControlSocket {
 		s.ctlPath = ControlSocketPath(cfg)
+	}
+	if e, ok := st.(*embedded.Store); ok {
+		s.snapshot = e.Snapshot
 	}
 	return s, nil
 }
@@ -310,6 +317,17 @@ func DefaultIssuer(cfg *config.Config) string {
 	return "authgate"
 }
 
+// publicHost is the host of public_url as a request to it would name it
+// (lower case, a non-default port kept), "" without one.
+func publicHost(cfg *config.Config) string {
+	if u, err := url.Parse(cfg.PublicURL); cfg.PublicURL != "" && err == nil {
+		if h, err := middleware.NormalizeHost(u.Host, u.Scheme); err == nil {
+			return h
+		}
+	}
+	return ""
+}
+
 func (s *Server) build(ctx context.Context) error {
 	cfg := s.cfg
 	key, err := LoadKey(cfg, s.log)
@@ -432,6 +450,19 @@ func (s *Server) build(ctx context.Context) error {
 				redirectHosts = append(redirectHosts, strings.ToLower(u.Hostname()))
 			}
 		}
+		// ui.logo_file was checked by Validate; it is read again here, at
+		// start and at every reload, and a file that went bad since
+		// fails the start or keeps the running config.
+		var logo *branding.Logo
+		logoURL := ""
+		if cfg.UI.LogoFile != "" {
+			l, err := config.ReadLogo(cfg.UI.LogoFile)
+			if err != nil {
+				return nil, fmt.Errorf("ui.logo_file: %w", err)
+			}
+			logo = branding.NewLogo(l.Data, l.ContentType)
+			logoURL = logo.URL()
+		}
 		stripCookies := append(sessions.CookieNames(), csrf.CookieNames()...)
 		px, err := proxy.New(proxy.Options{
 			Routes:       routes,
@@ -467,9 +498,13 @@ func (s *Server) build(ctx context.Context) error {
 		}, auth.Options{
 			DefaultIssuer: DefaultIssuer(cfg),
 			RedirectHosts: redirectHosts,
+			Title:         cfg.UI.Title,
+			LogoURL:       logoURL,
+			PublicHost:    publicHost(cfg),
 		})
 
-		adm := admin.New(admin.Deps{Users: s.admin, Bans: s.admin, Upstreams: px, Hasher: password.NewLimited(hasher, hashSlots), Pages: renderer, Now: s.now, Clock: s.clock, Drift: driftSvc},
+		adm := admin.New(admin.Deps{Users: s.admin, Bans: s.admin, Upstreams: px, Hasher: password.NewLimited(hasher, hashSlots), Pages: renderer, Now: s.now, Clock: s.clock, Drift: driftSvc,
+			Sessions: sessions, Box: box},
 			admin.Options{ConfigPath: cfg.Path(), ConfigLoadedAt: loadedAt})
 
 		// The gateway's own pages: the sign-in flow, and behind a complete
@@ -489,6 +524,10 @@ func (s *Server) build(ctx context.Context) error {
 		health := own(http.HandlerFunc(s.health))
 		ready := own(http.HandlerFunc(s.ready))
 		forwardAuth := own(http.HandlerFunc(ah.ForwardAuth))
+		var logoHandler http.Handler
+		if logo != nil {
+			logoHandler = own(logo)
+		}
 		root := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			p, err := proxy.CanonicalPath(r.URL)
 			switch {
@@ -502,6 +541,10 @@ func (s *Server) build(ctx context.Context) error {
 				// Forward auth for an existing proxy: any method (nginx's
 				// auth_request keeps the original one), no CSRF, no body.
 				forwardAuth.ServeHTTP(w, r)
+			case p == branding.LogoPath && logoHandler != nil:
+				// Shown on the sign-in pages: no session, no CSRF cookie
+				// (a cached image must not set one), headers of its own.
+				logoHandler.ServeHTTP(w, r)
 			case auth.IsGatewayPath(p):
 				pagesChain.ServeHTTP(w, r)
 			default:
@@ -641,7 +684,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			_ = s.store.Close() // Serve owns the store: release it on every return
 			return fmt.Errorf("control socket: %w", err)
 		}
-		ctl = &http.Server{Handler: useradmin.NewSocketHandler(s.admin, s.log), ReadHeaderTimeout: 5 * time.Second}
+		var opts []useradmin.SocketOption
+		if s.snapshot != nil {
+			opts = append(opts, useradmin.WithBackup(s.snapshot))
+		}
+		ctl = &http.Server{Handler: useradmin.NewSocketHandler(s.admin, s.log, opts...), ReadHeaderTimeout: 5 * time.Second}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

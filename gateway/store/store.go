@@ -171,6 +171,11 @@ type Session struct {
 	// account page, sealed (never in clear), so the user can download them
 	// for a short while after they were shown once.
 	RecoveryCodesSealed []byte `json:"recovery_codes_sealed,omitempty"`
+	// AdminResultSealed holds the one-time result of an admin action that
+	// must not travel in a URL (a temporary password), sealed, between the
+	// action's POST and the page it redirects to, which removes it. Only
+	// this session can read it.
+	AdminResultSealed []byte `json:"admin_result_sealed,omitempty"`
 	// Redirect is where to send the user after the pending stage.
 	Redirect string `json:"redirect,omitempty"`
 	// UserEpoch is the user's AuthEpoch when this session was created

@@ -190,7 +190,7 @@ func (c *Cache) GetUser(ctx context.Context, name string) (store.User, error) {
 	if !c.open.Load() {
 		c.userBypass.Add(1)
 	} else if u, ok := c.users.get(name, c.now()); ok {
-		return cloneUser(u), nil
+		return u.Clone(), nil
 	}
 	tk := c.users.ticket(name)
 	start := c.now()
@@ -198,7 +198,7 @@ func (c *Cache) GetUser(ctx context.Context, name string) (store.User, error) {
 	if err != nil {
 		return store.User{}, err
 	}
-	c.users.put(name, cloneUser(u), start.Add(c.maxAge), tk, start)
+	c.users.put(name, u.Clone(), start.Add(c.maxAge), tk, start)
 	return u, nil
 }
 
@@ -210,37 +210,10 @@ func cloneSession(s store.Session) store.Session {
 	if s.RecoveryCodesSealed != nil {
 		s.RecoveryCodesSealed = slices.Clone(s.RecoveryCodesSealed)
 	}
+	if s.AdminResultSealed != nil {
+		s.AdminResultSealed = slices.Clone(s.AdminResultSealed)
+	}
 	return s
-}
-
-// cloneUser is store.User.Clone in fewer allocations (this is every
-// authenticated request's copy): Groups and RecoveryCodes share one
-// backing array, each capped so an append by the caller reallocates.
-func cloneUser(u store.User) store.User {
-	groups, codes := u.Groups, u.RecoveryCodes
-	ng, nr := len(groups), len(codes)
-	u.Groups, u.RecoveryCodes = nil, nil
-	if ng+nr > 0 {
-		all := make([]string, 0, ng+nr)
-		all = append(append(all, groups...), codes...)
-		if ng > 0 {
-			u.Groups = all[:ng:ng]
-		}
-		if nr > 0 {
-			u.RecoveryCodes = all[ng : ng+nr : ng+nr]
-		}
-	}
-	if len(u.TOTPSecret) > 0 {
-		u.TOTPSecret = slices.Clone(u.TOTPSecret)
-	} else {
-		u.TOTPSecret = nil
-	}
-	if len(u.DriftSeen) > 0 {
-		u.DriftSeen = slices.Clone(u.DriftSeen)
-	} else {
-		u.DriftSeen = nil
-	}
-	return u
 }
 
 // SessionChanged drops the session (Handler).

@@ -257,22 +257,26 @@ func testSessionCopies(t *testing.T, h Harness) {
 	in := sampleSession(hashID(1), "alice", 0)
 	want := in
 	want.PendingTOTPSecret = slices.Clone(in.PendingTOTPSecret)
+	want.AdminResultSealed = slices.Clone(in.AdminResultSealed)
 	if err := h.Store.PutSession(ctx, in, longTTL); err != nil {
 		t.Fatal(err)
 	}
 	in.PendingTOTPSecret[0] = 0
+	in.AdminResultSealed[0] = 0
 	got, err := h.Store.GetSession(ctx, in.IDHash)
 	if err != nil {
 		t.Fatal(err)
 	}
 	checkSession(t, got, want)
 	got.PendingTOTPSecret[0] = 0
+	got.AdminResultSealed[0] = 0
 	list, err := h.Store.ListUserSessions(ctx, "alice")
 	if err != nil || len(list) != 1 {
 		t.Fatalf("ListUserSessions = %v, %v", list, err)
 	}
 	checkSession(t, list[0], want)
 	list[0].PendingTOTPSecret[0] = 0
+	list[0].AdminResultSealed[0] = 0
 	again, _ := h.Store.GetSession(ctx, in.IDHash)
 	checkSession(t, again, want)
 }

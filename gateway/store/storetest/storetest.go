@@ -175,6 +175,7 @@ func sampleSession(idHash, user string, offset time.Duration) store.Session {
 		IP:                "203.0.113.7",
 		UserAgent:         "Mozilla/5.0 (X11; Linux x86_64)",
 		PendingTOTPSecret: []byte{0xaa, 0xbb},
+		AdminResultSealed: []byte{0xcc, 0xdd},
 		Redirect:          "/admin/?tab=users",
 		UserEpoch:         3,
 		Mode:              "on",
