@@ -89,7 +89,7 @@ func (s *Store) announceNow(ctx context.Context, kind, key string) error {
 // announceErr returns err (nil stays nil), explaining a refused PUBLISH:
 // Redis 7 gives an ACL user no pub/sub channel unless one is granted.
 func (s *Store) announceErr(err error) error {
-	if err == nil || !strings.Contains(err.Error(), "NOPERM") {
+	if err == nil || !redis.IsPermissionError(err) {
 		return err
 	}
 	ch := s.invalidateChannel()
