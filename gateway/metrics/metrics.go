@@ -211,9 +211,9 @@ func (m *Metrics) LoginAttempt(factor, result string) {
 }
 
 // ProofChecked counts one proof of factor that was really checked
-// (regulation.Observer); ok is not a label: the outcomes are in
+// (regulation.Observer); the outcomes are in
 // authgate_login_attempts_total.
-func (m *Metrics) ProofChecked(factor string, ok bool) {
+func (m *Metrics) ProofChecked(factor string) {
 	if m == nil {
 		return
 	}

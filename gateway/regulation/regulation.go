@@ -61,7 +61,7 @@ type Recorder interface {
 // Observer learns of every proof checked (a *metrics.Metrics). Its
 // method must not block.
 type Observer interface {
-	ProofChecked(proof string, ok bool)
+	ProofChecked(proof string)
 }
 
 // Options tune the Regulator; zero fields take the defaults.
@@ -304,7 +304,7 @@ func (r *Regulator) Reserve(ctx context.Context, proof string, c Claim) (*Attemp
 // stays counted. A user or address whose count reached the limit is
 // banned; the bans started are returned.
 func (a *Attempt) Failed(ctx context.Context) ([]store.Ban, error) {
-	a.r.checked(a.proof, false)
+	a.r.checked(a.proof)
 	var started []store.Ban
 	var errs []error
 	for _, c := range a.counts {
@@ -325,7 +325,7 @@ func (a *Attempt) Failed(ctx context.Context) ([]store.Ban, error) {
 // Passed records that the reserved proof was right: the reservation is
 // given back, so only failures count towards the limits.
 func (a *Attempt) Passed(ctx context.Context) error {
-	a.r.checked(a.proof, true)
+	a.r.checked(a.proof)
 	return a.release(ctx)
 }
 
@@ -395,9 +395,9 @@ func (r *Regulator) ensureBan(ctx context.Context, s subject, failures int64, ip
 	return b, err == nil, err
 }
 
-func (r *Regulator) checked(proof string, ok bool) {
+func (r *Regulator) checked(proof string) {
 	if r.obs != nil && proof != "" {
-		r.obs.ProofChecked(proof, ok)
+		r.obs.ProofChecked(proof)
 	}
 }
 
