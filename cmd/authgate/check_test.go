@@ -61,3 +61,24 @@ ui:
 		t.Fatalf("exit %d, want 1 and %q:\n%s%s", r.code, want, r.stdout, r.stderr)
 	}
 }
+
+// config check says which 2FA mode is in force and where it comes from:
+// the file's until one is stored (Settings page, `authgate 2fa mode`),
+// then the stored one, which wins.
+func TestConfigCheckSaysWhereTheModeComesFrom(t *testing.T) {
+	dir := t.TempDir()
+	path := writeConfig(t, dir, testConfig{Mode: "on"})
+	r := runCLI(t, "", "config", "check", "--config", path)
+	if r.code != 0 || !strings.Contains(r.stdout, path+": 2fa mode: on from two_factor.mode in the config file, unless one was set on the Settings page") ||
+		!strings.Contains(r.stdout, "does not exist yet") {
+		t.Fatalf("before any store: %v", r)
+	}
+	if r := runCLI(t, "", "2fa", "mode", "required", "--config", path); r.code != 0 {
+		t.Fatalf("2fa mode required: %v", r)
+	}
+	r = runCLI(t, "", "config", "check", "--config", path)
+	want := path + ": 2fa mode: required, set on the Settings page or with `authgate 2fa mode`; it wins over two_factor.mode on in the config file\n"
+	if r.code != 0 || !strings.Contains(r.stdout, want) {
+		t.Fatalf("stdout lacks %q: %v", want, r)
+	}
+}

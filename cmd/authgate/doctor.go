@@ -356,3 +356,23 @@ func roundTrip(d time.Duration) string {
 	}
 	return d.Round(time.Microsecond).String()
 }
+
+// effectiveMode says which 2FA mode is in force for cfg and where it
+// comes from, as doctor does: asked of the running server, read from the
+// store, or, when neither can be read here, the file's value with the
+// rule that a stored one would win.
+func effectiveMode(ctx context.Context, cfg *config.Config) string {
+	st, found, closeStore := doctorStore(ctx, cfg)
+	switch {
+	case st != nil:
+		defer closeStore()
+		return doctorMode(ctx, cfg, st).msg
+	case len(found) > 0 && found[0].sev == sevOK:
+		return doctorModeRunning(ctx, cfg, useradmin.NewClient(server.ControlSocketPath(cfg))).msg
+	}
+	why := "it could not be read here"
+	if len(found) > 0 {
+		why = found[0].msg
+	}
+	return fmt.Sprintf("%s from two_factor.mode in the config file, unless one was set on the Settings page or with `authgate 2fa mode`, which wins (the store: %s)", cfg.TwoFactor.Mode, why)
+}

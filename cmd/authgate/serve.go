@@ -198,5 +198,6 @@ func cmdConfig(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stdout, "%s: route %s: %s\n", path, r.Name, d)
 		}
 	}
+	fmt.Fprintf(stdout, "%s: 2fa mode: %s\n", path, effectiveMode(context.Background(), cfg))
 	return nil
 }
