@@ -13,7 +13,7 @@ import (
 
 	"github.com/authgate/authgate/gateway/config"
 	"github.com/authgate/authgate/gateway/store"
-	"github.com/authgate/authgate/gateway/useradmin"
+	"github.com/authgate/authgate/gateway/users"
 )
 
 // adminCmd is one subcommand of an admin command group ("authgate user",
@@ -31,7 +31,7 @@ type adminCmd struct {
 	// prepare runs with the config before the store is opened (reading
 	// a password or a file); nil: nothing to prepare.
 	prepare func(cfg *config.Config, pos []string) error
-	run     func(ctx context.Context, a useradmin.Admin, pos []string, stdout io.Writer) error
+	run     func(ctx context.Context, a users.Admin, pos []string, stdout io.Writer) error
 }
 
 // runAdminGroup dispatches "authgate GROUP SUB ARGS...".
@@ -119,21 +119,22 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 // checkNames validates user names given on the command line.
 func checkNames(names []string) error {
 	for _, n := range names {
-		if err := useradmin.ValidateName(n); err != nil {
-			return errors.New(strings.TrimPrefix(err.Error(), useradmin.ErrInvalid.Error()+": "))
+		if err := users.ValidateName(n); err != nil {
+			return userError(err, "")
 		}
 	}
 	return nil
 }
 
 // userError names the user in a not-found error (unless name is "": the
-// error names them) and drops the package prefix of a rejected argument.
+// error names them) and tells a rejected argument without the package
+// prefix.
 func userError(err error, name string) error {
-	switch {
-	case errors.Is(err, store.ErrNotFound) && name != "":
+	if ie, ok := errors.AsType[*users.InvalidError](err); ok {
+		return errors.New(ie.Message)
+	}
+	if errors.Is(err, store.ErrNotFound) && name != "" {
 		return fmt.Errorf("no user %q", name)
-	case errors.Is(err, useradmin.ErrInvalid):
-		return errors.New(strings.Replace(err.Error(), useradmin.ErrInvalid.Error()+": ", "", 1))
 	}
 	return err
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -10,6 +12,7 @@ import (
 	"github.com/authgate/authgate/gateway/settings"
 	"github.com/authgate/authgate/gateway/store"
 	"github.com/authgate/authgate/gateway/store/embedded"
+	"github.com/authgate/authgate/gateway/users"
 )
 
 // seedAdminStore stores root (admin), alice (2FA, 3 recovery codes, two
@@ -328,5 +331,34 @@ func TestCell(t *testing.T) {
 		if got := cell(tt.in); got != tt.want {
 			t.Errorf("cell(%q) = %q, want %q", tt.in, got, tt.want)
 		}
+	}
+}
+
+// userError tells a rejected argument by its message alone, found with
+// errors.As (it used to cut the package prefix out of the error text).
+func TestUserError(t *testing.T) {
+	invalid := &users.InvalidError{Field: "role", Message: `role "root": must be "admin" or "user"`}
+	unknown := &users.UnknownUsersError{Names: []string{"ghost"}}
+	tests := []struct {
+		name string
+		err  error
+		user string
+		want string
+	}{
+		{"invalid", invalid, "", invalid.Message},
+		{"invalid wrapped", fmt.Errorf("set role of user %q: %w", "bob", invalid), "bob", invalid.Message},
+		{"not found", fmt.Errorf("x: %w", store.ErrNotFound), "bob", `no user "bob"`},
+		{"unknown users name themselves", fmt.Errorf("disable 2FA: %w", unknown), "", `disable 2FA: no user "ghost"; nothing changed`},
+		{"other", errors.New("store down"), "bob", "store down"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := userError(tt.err, tt.user).Error(); got != tt.want {
+				t.Errorf("userError = %q, want %q", got, tt.want)
+			}
+		})
+	}
+	if err := checkNames([]string{"ok", "a/b"}); err == nil || strings.Contains(err.Error(), users.ErrInvalid.Error()) || !strings.Contains(err.Error(), `user name "a/b"`) {
+		t.Errorf("checkNames = %v", err)
 	}
 }

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/authgate/authgate/gateway/audit"
-	"github.com/authgate/authgate/gateway/useradmin"
+	"github.com/authgate/authgate/gateway/users"
 )
 
 const auditUsage = "authgate audit [--failures|--all] [--since DURATION|RFC3339] [--limit N] [--config PATH]"
@@ -37,14 +37,14 @@ func cmdAudit(ctx context.Context, args []string, now func() time.Time, stdout, 
 	if *limit < 0 {
 		return fmt.Errorf("%w: --limit must be 0 or more", errUsage)
 	}
-	view := useradmin.AuditChanges
+	view := users.AuditChanges
 	switch {
 	case *failures && *all:
 		return fmt.Errorf("%w: --failures and --all exclude each other", errUsage)
 	case *failures:
-		view = useradmin.AuditFailures
+		view = users.AuditFailures
 	case *all:
-		view = useradmin.AuditAll
+		view = users.AuditAll
 	}
 	since, err := parseSince(*sinceFlag, now)
 	if err != nil {

@@ -9,7 +9,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/authgate/authgate/gateway/store"
-	"github.com/authgate/authgate/gateway/useradmin"
+	"github.com/authgate/authgate/gateway/users"
 )
 
 // bansCommands are "authgate bans ...".
@@ -37,7 +37,7 @@ func checkBanTargets(pos []string) error {
 	return nil
 }
 
-func bansList(ctx context.Context, a useradmin.Admin, _ []string, stdout io.Writer) error {
+func bansList(ctx context.Context, a users.Admin, _ []string, stdout io.Writer) error {
 	bs, err := a.Bans(ctx)
 	if err != nil {
 		return err
@@ -56,7 +56,7 @@ func bansList(ctx context.Context, a useradmin.Admin, _ []string, stdout io.Writ
 
 // bansLift lifts every target's bans; a target with none is reported and
 // makes the exit status 1, the others are still lifted.
-func bansLift(ctx context.Context, a useradmin.Admin, pos []string, stdout io.Writer) error {
+func bansLift(ctx context.Context, a users.Admin, pos []string, stdout io.Writer) error {
 	var errs []error
 	for _, target := range pos {
 		lifted, err := a.LiftBan(ctx, target)
@@ -66,7 +66,7 @@ func bansLift(ctx context.Context, a useradmin.Admin, pos []string, stdout io.Wr
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			errs = append(errs, fmt.Errorf("no active ban for %q", cell(target)))
-		case errors.Is(err, useradmin.ErrInvalid):
+		case errors.Is(err, users.ErrInvalid):
 			errs = append(errs, userError(err, ""))
 		case err != nil:
 			errs = append(errs, err)

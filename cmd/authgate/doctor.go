@@ -11,12 +11,13 @@ import (
 
 	ntpclock "github.com/authgate/authgate/gateway/clock"
 	"github.com/authgate/authgate/gateway/config"
+	"github.com/authgate/authgate/gateway/control"
 	"github.com/authgate/authgate/gateway/drift"
 	"github.com/authgate/authgate/gateway/server"
 	"github.com/authgate/authgate/gateway/settings"
 	"github.com/authgate/authgate/gateway/store"
 	"github.com/authgate/authgate/gateway/store/embedded"
-	"github.com/authgate/authgate/gateway/useradmin"
+	"github.com/authgate/authgate/gateway/users"
 )
 
 const doctorUsage = "authgate doctor [--config PATH]"
@@ -81,7 +82,7 @@ func cmdDoctor(ctx context.Context, args []string, now func() time.Time, stdout,
 		} else {
 			if len(storeFindings) > 0 && storeFindings[0].sev == sevOK {
 				// The running server holds the embedded store: ask it.
-				all = append(all, doctorModeRunning(ctx, cfg, useradmin.NewClient(server.ControlSocketPath(cfg))))
+				all = append(all, doctorModeRunning(ctx, cfg, control.NewClient(server.ControlSocketPath(cfg))))
 			}
 			all = append(all, driftSkipped(storeFindings))
 		}
@@ -185,13 +186,13 @@ func doctorStore(ctx context.Context, cfg *config.Config) (st store.Store, fs []
 		sock := server.ControlSocketPath(cfg)
 		if _, err := os.Stat(sock); err == nil {
 			start := time.Now()
-			_, err := useradmin.NewClient(sock).List(ctx)
+			_, err := control.NewClient(sock).List(ctx)
 			rtt := time.Since(start)
 			switch {
 			case err == nil:
 				return nil, []finding{{sevOK, topic, fmt.Sprintf("embedded %s is held by the running server; its control socket answered in %v",
 					cfg.Store.Path, rtt.Round(100*time.Microsecond)), ""}}, noop
-			case !errors.Is(err, useradmin.ErrUnavailable):
+			case !errors.Is(err, control.ErrUnavailable):
 				return nil, []finding{{sevFail, topic, "the running server's control socket answered with an error: " + err.Error(),
 					"read the server's log (journalctl -u authgate)"}}, noop
 			}
@@ -232,7 +233,7 @@ func doctorStore(ctx context.Context, cfg *config.Config) (st store.Store, fs []
 			fs = append(fs, finding{sevInfo, "redis persistence", "not read: " + err.Error(), "make sure Redis keeps its data: appendonly yes, maxmemory-policy noeviction"})
 		} else if ps := d.Problems(); len(ps) > 0 {
 			for _, p := range ps {
-				fs = append(fs, finding{sevWarn, "redis persistence", p, "it holds the only copy of users, TOTP secrets and the key check: see README, Redis"})
+				fs = append(fs, finding{sevWarn, "redis persistence", p, "it holds the only copy of users, TOTP secrets and the key check: see store.driver in docs/configuration.md and docs/operations.md"})
 			}
 		} else {
 			fs = append(fs, finding{sevOK, "redis persistence", "append-only file on, no eviction", ""})
@@ -278,9 +279,9 @@ func doctorMode(ctx context.Context, cfg *config.Config, st store.Store) finding
 }
 
 // modeReader is what doctorModeRunning needs of the running server's
-// control socket (a *useradmin.Client).
+// control socket (a *control.Client).
 type modeReader interface {
-	Settings(ctx context.Context) (useradmin.SettingsInfo, error)
+	Settings(ctx context.Context) (users.SettingsInfo, error)
 }
 
 // doctorModeRunning is doctorMode for an embedded store the running
@@ -295,9 +296,9 @@ func doctorModeRunning(ctx context.Context, cfg *config.Config, srv modeReader) 
 	switch {
 	case err != nil:
 		return finding{sevInfo, topic, "the running server did not say: " + err.Error(), "read the server's log (journalctl -u authgate)"}
-	case info.ModeSource == useradmin.ModeFromSettings && info.Mode == cfg.TwoFactor.Mode:
+	case info.ModeSource == users.ModeFromSettings && info.Mode == cfg.TwoFactor.Mode:
 		return finding{sevOK, topic, fmt.Sprintf("%s, set on the Settings page or with `authgate 2fa mode` (the config file agrees)", info.Mode), ""}
-	case info.ModeSource == useradmin.ModeFromSettings:
+	case info.ModeSource == users.ModeFromSettings:
 		return finding{sevInfo, topic, fmt.Sprintf("%s, set on the Settings page or with `authgate 2fa mode`; it wins over two_factor.mode %s in the config file", info.Mode, cfg.TwoFactor.Mode),
 			"change it on the admin Settings page or with `authgate 2fa mode`; editing the file has no effect"}
 	case info.Mode == cfg.TwoFactor.Mode:
@@ -368,7 +369,7 @@ func effectiveMode(ctx context.Context, cfg *config.Config) string {
 		defer closeStore()
 		return doctorMode(ctx, cfg, st).msg
 	case len(found) > 0 && found[0].sev == sevOK:
-		return doctorModeRunning(ctx, cfg, useradmin.NewClient(server.ControlSocketPath(cfg))).msg
+		return doctorModeRunning(ctx, cfg, control.NewClient(server.ControlSocketPath(cfg))).msg
 	}
 	why := "it could not be read here"
 	if len(found) > 0 {

@@ -6,7 +6,7 @@ import (
 	"io"
 	"text/tabwriter"
 
-	"github.com/authgate/authgate/gateway/useradmin"
+	"github.com/authgate/authgate/gateway/users"
 )
 
 // sessionsCommands are "authgate sessions ...".
@@ -25,7 +25,7 @@ func cmdSessions(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	return runAdminGroup(ctx, "sessions", sessionsCommands, args, stdout, stderr)
 }
 
-func sessionsList(ctx context.Context, a useradmin.Admin, pos []string, stdout io.Writer) error {
+func sessionsList(ctx context.Context, a users.Admin, pos []string, stdout io.Writer) error {
 	ss, err := a.Sessions(ctx, pos[0])
 	if err != nil {
 		return userError(err, pos[0])
@@ -46,7 +46,7 @@ func sessionsList(ctx context.Context, a useradmin.Admin, pos []string, stdout i
 	return tw.Flush()
 }
 
-func sessionsRevoke(ctx context.Context, a useradmin.Admin, pos []string, stdout io.Writer) error {
+func sessionsRevoke(ctx context.Context, a users.Admin, pos []string, stdout io.Writer) error {
 	n, err := a.RevokeSessions(ctx, pos[0])
 	if err != nil {
 		return userError(err, pos[0])

@@ -7,7 +7,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/authgate/authgate/gateway/settings"
-	"github.com/authgate/authgate/gateway/useradmin"
+	"github.com/authgate/authgate/gateway/users"
 )
 
 // twoFACommands are "authgate 2fa ...".
@@ -40,7 +40,7 @@ func cmd2FA(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	return runAdminGroup(ctx, "2fa", twoFACommands, args, stdout, stderr)
 }
 
-func twoFAStatus(ctx context.Context, a useradmin.Admin, pos []string, stdout io.Writer) error {
+func twoFAStatus(ctx context.Context, a users.Admin, pos []string, stdout io.Writer) error {
 	if len(pos) == 1 {
 		return twoFAUser(ctx, a, pos[0], stdout)
 	}
@@ -48,7 +48,7 @@ func twoFAStatus(ctx context.Context, a useradmin.Admin, pos []string, stdout io
 	if err != nil {
 		return err
 	}
-	users, err := a.List(ctx)
+	list, err := a.List(ctx)
 	if err != nil {
 		return err
 	}
@@ -56,7 +56,7 @@ func twoFAStatus(ctx context.Context, a useradmin.Admin, pos []string, stdout io
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tROLE\t2FA\tENROLLED\tLAST CODE\tRECOVERY\tSESSIONS")
 	enabled := 0
-	for _, u := range users {
+	for _, u := range list {
 		recovery := "-"
 		if u.TwoFactor {
 			enabled++
@@ -68,12 +68,12 @@ func twoFAStatus(ctx context.Context, a useradmin.Admin, pos []string, stdout io
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "\n%d user(s), %d with 2FA enabled\n", len(users), enabled)
+	fmt.Fprintf(stdout, "\n%d user(s), %d with 2FA enabled\n", len(list), enabled)
 	return nil
 }
 
 // twoFAUser prints one user's details.
-func twoFAUser(ctx context.Context, a useradmin.Admin, name string, stdout io.Writer) error {
+func twoFAUser(ctx context.Context, a users.Admin, name string, stdout io.Writer) error {
 	u, err := findUser(ctx, a, name)
 	if err != nil {
 		return err
@@ -96,11 +96,11 @@ func twoFAUser(ctx context.Context, a useradmin.Admin, name string, stdout io.Wr
 
 // findUser looks one user up by exact name through Page (which counts
 // sessions for the returned rows only).
-func findUser(ctx context.Context, a useradmin.Admin, name string) (useradmin.UserInfo, error) {
+func findUser(ctx context.Context, a users.Admin, name string) (users.UserInfo, error) {
 	for page := 1; ; page++ {
-		p, err := a.Page(ctx, useradmin.Filter{Query: name, Page: page, PageSize: useradmin.MaxPageSize})
+		p, err := a.Page(ctx, users.Filter{Query: name, Page: page, PageSize: users.MaxPageSize})
 		if err != nil {
-			return useradmin.UserInfo{}, err
+			return users.UserInfo{}, err
 		}
 		for _, u := range p.Users {
 			if u.Name == name {
@@ -108,12 +108,12 @@ func findUser(ctx context.Context, a useradmin.Admin, name string) (useradmin.Us
 			}
 		}
 		if len(p.Users) == 0 || page*p.PageSize >= p.Total {
-			return useradmin.UserInfo{}, fmt.Errorf("no user %q", name)
+			return users.UserInfo{}, fmt.Errorf("no user %q", name)
 		}
 	}
 }
 
-func twoFADisable(ctx context.Context, a useradmin.Admin, names []string, stdout io.Writer) error {
+func twoFADisable(ctx context.Context, a users.Admin, names []string, stdout io.Writer) error {
 	had, err := a.DisableTwoFactor(ctx, names)
 	if err != nil {
 		// The error names every unknown user.
@@ -138,7 +138,7 @@ func twoFADisable(ctx context.Context, a useradmin.Admin, names []string, stdout
 	return nil
 }
 
-func twoFAMode(ctx context.Context, a useradmin.Admin, pos []string, stdout io.Writer) error {
+func twoFAMode(ctx context.Context, a users.Admin, pos []string, stdout io.Writer) error {
 	if err := a.SetMode(ctx, pos[0]); err != nil {
 		return userError(err, "")
 	}
@@ -146,7 +146,7 @@ func twoFAMode(ctx context.Context, a useradmin.Admin, pos []string, stdout io.W
 	return nil
 }
 
-func twoFAIssuer(ctx context.Context, a useradmin.Admin, pos []string, stdout io.Writer) error {
+func twoFAIssuer(ctx context.Context, a users.Admin, pos []string, stdout io.Writer) error {
 	if err := a.SetIssuer(ctx, pos[0]); err != nil {
 		return userError(err, "")
 	}
@@ -158,7 +158,7 @@ func twoFAIssuer(ctx context.Context, a useradmin.Admin, pos []string, stdout io
 	return nil
 }
 
-func issuerText(s useradmin.SettingsInfo) string {
+func issuerText(s users.SettingsInfo) string {
 	if s.Issuer == "" {
 		return fmt.Sprintf("%q (the default)", s.DefaultIssuer)
 	}

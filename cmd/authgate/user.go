@@ -20,12 +20,13 @@ import (
 
 	"github.com/authgate/authgate/gateway/audit"
 	"github.com/authgate/authgate/gateway/config"
+	"github.com/authgate/authgate/gateway/control"
 	"github.com/authgate/authgate/gateway/password"
 	"github.com/authgate/authgate/gateway/server"
 	"github.com/authgate/authgate/gateway/settings"
 	"github.com/authgate/authgate/gateway/store"
 	"github.com/authgate/authgate/gateway/store/embedded"
-	"github.com/authgate/authgate/gateway/useradmin"
+	"github.com/authgate/authgate/gateway/users"
 )
 
 // multiFlag collects repeated --group values.
@@ -37,15 +38,15 @@ func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 // openAdmin gives the user commands the store the server uses: Redis
 // directly; the embedded file directly when no server holds it, else
 // through the running server's control socket.
-func openAdmin(ctx context.Context, cfg *config.Config) (useradmin.Admin, func(), error) {
+func openAdmin(ctx context.Context, cfg *config.Config) (users.Admin, func(), error) {
 	if cfg.Store.Driver == "embedded" {
 		if _, err := os.Stat(server.ControlSocketPath(cfg)); err == nil {
-			c := useradmin.NewClient(server.ControlSocketPath(cfg))
+			c := control.NewClient(server.ControlSocketPath(cfg))
 			_, err := c.List(ctx)
 			if err == nil {
 				return c, func() {}, nil
 			}
-			if !errors.Is(err, useradmin.ErrUnavailable) {
+			if !errors.Is(err, control.ErrUnavailable) {
 				// A server answered but failed: say so rather than wait
 				// for the file lock it holds.
 				return nil, nil, err
@@ -66,7 +67,7 @@ func openAdmin(ctx context.Context, cfg *config.Config) (useradmin.Admin, func()
 	// The events go to the store's audit list; the command's own output
 	// is what the operator reads, so the recorder does not log.
 	rec := audit.New(s, zerolog.Nop(), time.Now)
-	return useradmin.NewService(s, src, rec, server.DefaultIssuer(cfg), time.Now), func() { _ = s.Close() }, nil
+	return users.NewService(s, src, rec, server.DefaultIssuer(cfg), time.Now), func() { _ = s.Close() }, nil
 }
 
 // cmdUser runs "authgate user SUB ...": the admin command group whose
@@ -82,7 +83,7 @@ func userCommands(stdin io.Reader, stderr io.Writer) []adminCmd {
 		admin, pwStdin bool
 		groups         multiFlag
 		hash           string // the new password's hash (add, passwd)
-		entries        []useradmin.ImportEntry
+		entries        []users.ImportEntry
 		rejected       int // import lines not imported
 	)
 	passwordFlag := func(fs *flag.FlagSet) {
@@ -109,7 +110,7 @@ func userCommands(stdin io.Reader, stderr io.Writer) []adminCmd {
 				passwordFlag(fs)
 			},
 			check: checkNames, prepare: readHash,
-			run: func(ctx context.Context, a useradmin.Admin, pos []string, stdout io.Writer) error {
+			run: func(ctx context.Context, a users.Admin, pos []string, stdout io.Writer) error {
 				role := store.RoleUser
 				if admin {
 					role = store.RoleAdmin
@@ -126,18 +127,18 @@ func userCommands(stdin io.Reader, stderr io.Writer) []adminCmd {
 		},
 		{
 			name: "list", usage: "authgate user list [--config PATH]", minArgs: 0, maxArgs: 0,
-			run: func(ctx context.Context, a useradmin.Admin, _ []string, stdout io.Writer) error {
-				users, err := a.List(ctx)
+			run: func(ctx context.Context, a users.Admin, _ []string, stdout io.Writer) error {
+				list, err := a.List(ctx)
 				if err != nil {
 					return err
 				}
-				return printUsers(stdout, users)
+				return printUsers(stdout, list)
 			},
 		},
 		{
 			name: "passwd", usage: "authgate user passwd NAME [--password-stdin] [--config PATH]", minArgs: 1, maxArgs: 1,
 			flags: passwordFlag, check: checkNames, prepare: readHash,
-			run: func(ctx context.Context, a useradmin.Admin, pos []string, stdout io.Writer) error {
+			run: func(ctx context.Context, a users.Admin, pos []string, stdout io.Writer) error {
 				if err := a.SetPassword(ctx, pos[0], hash); err != nil {
 					return notFound(err, pos[0])
 				}
@@ -148,7 +149,7 @@ func userCommands(stdin io.Reader, stderr io.Writer) []adminCmd {
 		{
 			name: "delete", usage: "authgate user delete NAME [--config PATH]", minArgs: 1, maxArgs: 1,
 			check: checkNames,
-			run: func(ctx context.Context, a useradmin.Admin, pos []string, stdout io.Writer) error {
+			run: func(ctx context.Context, a users.Admin, pos []string, stdout io.Writer) error {
 				if err := a.Delete(ctx, pos[0]); err != nil {
 					return notFound(err, pos[0])
 				}
@@ -162,7 +163,7 @@ func userCommands(stdin io.Reader, stderr io.Writer) []adminCmd {
 				entries, rejected, err = readHtpasswd(pos[0], stderr)
 				return err
 			},
-			run: func(ctx context.Context, a useradmin.Admin, pos []string, stdout io.Writer) error {
+			run: func(ctx context.Context, a users.Admin, pos []string, stdout io.Writer) error {
 				res, err := a.Import(ctx, entries)
 				fmt.Fprintf(stdout, "imported %d user(s)", len(res.Added))
 				if len(res.Skipped) > 0 {
@@ -192,7 +193,7 @@ func notFound(err error, name string) error {
 // readHtpasswd parses an htpasswd file. Lines that cannot be imported
 // (other hash schemes, names authgate does not accept) are reported to
 // stderr and counted; the rest are returned.
-func readHtpasswd(path string, stderr io.Writer) ([]useradmin.ImportEntry, int, error) {
+func readHtpasswd(path string, stderr io.Writer) ([]users.ImportEntry, int, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, 0, err
@@ -212,15 +213,15 @@ func readHtpasswd(path string, stderr io.Writer) ([]useradmin.ImportEntry, int, 
 		}
 		rejects = append(rejects, r)
 	}
-	var entries []useradmin.ImportEntry
+	var entries []users.ImportEntry
 	for _, e := range parsed {
 		// htpasswd allows names authgate does not (e.g. "a/b"); one such
 		// name must not block the whole import.
-		if err := useradmin.ValidateName(e.User); err != nil {
-			rejects = append(rejects, rejection{e.Line, fmt.Sprintf("htpasswd line %d: %s", e.Line, strings.TrimPrefix(err.Error(), useradmin.ErrInvalid.Error()+": "))})
+		if err := users.ValidateName(e.User); err != nil {
+			rejects = append(rejects, rejection{e.Line, fmt.Sprintf("htpasswd line %d: %v", e.Line, userError(err, ""))})
 			continue
 		}
-		entries = append(entries, useradmin.ImportEntry{Name: e.User, PasswordHash: e.Hash})
+		entries = append(entries, users.ImportEntry{Name: e.User, PasswordHash: e.Hash})
 	}
 	slices.SortStableFunc(rejects, func(a, b rejection) int {
 		switch {
@@ -240,10 +241,10 @@ func readHtpasswd(path string, stderr io.Writer) ([]useradmin.ImportEntry, int, 
 	return entries, rejected, nil
 }
 
-func printUsers(w io.Writer, users []useradmin.UserInfo) error {
+func printUsers(w io.Writer, list []users.UserInfo) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tROLE\tGROUPS\t2FA\tSESSIONS\tCREATED")
-	for _, u := range users {
+	for _, u := range list {
 		tfa := "not set up"
 		if u.TwoFactor {
 			tfa = "enabled"

@@ -237,7 +237,7 @@ func (h *Handler) record(r *http.Request, c auth.Current, action, detail string)
 }
 
 // publicID is the short id a session is shown and revoked by (the same
-// prefix useradmin shows).
+// prefix users.SessionInfo shows).
 func publicID(idHash string) string {
 	if len(idHash) < sessionIDLen {
 		return idHash

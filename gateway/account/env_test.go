@@ -122,11 +122,7 @@ func newEnv(t *testing.T, b backend) *env {
 	}
 	rec := audit.New(st, zerolog.Nop(), clk.Now)
 	reg := regulation.New(st, rec, regulation.Options{Window: 15 * time.Minute, Ban: 15 * time.Minute}, clk.Now)
-	ah := auth.New(auth.Deps{
-		Users: st, Regulator: reg, Settings: e.src, Sessions: e.mgr, Passwords: e.pw,
-		TOTP: e.totp, Recovery: e.rec, Audit: rec, Pages: renderer,
-		CSRFToken: middleware.CSRFToken, Logger: zerolog.Nop(), Now: clk.Now,
-	}, auth.Options{DefaultIssuer: issuer})
+	ah := auth.New(auth.Deps{Users: st, Settings: e.src, Sessions: e.mgr, Errors: renderer, Logger: zerolog.Nop()})
 	acct := account.New(account.Deps{
 		Users: st, Sessions: st, Regulator: reg, Settings: e.src, SessionManager: e.mgr,
 		TOTP: e.totp, Recovery: e.rec, Box: box, Passwords: password.NewLimited(e.pw, password.NewLimiter(2, -1, 0)), Audit: rec, Pages: renderer,

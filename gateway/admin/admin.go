@@ -12,7 +12,7 @@ import (
 	"github.com/authgate/authgate/gateway/auth"
 	"github.com/authgate/authgate/gateway/proxy"
 	"github.com/authgate/authgate/gateway/store"
-	"github.com/authgate/authgate/gateway/useradmin"
+	"github.com/authgate/authgate/gateway/users"
 	"github.com/authgate/authgate/gateway/web"
 	"github.com/authgate/authgate/middleware"
 	"github.com/authgate/authgate/templates"
@@ -48,18 +48,18 @@ const (
 )
 
 // Users is the user management the admin area needs (a
-// *useradmin.Service). Every change it makes is audited there, with the
+// *users.Service). Every change it makes is audited there, with the
 // actor from the request context.
 type Users interface {
-	Page(ctx context.Context, f useradmin.Filter) (useradmin.UserPage, error)
+	Page(ctx context.Context, f users.Filter) (users.UserPage, error)
 	DisableTwoFactor(ctx context.Context, names []string) ([]string, error)
 	ResetPassword(ctx context.Context, name, passwordHash string) error
 	SetRole(ctx context.Context, name, role string) error
 	RevokeSessions(ctx context.Context, name string) (int, error)
-	Settings(ctx context.Context) (useradmin.SettingsInfo, error)
+	Settings(ctx context.Context) (users.SettingsInfo, error)
 	SetMode(ctx context.Context, mode string) error
 	SetIssuer(ctx context.Context, issuer string) error
-	Audit(ctx context.Context, view useradmin.AuditView, since time.Time, limit int) ([]store.AuditEvent, error)
+	Audit(ctx context.Context, view users.AuditView, since time.Time, limit int) ([]store.AuditEvent, error)
 }
 
 // Upstreams lists the configured routes and their live health (a
@@ -284,13 +284,13 @@ const (
 // caller renders as the generic error page.
 func publicError(err error) (status int, msg string, ok bool) {
 	switch {
-	case errors.Is(err, useradmin.ErrLastAdmin):
+	case errors.Is(err, users.ErrLastAdmin):
 		return http.StatusConflict, msgLastAdmin, true
 	case errors.Is(err, store.ErrNotFound):
 		return http.StatusNotFound, msgNoUser, true
 	case errors.Is(err, store.ErrConflict):
 		return http.StatusConflict, msgConflict, true
-	case errors.Is(err, useradmin.ErrInvalid):
+	case errors.Is(err, users.ErrInvalid):
 		return http.StatusBadRequest, msgInvalid, true
 	}
 	return 0, "", false

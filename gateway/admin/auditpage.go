@@ -11,7 +11,7 @@ import (
 
 	"github.com/authgate/authgate/gateway/audit"
 	"github.com/authgate/authgate/gateway/store"
-	"github.com/authgate/authgate/gateway/useradmin"
+	"github.com/authgate/authgate/gateway/users"
 	"github.com/authgate/authgate/gateway/web"
 	"github.com/authgate/authgate/templates"
 )
@@ -19,15 +19,15 @@ import (
 // auditViews are the Audit tab's views in the order linked; the first is
 // the default (AuditPath without ?view=).
 var auditViews = []struct {
-	view  useradmin.AuditView
+	view  users.AuditView
 	label string
 	intro string
 }{
-	{useradmin.AuditChanges, "Sign-ins and changes",
+	{users.AuditChanges, "Sign-ins and changes",
 		fmt.Sprintf("Sign-ins, sign-outs and every change to users, their two-factor authentication, sessions, bans and settings (the store keeps the last %d). Failed sign-ins are kept apart, so a guessing run cannot push these out.", audit.KeepChanges)},
-	{useradmin.AuditFailures, "Failed sign-ins and bans",
+	{users.AuditFailures, "Failed sign-ins and bans",
 		fmt.Sprintf("Failed sign-ins and the bans they started (the store keeps the last %d).", audit.KeepFailures)},
-	{useradmin.AuditAll, "All", "Both lists merged by time."},
+	{users.AuditAll, "All", "Both lists merged by time."},
 }
 
 // auditEvents are the event types the filter offers, in the audit
@@ -48,7 +48,7 @@ const maxAuditPage = 1 << 20
 
 // auditQuery is the Audit tab's view, filter and page, as in its URL.
 type auditQuery struct {
-	View  useradmin.AuditView
+	View  users.AuditView
 	User  string
 	Event string
 	Size  int
@@ -58,7 +58,7 @@ type auditQuery struct {
 // parseAuditQuery reads view, user, event, size and page from v, dropping
 // what is invalid (an unknown view is kept: the page answers 404).
 func (h *Handler) parseAuditQuery(v url.Values) auditQuery {
-	q := auditQuery{View: useradmin.AuditView(v.Get("view"))}
+	q := auditQuery{View: users.AuditView(v.Get("view"))}
 	if q.View == "" {
 		q.View = auditViews[0].view
 	}

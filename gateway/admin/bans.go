@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/authgate/authgate/gateway/store"
-	"github.com/authgate/authgate/gateway/useradmin"
+	"github.com/authgate/authgate/gateway/users"
 	"github.com/authgate/authgate/gateway/web"
 	"github.com/authgate/authgate/templates"
 )
@@ -19,11 +19,11 @@ const (
 	LiftBanPath = BansPath + "/lift"
 )
 
-// Bans lists and lifts sign-in bans (a *useradmin.Service); lifts are
+// Bans lists and lifts sign-in bans (a *users.Service); lifts are
 // audited there with the actor from the request context.
 type Bans interface {
-	Bans(ctx context.Context) ([]useradmin.BanInfo, error)
-	LiftBan(ctx context.Context, target string) ([]useradmin.BanInfo, error)
+	Bans(ctx context.Context) ([]users.BanInfo, error)
+	LiftBan(ctx context.Context, target string) ([]users.BanInfo, error)
 }
 
 const (
@@ -74,7 +74,7 @@ func (h *Handler) renderBans(w http.ResponseWriter, r *http.Request, status int,
 		Common: c,
 		Nav:    h.nav(r, "bans"),
 		Bans:   rows,
-		Max:    useradmin.MaxBansListed,
+		Max:    users.MaxBansListed,
 	})
 }
 
@@ -94,7 +94,7 @@ func (h *Handler) liftBan(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		http.Redirect(w, r, BansPath+"?done=gone", http.StatusSeeOther)
-	case errors.Is(err, useradmin.ErrInvalid):
+	case errors.Is(err, users.ErrInvalid):
 		h.renderBans(w, r, http.StatusBadRequest, "", msgInvalid)
 	case err != nil:
 		h.d.Pages.RenderError(w, r, web.Errorf(http.StatusServiceUnavailable, "The ban could not be lifted. Please try again.", err))

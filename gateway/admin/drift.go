@@ -12,7 +12,7 @@ import (
 
 	"github.com/authgate/authgate/gateway/drift"
 	"github.com/authgate/authgate/gateway/factor"
-	"github.com/authgate/authgate/gateway/useradmin"
+	"github.com/authgate/authgate/gateway/users"
 	"github.com/authgate/authgate/middleware"
 	"github.com/authgate/authgate/templates"
 )
@@ -83,7 +83,7 @@ func windowText(d time.Duration) string {
 }
 
 // driftNote is the clock note of one user's row.
-func (h *Handler) driftNote(u useradmin.UserInfo, rep drift.Report, ok bool) templates.DriftNote {
+func (h *Handler) driftNote(u users.UserInfo, rep drift.Report, ok bool) templates.DriftNote {
 	if h.d.Drift == nil {
 		return templates.DriftNote{}
 	}

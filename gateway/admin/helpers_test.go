@@ -34,7 +34,7 @@ import (
 	"github.com/authgate/authgate/gateway/store"
 	"github.com/authgate/authgate/gateway/store/embedded"
 	"github.com/authgate/authgate/gateway/store/redisstore"
-	"github.com/authgate/authgate/gateway/useradmin"
+	"github.com/authgate/authgate/gateway/users"
 	"github.com/authgate/authgate/gateway/web"
 	"github.com/authgate/authgate/middleware"
 	"github.com/authgate/authgate/templates"
@@ -42,7 +42,7 @@ import (
 
 // The real parts satisfy what the admin area declares.
 var (
-	_ Users     = (*useradmin.Service)(nil)
+	_ Users     = (*users.Service)(nil)
 	_ Upstreams = (*proxy.Proxy)(nil)
 	_ Hasher    = (*password.Hasher)(nil)
 	_ Pages     = (*web.Renderer)(nil)
@@ -98,7 +98,7 @@ type env struct {
 	st       store.Store
 	clk      *testkit.Clock
 	set      *settings.Source
-	svc      *useradmin.Service
+	svc      *users.Service
 	proxy    *proxy.Proxy
 	upstream *httptest.Server
 	srv      *httptest.Server
@@ -124,7 +124,7 @@ func newEnv(t testing.TB, open opener) *env {
 	log := zerolog.New(e.logs)
 	rec := audit.New(e.st, log, e.clk.Now)
 	e.set = settings.New(e.st, settings.Values{Mode: settings.ModeOn}, time.Hour, e.clk.Now)
-	e.svc = useradmin.NewService(e.st, e.set, rec, "Legacy Admin", e.clk.Now)
+	e.svc = users.NewService(e.st, e.set, rec, "Legacy Admin", e.clk.Now)
 	e.hasher = password.NewHasher(password.Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1}, nil)
 
 	e.upstream = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -418,7 +418,7 @@ func (a *agent) follow(t testing.TB, r response) response {
 // auditEvents returns the stored events of both trails, newest first.
 func (e *env) auditEvents(t testing.TB) []store.AuditEvent {
 	t.Helper()
-	evs, err := e.svc.Audit(context.Background(), useradmin.AuditAll, time.Time{}, 0)
+	evs, err := e.svc.Audit(context.Background(), users.AuditAll, time.Time{}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

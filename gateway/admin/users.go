@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/authgate/authgate/gateway/store"
-	"github.com/authgate/authgate/gateway/useradmin"
+	"github.com/authgate/authgate/gateway/users"
 	"github.com/authgate/authgate/gateway/web"
 	"github.com/authgate/authgate/middleware"
 	"github.com/authgate/authgate/templates"
@@ -27,8 +27,8 @@ const (
 
 var statuses = []templates.AdminOption{
 	{Value: "", Label: "All"},
-	{Value: useradmin.StatusEnabled, Label: "2FA enabled"},
-	{Value: useradmin.StatusDisabled, Label: "2FA not set up"},
+	{Value: users.StatusEnabled, Label: "2FA enabled"},
+	{Value: users.StatusDisabled, Label: "2FA not set up"},
 }
 
 // view is the users list's filter and page, as in its URL.
@@ -45,7 +45,7 @@ func parseView(v url.Values) view {
 		q = q[:maxQueryLen]
 	}
 	st := v.Get("status")
-	if st != useradmin.StatusEnabled && st != useradmin.StatusDisabled {
+	if st != users.StatusEnabled && st != users.StatusDisabled {
 		st = ""
 	}
 	page, err := strconv.Atoi(v.Get("page"))
@@ -105,7 +105,7 @@ func (h *Handler) usersNotice(q url.Values) string {
 	n, _ := strconv.Atoi(q.Get("n"))
 	n = max(0, n)
 	name := q.Get("user")
-	if name != "" && useradmin.ValidateName(name) != nil {
+	if name != "" && users.ValidateName(name) != nil {
 		return "" // not a name an action could have succeeded on
 	}
 	switch q.Get("done") {
@@ -144,7 +144,7 @@ func plural(n int, one, many string) string {
 
 // renderUsers shows the users page for v with an optional error or notice.
 func (h *Handler) renderUsers(w http.ResponseWriter, r *http.Request, v view, status int, errMsg, notice string) {
-	page, err := h.d.Users.Page(r.Context(), useradmin.Filter{
+	page, err := h.d.Users.Page(r.Context(), users.Filter{
 		Query: v.Query, Status: v.Status, Page: v.Page, PageSize: h.o.PageSize,
 	})
 	if err != nil {

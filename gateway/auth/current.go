@@ -46,33 +46,33 @@ func WithCurrent(ctx context.Context, c Current) context.Context {
 	return context.WithValue(ctx, currentKey{}, c)
 }
 
-// signedIn loads the request's session and its user and checks that the
+// SignedIn loads the request's session and its user and checks that the
 // session may still act for the user under the current 2FA mode
-// (session.Valid): the one place every gateway page and the gate read a
-// session from. A session that is void (its account changed, the mode
-// was raised, the user is gone) is ended. Errors: an error matching
-// session.ErrNoSession when there is no usable session (the caller
-// challenges), any other when the store or settings cannot be read (the
-// caller answers 503).
-func (h *Handler) signedIn(r *http.Request, secure bool) (session.Signed, error) {
-	id, s, err := h.d.Sessions.FromRequest(r, secure)
+// (session.Valid): the one place the gate, forward auth, RequireUser and
+// the second-factor pages (gateway/signin) read a session from. A
+// session that is void (its account changed, the mode was raised, the
+// user is gone) is ended. Errors: an error matching session.ErrNoSession
+// when there is no usable session (the caller challenges), any other
+// when the store or settings cannot be read (the caller answers 503).
+func (g *Gate) SignedIn(r *http.Request, secure bool) (session.Signed, error) {
+	id, s, err := g.d.Sessions.FromRequest(r, secure)
 	if err != nil {
 		return session.Signed{}, err
 	}
-	u, err := h.d.Users.GetUser(r.Context(), s.User)
+	u, err := g.d.Users.GetUser(r.Context(), s.User)
 	if errors.Is(err, store.ErrNotFound) {
-		_ = h.d.Sessions.Destroy(r.Context(), s.IDHash)
+		_ = g.d.Sessions.Destroy(r.Context(), s.IDHash)
 		return session.Signed{}, fmt.Errorf("%w: user %q no longer exists", session.ErrNoSession, s.User)
 	}
 	if err != nil {
 		return session.Signed{}, err
 	}
-	vals, err := h.d.Settings.Current(r.Context())
+	vals, err := g.d.Settings.Current(r.Context())
 	if err != nil {
 		return session.Signed{}, err
 	}
 	if err := session.Valid(s, u, vals.Mode); err != nil {
-		_ = h.d.Sessions.Destroy(r.Context(), s.IDHash)
+		_ = g.d.Sessions.Destroy(r.Context(), s.IDHash)
 		return session.Signed{}, err
 	}
 	return session.Signed{ID: id, Session: s, User: u, Mode: vals.Mode}, nil
@@ -83,20 +83,20 @@ func (h *Handler) signedIn(r *http.Request, secure bool) (session.Signed, error)
 // as the audit actor. Anyone else is sent to the login page (browsers) or
 // gets 401. A user who must change a reset password is sent to
 // PasswordPage first.
-func (h *Handler) RequireUser(next http.Handler) http.Handler {
+func (g *Gate) RequireUser(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sg, err := h.signedIn(r, secure(r))
+		sg, err := g.SignedIn(r, secure(r))
 		if err != nil {
 			if !isNoSession(err) {
-				h.d.Pages.RenderError(w, r, unavailable(err))
+				g.d.Errors.RenderError(w, r, unavailable(err))
 				return
 			}
-			h.challenge(w, r, "/.authgate/login", r.URL.RequestURI())
+			g.challenge(w, r, LoginPage, r.URL.RequestURI())
 			return
 		}
 		s, u := sg.Session, sg.User
 		if s.Stage != store.StageFull {
-			h.challenge(w, r, "/.authgate/verify", "")
+			g.challenge(w, r, VerifyPage, "")
 			return
 		}
 		if u.MustChangePassword && r.URL.Path != PasswordPage {
@@ -104,7 +104,7 @@ func (h *Handler) RequireUser(next http.Handler) http.Handler {
 			return
 		}
 		ctx := WithCurrent(r.Context(), Current{Session: s, User: u, Mode: sg.Mode})
-		ctx = audit.WithActor(ctx, u.Name, client(r).IP.String())
+		ctx = audit.WithActor(ctx, u.Name, Client(r).IP.String())
 		middleware.SetUser(r.Context(), u.Name)
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
@@ -147,5 +147,5 @@ func StepUpURL(rd string) string {
 	if !strings.HasPrefix(rd, "/") || strings.HasPrefix(rd, "//") {
 		rd = "/.authgate/account"
 	}
-	return "/.authgate/verify?stepup=1&rd=" + url.QueryEscape(rd)
+	return VerifyPage + "?stepup=1&rd=" + url.QueryEscape(rd)
 }

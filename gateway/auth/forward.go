@@ -104,8 +104,8 @@ func validMethod(m string) bool {
 
 // ForwardAuth answers a proxy's question "may this request pass?" for the
 // original request it forwards (see originalRequest), applying the same
-// route policy as Gate to the original host and canonical path, with the
-// session cookie from the forwarded Cookie header:
+// route policy as ServeHTTP to the original host and canonical path,
+// with the session cookie from the forwarded Cookie header:
 //
 //   - allowed: 200, no body, the route's identity headers (empty on a
 //     bypass route);
@@ -119,30 +119,30 @@ func validMethod(m string) bool {
 //     original request named but unreadable or its path refused: 400.
 //
 // A half-authenticated session never gets a 200.
-func (h *Handler) ForwardAuth(w http.ResponseWriter, r *http.Request) {
+func (g *Gate) ForwardAuth(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	c := client(r)
+	c := Client(r)
 	o, err := originalRequest(r, c)
 	if err != nil {
 		if errors.Is(err, ErrNotForwarded) {
-			h.log(r).Warn().Bool("trusted_peer", c.ViaTrustedProxy).Str("peer", c.Peer.String()).
+			g.log(r).Warn().Bool("trusted_peer", c.ViaTrustedProxy).Str("peer", c.Peer.String()).
 				Msg("forward auth: no original request from a trusted proxy; denying (check trusted_proxies and the proxy's headers)")
-			h.decision(r, "", "", "challenge", "not_forwarded")
+			g.decision(r, "", "", "challenge", "not_forwarded")
 			unauthorized(w)
 			return
 		}
-		h.log(r).Warn().Err(err).Msg("forward auth: unusable original request")
-		h.decision(r, "", "", "deny", "bad_forwarded")
-		h.d.Pages.RenderError(w, r, badRequest(err))
+		g.log(r).Warn().Err(err).Msg("forward auth: unusable original request")
+		g.decision(r, "", "", "deny", "bad_forwarded")
+		g.d.Errors.RenderError(w, r, badRequest(err))
 		return
 	}
 	p, err := proxy.CanonicalPath(o.URL)
 	if err != nil {
-		h.decision(r, "", "", "deny", "bad_path")
-		h.d.Pages.RenderError(w, r, badRequest(err))
+		g.decision(r, "", "", "deny", "bad_path")
+		g.d.Errors.RenderError(w, r, badRequest(err))
 		return
 	}
-	v := h.authorize(r, target{Host: o.Host, Path: p, Secure: o.Scheme == "https"})
+	v := g.authorize(r, target{Host: o.Host, Path: p, Secure: o.Scheme == "https"})
 	switch v.kind {
 	case verdictAllow:
 		// Both identity headers are always sent, empty when there is no
@@ -173,11 +173,11 @@ func (h *Handler) ForwardAuth(w http.ResponseWriter, r *http.Request) {
 		}
 		w.WriteHeader(http.StatusFound)
 	default:
-		h.d.Pages.RenderError(w, r, v.err)
+		g.d.Errors.RenderError(w, r, v.err)
 	}
 }
 
-// unauthorized writes the plain 401 of a challenge (as Gate's).
+// unauthorized writes the plain 401 of a challenge (as ServeHTTP's).
 func unauthorized(w http.ResponseWriter) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")

@@ -15,27 +15,27 @@ import (
 	"github.com/authgate/authgate/middleware"
 )
 
-// Gate handles every request outside /.authgate/: it finds the route,
+// ServeHTTP gates every request outside /.authgate/: it finds the route,
 // checks the session against the route's policy and forwards, or
 // challenges. Any error denies.
-func (h *Handler) Gate(w http.ResponseWriter, r *http.Request) {
+func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p, err := proxy.CanonicalPath(r.URL)
 	if err != nil {
-		h.decision(r, "", "", "deny", "bad_path")
-		h.d.Pages.RenderError(w, r, badRequest(err))
+		g.decision(r, "", "", "deny", "bad_path")
+		g.d.Errors.RenderError(w, r, badRequest(err))
 		return
 	}
-	c := client(r)
-	v := h.authorize(r, target{Host: c.Host, Path: p, Secure: c.Scheme == "https"})
+	c := Client(r)
+	v := g.authorize(r, target{Host: c.Host, Path: p, Secure: c.Scheme == "https"})
 	switch v.kind {
 	case verdictAllow:
-		if v.id != nil && h.d.Streams != nil {
+		if v.id != nil && g.d.Streams != nil {
 			// A request with a session runs only while the session
 			// passes (streams.go).
-			h.forwardWatched(w, r, v, target{Host: c.Host, Path: p, Secure: c.Scheme == "https"}, c)
+			g.forwardWatched(w, r, v, target{Host: c.Host, Path: p, Secure: c.Scheme == "https"}, c)
 			return
 		}
-		h.d.Upstreams.Forward(w, r, v.route, v.id)
+		g.d.Upstreams.Forward(w, r, v.route, v.id)
 	case verdictChallenge:
 		rd := ""
 		if v.keepRD {
@@ -44,14 +44,14 @@ func (h *Handler) Gate(w http.ResponseWriter, r *http.Request) {
 				rd += "?" + r.URL.RawQuery
 			}
 		}
-		h.challenge(w, r, v.page, rd)
+		g.challenge(w, r, v.page, rd)
 	default:
-		h.d.Pages.RenderError(w, r, v.err)
+		g.d.Errors.RenderError(w, r, v.err)
 	}
 }
 
 // target is the request being authorised: where it goes, by the
-// gateway's own reading (Gate) or as a trusted proxy forwarded it
+// gateway's own reading (ServeHTTP) or as a trusted proxy forwarded it
 // (ForwardAuth).
 type target struct {
 	// Host is the public host (Client.Host form).
@@ -74,7 +74,7 @@ const (
 )
 
 // verdict is the outcome of authorize: the one policy decision shared by
-// Gate and ForwardAuth.
+// ServeHTTP and ForwardAuth.
 type verdict struct {
 	kind  verdictKind
 	route *proxy.Route
@@ -95,11 +95,11 @@ func challengeTo(page string, keepRD bool) verdict {
 // authorize applies the route policy for t to the session cookie of r and
 // logs the decision. Any error denies; a session short of what the route
 // needs is challenged, never allowed.
-func (h *Handler) authorize(r *http.Request, t target) verdict {
+func (g *Gate) authorize(r *http.Request, t target) verdict {
 	if IsGatewayPath(t.Path) {
 		return deny(notFound())
 	}
-	rt, ok := h.d.Upstreams.Match(t.Host, t.Path)
+	rt, ok := g.d.Upstreams.Match(t.Host, t.Path)
 	if !ok {
 		return deny(notFound())
 	}
@@ -108,40 +108,40 @@ func (h *Handler) authorize(r *http.Request, t target) verdict {
 		return verdict{kind: verdictAllow, route: rt}
 	}
 
-	sg, err := h.signedIn(r, t.Secure)
+	sg, err := g.SignedIn(r, t.Secure)
 	if err != nil {
 		if !errors.Is(err, session.ErrNoSession) {
 			return deny(unavailable(err))
 		}
-		h.decision(r, "", rt.Name, "challenge", "no_session")
-		return challengeTo("/.authgate/login", true)
+		g.decision(r, "", rt.Name, "challenge", "no_session")
+		return challengeTo(LoginPage, true)
 	}
 	s, u := sg.Session, sg.User
 	if s.Stage != store.StageFull {
-		h.decision(r, s.User, rt.Name, "challenge", "second_factor_pending")
-		return challengeTo("/.authgate/verify", false)
+		g.decision(r, s.User, rt.Name, "challenge", "second_factor_pending")
+		return challengeTo(VerifyPage, false)
 	}
 	if u.MustChangePassword {
 		// An admin reset the password: nothing is reached with the
 		// temporary one until it is changed.
-		h.decision(r, u.Name, rt.Name, "challenge", "password_change_required")
+		g.decision(r, u.Name, rt.Name, "challenge", "password_change_required")
 		return challengeTo(PasswordPage, true)
 	}
 	if rt.Policy != policyPassword {
 		if sg.Mode != settings.ModeOff && !s.TwoFactor {
-			next := "/.authgate/enroll"
+			next := EnrollPage
 			if u.HasTOTP() {
-				next = "/.authgate/verify"
+				next = VerifyPage
 			}
-			h.decision(r, u.Name, rt.Name, "challenge", "second_factor_required")
+			g.decision(r, u.Name, rt.Name, "challenge", "second_factor_required")
 			return challengeTo(next, true)
 		}
 	}
 	if !allowed(rt, u) {
-		h.decision(r, u.Name, rt.Name, "deny", "not_in_allow_list")
+		g.decision(r, u.Name, rt.Name, "deny", "not_in_allow_list")
 		return deny(web.Errorf(http.StatusForbidden, "Your account may not use this application.", nil))
 	}
-	h.decision(r, u.Name, rt.Name, "allow", "session")
+	g.decision(r, u.Name, rt.Name, "allow", "session")
 	return verdict{kind: verdictAllow, route: rt, id: &proxy.Identity{User: u.Name, Groups: u.Groups}}
 }
 
@@ -152,7 +152,7 @@ const (
 
 // challenge sends browsers to a gateway page and answers other clients
 // (API calls, XHR, POSTs) with a plain 401.
-func (h *Handler) challenge(w http.ResponseWriter, r *http.Request, page, rd string) {
+func (g *Gate) challenge(w http.ResponseWriter, r *http.Request, page, rd string) {
 	if wantsHTML(r) {
 		target := page
 		if rd != "" {
@@ -197,10 +197,4 @@ func allowed(rt *proxy.Route, u store.User) bool {
 	return false
 }
 
-func badRequest(err error) *web.Error {
-	return web.Errorf(http.StatusBadRequest, "The request could not be understood.", err)
-}
-
 func isNoSession(err error) bool { return errors.Is(err, session.ErrNoSession) }
-
-func urlQueryEscape(s string) string { return url.QueryEscape(s) }

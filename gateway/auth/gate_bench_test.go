@@ -99,7 +99,7 @@ func benchAuthorize(b *testing.B, st store.Store) {
 		Sessions:  sessions,
 		Upstreams: oneRoute{&proxy.Route{Name: "panel", Policy: "two_factor", AllowGroups: []string{"ops"}}},
 		Logger:    zerolog.Nop(),
-	}, Options{})
+	})
 	r := httptest.NewRequest(http.MethodGet, "http://panel.example/frontend/style.css", nil)
 	r.Header.Set("Cookie", "authgate_session="+id)
 	r = r.WithContext(middleware.WithClient(r.Context(), middleware.Client{

@@ -13,7 +13,7 @@ import (
 	"github.com/authgate/authgate/middleware"
 )
 
-// Streams is the registry Gate adds every forwarded request with a
+// Streams is the registry ServeHTTP adds every forwarded request with a
 // session to while it runs (a *stream.Tracker), so that one still running
 // when its session no longer passes (an open WebSocket, a streamed
 // response) is ended: see gateway/stream.
@@ -25,26 +25,26 @@ type Streams interface {
 // forwardWatched forwards an allowed request with a session (verdict v,
 // for target t) under a context the Streams may cancel, registered for
 // as long as the forward runs.
-func (h *Handler) forwardWatched(w http.ResponseWriter, r *http.Request, v verdict, t target, c middleware.Client) {
+func (g *Gate) forwardWatched(w http.ResponseWriter, r *http.Request, v verdict, t target, c middleware.Client) {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	rc := &recheck{h: h, t: t, client: c, method: r.Method, url: *r.URL, host: r.Host, header: r.Header.Clone(),
+	rc := &recheck{g: g, t: t, client: c, method: r.Method, url: *r.URL, host: r.Host, header: r.Header.Clone(),
 		log: zerolog.Ctx(r.Context()), route: v.route.Name, id: *v.id}
-	id := h.d.Streams.Add(stream.Stream{Check: rc.check, Cancel: cancel, Log: rc.log, User: v.id.User, Route: v.route.Name})
+	id := g.d.Streams.Add(stream.Stream{Check: rc.check, Cancel: cancel, Log: rc.log, User: v.id.User, Route: v.route.Name})
 	defer func() { // also when the proxy aborts a cut stream (panics)
-		h.d.Streams.Remove(id)
+		g.d.Streams.Remove(id)
 		if ctx.Err() != nil && r.Context().Err() == nil {
 			// Ended by the watcher, not by the client or a shutdown.
 			middleware.SetResult(r.Context(), "stream_closed")
 		}
 	}()
-	h.d.Upstreams.Forward(w, r.WithContext(ctx), v.route, v.id)
+	g.d.Upstreams.Forward(w, r.WithContext(ctx), v.route, v.id)
 }
 
 // recheck is what a running request needs to be authorised again: a copy
 // of how it arrived and what it was allowed as.
 type recheck struct {
-	h      *Handler
+	g      *Gate
 	t      target
 	client middleware.Client
 	method string
@@ -68,8 +68,8 @@ func (rc *recheck) check(ctx context.Context) string {
 	u := rc.url
 	r := (&http.Request{Method: rc.method, URL: &u, Host: rc.host, Header: rc.header,
 		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1}).WithContext(ctx)
-	q := *rc.h
-	q.d.Sessions = rc.h.d.Sessions.WithoutTouch()
+	q := *rc.g
+	q.d.Sessions = q.d.Untouched
 	return closeReason(q.authorize(r, rc.t), rc.route, rc.id)
 }
 
@@ -85,7 +85,7 @@ func closeReason(v verdict, route string, id proxy.Identity) string {
 		return ""
 	case verdictChallenge:
 		switch v.page {
-		case "/.authgate/login":
+		case LoginPage:
 			return stream.ReasonSignedOut
 		case PasswordPage:
 			return stream.ReasonPasswordChange

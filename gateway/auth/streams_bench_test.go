@@ -22,7 +22,7 @@ import (
 )
 
 // What tracking a forwarded request (streams.go) adds to the gate's
-// share of an ordinary short request: Gate with and without Streams, on
+// share of an ordinary short request: ServeHTTP with and without Streams, on
 // the cached embedded store, forwarding to nothing:
 //
 //	go test -run '^$' -bench GateStreams -benchmem ./gateway/auth
@@ -40,15 +40,15 @@ func BenchmarkGateStreams(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
-				h.Gate(w, r)
+				h.ServeHTTP(w, r)
 			}
 		})
 	}
 }
 
-// gateBench is a Handler on a fresh cached embedded store with alice
+// gateBench is a Gate on a fresh cached embedded store with alice
 // signed in, and her request to a two_factor route (a browser's headers).
-func gateBench(b *testing.B, streams Streams) (*Handler, *http.Request) {
+func gateBench(b *testing.B, streams Streams) (*Gate, *http.Request) {
 	b.Helper()
 	ctx := context.Background()
 	raw, err := embedded.Open(filepath.Join(b.TempDir(), "a.db"), embedded.Options{})
@@ -73,8 +73,9 @@ func gateBench(b *testing.B, streams Streams) (*Handler, *http.Request) {
 		Sessions:  sessions,
 		Upstreams: oneRoute{&proxy.Route{Name: "panel", Policy: "two_factor", AllowGroups: []string{"ops"}}},
 		Streams:   streams,
+		Untouched: sessions.WithoutTouch(),
 		Logger:    zerolog.Nop(),
-	}, Options{})
+	})
 	r := httptest.NewRequest(http.MethodGet, "http://panel.example/frontend/style.css?v=3", nil)
 	r.Header.Set("User-Agent", "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0")
 	r.Header.Set("Accept", "text/css,*/*;q=0.1")

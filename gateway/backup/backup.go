@@ -9,9 +9,9 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/authgate/authgate/gateway/control"
 	"github.com/authgate/authgate/gateway/store/embedded"
 	"github.com/authgate/authgate/gateway/store/redisstore"
-	"github.com/authgate/authgate/gateway/useradmin"
 )
 
 var (
@@ -47,12 +47,12 @@ func BackupEmbedded(ctx context.Context, src Embedded, dst string, force bool) (
 	var res Result
 	write := func(w io.Writer) (int64, error) {
 		if _, err := os.Stat(src.Socket); err == nil {
-			n, err := useradmin.NewClient(src.Socket).Backup(ctx, w)
+			n, err := control.NewClient(src.Socket).Backup(ctx, w)
 			if err == nil {
 				res.ViaServer = true
 				return n, nil
 			}
-			if !errors.Is(err, useradmin.ErrUnavailable) {
+			if !errors.Is(err, control.ErrUnavailable) {
 				return 0, err
 			}
 			// Nobody answers (nothing was written): a socket left by a
@@ -93,8 +93,8 @@ func RestoreEmbedded(ctx context.Context, src string, to Embedded, now time.Time
 		return embedded.RestoreResult{}, fmt.Errorf("backup: %w", err)
 	}
 	if _, err := os.Stat(to.Socket); err == nil {
-		_, err := useradmin.NewClient(to.Socket).Settings(ctx)
-		if !errors.Is(err, useradmin.ErrUnavailable) {
+		_, err := control.NewClient(to.Socket).Settings(ctx)
+		if !errors.Is(err, control.ErrUnavailable) {
 			return embedded.RestoreResult{}, fmt.Errorf("%w (its control socket %s answers): stop it first, restore, then start it", ErrServerRunning, to.Socket)
 		}
 	}

@@ -14,13 +14,14 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/authgate/authgate/gateway/audit"
+	"github.com/authgate/authgate/gateway/control"
 	"github.com/authgate/authgate/gateway/internal/redistest"
 	"github.com/authgate/authgate/gateway/settings"
 	"github.com/authgate/authgate/gateway/store"
 	"github.com/authgate/authgate/gateway/store/cache"
 	"github.com/authgate/authgate/gateway/store/embedded"
 	"github.com/authgate/authgate/gateway/store/redisstore"
-	"github.com/authgate/authgate/gateway/useradmin"
+	"github.com/authgate/authgate/gateway/users"
 )
 
 // shortDir is a temporary directory with a path short enough for a unix
@@ -39,13 +40,13 @@ func shortDir(t *testing.T) string {
 // running server does, until the test ends.
 func serveSocket(t *testing.T, st *embedded.Store, sock string) {
 	t.Helper()
-	ln, err := useradmin.ListenSocket(sock)
+	ln, err := control.ListenSocket(sock)
 	if err != nil {
 		t.Fatal(err)
 	}
 	src := settings.New(st, settings.Values{Mode: "off"}, 0, time.Now)
-	svc := useradmin.NewService(st, src, audit.New(st, zerolog.Nop(), time.Now), "test", time.Now)
-	srv := &http.Server{Handler: useradmin.NewSocketHandler(svc, zerolog.Nop(), useradmin.WithBackup(st.Snapshot))}
+	svc := users.NewService(st, src, audit.New(st, zerolog.Nop(), time.Now), "test", time.Now)
+	srv := &http.Server{Handler: control.NewSocketHandler(svc, zerolog.Nop(), control.WithBackup(st.Snapshot))}
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
 }

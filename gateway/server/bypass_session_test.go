@@ -21,15 +21,15 @@ import (
 	"github.com/authgate/authgate/gateway/password"
 	"github.com/authgate/authgate/gateway/settings"
 	"github.com/authgate/authgate/gateway/store"
-	"github.com/authgate/authgate/gateway/useradmin"
+	"github.com/authgate/authgate/gateway/users"
 )
 
-// userAdmin is the useradmin Service (what the CLI and the admin pages
+// userAdmin is the users.Service (what the CLI and the admin pages
 // use) over the gateway's store.
-func userAdmin(g *gateway) *useradmin.Service {
+func userAdmin(g *gateway) *users.Service {
 	st := g.srv.Store()
 	src := settings.New(st, settings.Values{Mode: g.cfg.TwoFactor.Mode}, time.Second, g.clock.Now)
-	return useradmin.NewService(st, src, audit.New(st, zerolog.Nop(), g.clock.Now), "test", g.clock.Now)
+	return users.NewService(st, src, audit.New(st, zerolog.Nop(), g.clock.Now), "test", g.clock.Now)
 }
 
 // signInAgain signs user in on b with the password and a fresh code.

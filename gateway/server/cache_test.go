@@ -17,13 +17,14 @@ import (
 
 	"github.com/authgate/authgate/gateway/audit"
 	"github.com/authgate/authgate/gateway/config"
+	"github.com/authgate/authgate/gateway/control"
 	"github.com/authgate/authgate/gateway/internal/testkit"
 	"github.com/authgate/authgate/gateway/server"
 	"github.com/authgate/authgate/gateway/session"
 	"github.com/authgate/authgate/gateway/settings"
 	"github.com/authgate/authgate/gateway/store"
 	"github.com/authgate/authgate/gateway/store/cache"
-	"github.com/authgate/authgate/gateway/useradmin"
+	"github.com/authgate/authgate/gateway/users"
 )
 
 // propagationLimit is how soon a change made anywhere must be refused
@@ -91,7 +92,7 @@ func refusedWithin(t *testing.T, g *gateway, id, path string) time.Duration {
 // cliAdmin is what `authgate user|sessions|2fa ...` builds against a
 // Redis store: the backend opened by server.OpenStore, without any
 // gateway's cache in between.
-func cliAdmin(t *testing.T, cfg *config.Config) *useradmin.Service {
+func cliAdmin(t *testing.T, cfg *config.Config) *users.Service {
 	t.Helper()
 	st, err := server.OpenStore(context.Background(), cfg, time.Now)
 	if err != nil {
@@ -99,7 +100,7 @@ func cliAdmin(t *testing.T, cfg *config.Config) *useradmin.Service {
 	}
 	t.Cleanup(func() { _ = st.Close() })
 	src := settings.New(st, settings.Values{Mode: cfg.TwoFactor.Mode}, 0, time.Now)
-	return useradmin.NewService(st, src, audit.New(st, zerolog.Nop(), time.Now), "test", time.Now)
+	return users.NewService(st, src, audit.New(st, zerolog.Nop(), time.Now), "test", time.Now)
 }
 
 // Two instances on one Redis both serve a signed-in user from their
@@ -363,7 +364,7 @@ func TestControlSocketWritesThroughTheCache(t *testing.T) {
 	id := sessionCookie(t, g, b)
 	servedFromCache(t, g, id, "/x")
 
-	ctl := useradmin.NewClient(server.ControlSocketPath(&cfg))
+	ctl := control.NewClient(server.ControlSocketPath(&cfg))
 	waitSocket := time.Now().Add(5 * time.Second)
 	for {
 		if _, err := ctl.List(context.Background()); err == nil {

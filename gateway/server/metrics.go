@@ -8,10 +8,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/authgate/authgate/gateway/auth"
 	"github.com/authgate/authgate/gateway/factor"
 	"github.com/authgate/authgate/gateway/metrics"
 	"github.com/authgate/authgate/gateway/proxy"
+	"github.com/authgate/authgate/gateway/signin"
 )
 
 // openMetrics builds the metrics and opens their listener when
@@ -44,8 +44,8 @@ func (s *Server) MetricsAddr() net.Addr {
 	return s.metricsLn.Addr()
 }
 
-// loginMetrics is auth's hook: nil (no calls at all) when metrics are off.
-func (s *Server) loginMetrics() auth.LoginMetrics {
+// loginMetrics is signin's hook: nil (no calls at all) when metrics are off.
+func (s *Server) loginMetrics() signin.LoginMetrics {
 	if s.metrics == nil {
 		return nil
 	}

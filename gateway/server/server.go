@@ -29,6 +29,7 @@ import (
 	"github.com/authgate/authgate/gateway/branding"
 	"github.com/authgate/authgate/gateway/clock"
 	"github.com/authgate/authgate/gateway/config"
+	"github.com/authgate/authgate/gateway/control"
 	"github.com/authgate/authgate/gateway/drift"
 	"github.com/authgate/authgate/gateway/factor"
 	"github.com/authgate/authgate/gateway/metrics"
@@ -38,12 +39,13 @@ import (
 	"github.com/authgate/authgate/gateway/secretbox"
 	"github.com/authgate/authgate/gateway/session"
 	"github.com/authgate/authgate/gateway/settings"
+	"github.com/authgate/authgate/gateway/signin"
 	"github.com/authgate/authgate/gateway/store"
 	"github.com/authgate/authgate/gateway/store/embedded"
 	"github.com/authgate/authgate/gateway/store/redisstore"
 	"github.com/authgate/authgate/gateway/stream"
 	"github.com/authgate/authgate/gateway/totp"
-	"github.com/authgate/authgate/gateway/useradmin"
+	"github.com/authgate/authgate/gateway/users"
 	"github.com/authgate/authgate/gateway/web"
 	"github.com/authgate/authgate/middleware"
 	"github.com/authgate/authgate/templates"
@@ -61,10 +63,10 @@ type Server struct {
 	ctlPath string
 	now     func() time.Time
 	// admin serves both the admin web UI and the control socket.
-	admin *useradmin.Service
+	admin *users.Service
 	// snapshot copies the embedded store for `authgate backup` over the
 	// control socket (nil for Redis).
-	snapshot useradmin.Snapshotter
+	snapshot control.Snapshotter
 	// loadedAt is when the config was loaded (shown on the admin page).
 	loadedAt time.Time
 	// live is the part built from the reloadable keys (proxy, sign-in
@@ -430,7 +432,7 @@ func (s *Server) build(ctx context.Context) error {
 		Logger: s.log, Now: s.now, Resync: driftSvc,
 	}, account.Options{DefaultIssuer: DefaultIssuer(cfg)})
 
-	s.admin = useradmin.NewService(s.store, src, recorder, DefaultIssuer(cfg), s.now)
+	s.admin = users.NewService(s.store, src, recorder, DefaultIssuer(cfg), s.now)
 	// Everything built from the keys Reload may change (routes,
 	// trusted_proxies, proxy.*) is assembled per config, so a reload
 	// swaps it whole while sessions and the store stay.
@@ -482,20 +484,29 @@ func (s *Server) build(ctx context.Context) error {
 			Users:     s.store,
 			Settings:  src,
 			Sessions:  sessions,
+			Upstreams: px,
+			Errors:    securePages{renderer},
+			Streams:   s.authStreams(),
+			Untouched: sessions.WithoutTouch(),
+			Logger:    s.log,
+		})
+		sp := signin.New(signin.Deps{
+			Users:     s.store,
+			Settings:  src,
+			Sessions:  sessions,
+			Loader:    ah,
 			Passwords: hasher,
 			TOTP:      totpCheck,
 			Recovery:  recovery,
 			Audit:     recorder,
-			Upstreams: px,
 			Pages:     securePages{renderer},
 			Regulator: regulator,
 			HashSlots: hashSlots,
 			Metrics:   s.loginMetrics(),
-			Streams:   s.authStreams(),
 			CSRFToken: middleware.CSRFToken,
 			Logger:    s.log,
 			Now:       s.now,
-		}, auth.Options{
+		}, signin.Options{
 			DefaultIssuer: DefaultIssuer(cfg),
 			RedirectHosts: redirectHosts,
 			Title:         cfg.UI.Title,
@@ -516,7 +527,7 @@ func (s *Server) build(ctx context.Context) error {
 		adminArea := ah.RequireUser(adm.Handler())
 		gwPages.Handle("/.authgate/admin", adminArea)
 		gwPages.Handle("/.authgate/admin/", adminArea)
-		gwPages.Handle("/", ah.Pages())
+		gwPages.Handle("/", sp.Handler())
 		// Everything under /.authgate/ gets its (small) body within
 		// bodyReadTimeout; proxied requests get no body deadline.
 		own := middleware.BodyDeadline(s.bodyReadTimeout)
@@ -532,7 +543,7 @@ func (s *Server) build(ctx context.Context) error {
 			p, err := proxy.CanonicalPath(r.URL)
 			switch {
 			case err != nil:
-				ah.Gate(w, r) // renders the 400 page
+				ah.ServeHTTP(w, r) // renders the 400 page
 			case p == HealthPath:
 				health.ServeHTTP(w, r)
 			case p == ReadyPath:
@@ -548,7 +559,7 @@ func (s *Server) build(ctx context.Context) error {
 			case auth.IsGatewayPath(p):
 				pagesChain.ServeHTTP(w, r)
 			default:
-				ah.Gate(w, r)
+				ah.ServeHTTP(w, r)
 			}
 		})
 		return &routing{cfg: cfg, proxy: px, loadedAt: loadedAt, handler: middleware.RealClient(trusted)(root)}, nil
@@ -677,18 +688,18 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	var wg sync.WaitGroup
 	var ctl *http.Server
 	if s.ctlPath != "" {
-		cln, err := useradmin.ListenSocket(s.ctlPath)
+		cln, err := control.ListenSocket(s.ctlPath)
 		if err != nil {
 			s.stopStreams()
 			s.stopDrift()
 			_ = s.store.Close() // Serve owns the store: release it on every return
 			return fmt.Errorf("control socket: %w", err)
 		}
-		var opts []useradmin.SocketOption
+		var opts []control.SocketOption
 		if s.snapshot != nil {
-			opts = append(opts, useradmin.WithBackup(s.snapshot))
+			opts = append(opts, control.WithBackup(s.snapshot))
 		}
-		ctl = &http.Server{Handler: useradmin.NewSocketHandler(s.admin, s.log, opts...), ReadHeaderTimeout: 5 * time.Second}
+		ctl = &http.Server{Handler: control.NewSocketHandler(s.admin, s.log, opts...), ReadHeaderTimeout: 5 * time.Second}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

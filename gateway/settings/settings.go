@@ -26,8 +26,23 @@ const (
 	ModeRequired = "required"
 )
 
-// ErrInvalid marks a value that is not allowed.
+// ErrInvalid marks a value that is not allowed: a rejected change (an
+// *InvalidError) or a corrupt stored value.
 var ErrInvalid = errors.New("settings: invalid value")
+
+// InvalidError is a value SetMode or SetIssuer refuses. It matches
+// ErrInvalid.
+type InvalidError struct {
+	// Key is the setting (KeyMode, KeyIssuer).
+	Key string
+	// Message says what is wrong, e.g. "issuer longer than 64 characters".
+	Message string
+}
+
+func (e *InvalidError) Error() string { return ErrInvalid.Error() + ": " + e.Message }
+
+// Unwrap makes the error match ErrInvalid.
+func (e *InvalidError) Unwrap() error { return ErrInvalid }
 
 // Values is one snapshot of the settings.
 type Values struct {
@@ -121,7 +136,7 @@ func (s *Source) load(ctx context.Context) (Values, error) {
 // SetMode stores a new mode for every instance.
 func (s *Source) SetMode(ctx context.Context, mode string) error {
 	if !ValidMode(mode) {
-		return fmt.Errorf("settings: mode %q (want off, on or required): %w", mode, ErrInvalid)
+		return &InvalidError{Key: KeyMode, Message: fmt.Sprintf("mode %q (want off, on or required)", mode)}
 	}
 	return s.set(ctx, KeyMode, mode)
 }
@@ -130,11 +145,11 @@ func (s *Source) SetMode(ctx context.Context, mode string) error {
 // enrolments only: existing authenticator entries keep working.
 func (s *Source) SetIssuer(ctx context.Context, issuer string) error {
 	if len(issuer) > 64 {
-		return fmt.Errorf("settings: issuer longer than 64 characters: %w", ErrInvalid)
+		return &InvalidError{Key: KeyIssuer, Message: "issuer longer than 64 characters"}
 	}
 	for _, r := range issuer {
 		if r < 0x20 || r == 0x7f || r == ':' {
-			return fmt.Errorf("settings: issuer must not contain control characters or ':': %w", ErrInvalid)
+			return &InvalidError{Key: KeyIssuer, Message: "issuer must not contain control characters or ':'"}
 		}
 	}
 	return s.set(ctx, KeyIssuer, issuer)
