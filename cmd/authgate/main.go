@@ -78,6 +78,9 @@ overrides secret_key_file); AUTHGATE_REDIS_PASSWORD;
 AUTHGATE_REDIS_SENTINEL_PASSWORD.
 
 Exit status: 0 success, 1 failure, 2 command-line mistake.
+
+Reference (in the source tree): docs/cli.md (every command),
+docs/configuration.md (every config key), configs/authgate.example.yaml.
 `
 
 func main() {
