@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -500,11 +499,6 @@ func stripDefaultPort(host, scheme string) string {
 		return strings.TrimSuffix(host, ":443")
 	}
 	return host
-}
-
-// publicOrigin is the origin the client used, e.g. "https://panel.example".
-func publicOrigin(c middleware.Client) *url.URL {
-	return &url.URL{Scheme: c.Scheme, Host: c.Host}
 }
 
 // logWriter routes ReverseProxy's own log lines (body copy errors and the
