@@ -2,9 +2,7 @@ package server
 
 import (
 	"context"
-	"crypto/hkdf"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -22,33 +20,20 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/authgate/authgate/gateway/account"
-	"github.com/authgate/authgate/gateway/admin"
-	"github.com/authgate/authgate/gateway/audit"
-	"github.com/authgate/authgate/gateway/auth"
-	"github.com/authgate/authgate/gateway/branding"
 	"github.com/authgate/authgate/gateway/clock"
 	"github.com/authgate/authgate/gateway/config"
 	"github.com/authgate/authgate/gateway/control"
 	"github.com/authgate/authgate/gateway/drift"
-	"github.com/authgate/authgate/gateway/factor"
 	"github.com/authgate/authgate/gateway/metrics"
-	"github.com/authgate/authgate/gateway/password"
 	"github.com/authgate/authgate/gateway/proxy"
-	"github.com/authgate/authgate/gateway/regulation"
 	"github.com/authgate/authgate/gateway/secretbox"
-	"github.com/authgate/authgate/gateway/session"
-	"github.com/authgate/authgate/gateway/settings"
-	"github.com/authgate/authgate/gateway/signin"
 	"github.com/authgate/authgate/gateway/store"
 	"github.com/authgate/authgate/gateway/store/embedded"
 	"github.com/authgate/authgate/gateway/store/redisstore"
 	"github.com/authgate/authgate/gateway/stream"
-	"github.com/authgate/authgate/gateway/totp"
 	"github.com/authgate/authgate/gateway/users"
 	"github.com/authgate/authgate/gateway/web"
 	"github.com/authgate/authgate/middleware"
-	"github.com/authgate/authgate/templates"
 )
 
 // maxFormBytes bounds every body sent to the gateway's own pages.
@@ -328,253 +313,6 @@ func publicHost(cfg *config.Config) string {
 		}
 	}
 	return ""
-}
-
-func (s *Server) build(ctx context.Context) error {
-	cfg := s.cfg
-	key, err := LoadKey(cfg, s.log)
-	if err != nil {
-		return err
-	}
-	box, err := secretbox.New(key)
-	if err != nil {
-		return err
-	}
-	if err := checkKey(ctx, s.store, box); err != nil {
-		return err
-	}
-	pages, err := templates.ParsePages()
-	if err != nil {
-		return fmt.Errorf("templates: %w", err)
-	}
-	renderer, err := web.NewRenderer(pages)
-	if err != nil {
-		return err
-	}
-	sessions := session.New(s.store, session.Options{
-		CookieName:  cfg.Session.CookieName,
-		Domain:      cfg.Session.Domain,
-		IdleTimeout: cfg.Session.IdleTimeout,
-		MaxLifetime: cfg.Session.MaxLifetime,
-	}, s.now, nil)
-	hasher := password.NewHasher(password.Params{
-		MemoryKiB:   cfg.Password.Argon2.MemoryKiB,
-		Iterations:  cfg.Password.Argon2.Iterations,
-		Parallelism: cfg.Password.Argon2.Parallelism,
-	}, rand.Reader)
-	topts := totp.Options{
-		Period:    uint(cfg.TwoFactor.Period),
-		Digits:    cfg.TwoFactor.Digits,
-		Algorithm: cfg.TwoFactor.Algorithm,
-		Skew:      uint(cfg.TwoFactor.Skew),
-	}
-	if err := topts.Validate(); err != nil {
-		return fmt.Errorf("two_factor: %w", err)
-	}
-	src := settings.New(s.store, settings.Values{Mode: cfg.TwoFactor.Mode, Issuer: cfg.TwoFactor.Issuer}, 2*time.Second, s.now)
-	vals, err := src.Current(ctx)
-	if err != nil {
-		return fmt.Errorf("settings: %w", err)
-	}
-	// One rule: a value set on the Settings page or with the command line
-	// is stored and wins over the file, on every instance, until it is
-	// set again. Say so when the file says otherwise.
-	if vals.Mode != cfg.TwoFactor.Mode {
-		s.log.Warn().Str("file", cfg.TwoFactor.Mode).Str("effective", vals.Mode).
-			Msg("two_factor.mode in the config file is overridden by the mode set on the admin Settings page or with `authgate 2fa mode` (stored, shared by every instance); change it there")
-	}
-	if vals.Issuer != cfg.TwoFactor.Issuer {
-		s.log.Warn().Str("file", cfg.TwoFactor.Issuer).Str("effective", vals.Issuer).
-			Msg("two_factor.issuer in the config file is overridden by the Issuer set on the admin Settings page (stored, shared by every instance); change it there")
-	}
-
-	// Form tokens are HMACs over the session id (over a pre-session
-	// cookie before sign-in) with a key derived from the secret key, so
-	// every instance sharing the store accepts every instance's forms.
-	csrfKey, err := hkdf.Key(sha256.New, key[:], nil, "authgate csrf token key v1", 32)
-	if err != nil {
-		return fmt.Errorf("csrf key: %w", err)
-	}
-	overHTTPS := func(r *http.Request) bool { c, _ := middleware.ClientFrom(r.Context()); return c.Scheme == "https" }
-	csrf := middleware.NewCSRF(middleware.CSRFOptions{
-		CookieName:    "authgate_csrf",
-		Secure:        overHTTPS,
-		Key:           csrfKey,
-		SessionCookie: func(r *http.Request) string { return sessions.CookieName(overHTTPS(r)) },
-		Reject: func(w http.ResponseWriter, r *http.Request) {
-			renderer.RenderError(w, r, web.Errorf(http.StatusForbidden, "Your form expired. Go back, reload the page and try again.", nil))
-		},
-	})
-
-	recorder := audit.New(s.store, s.log, s.now)
-	// Brute-force protection: failures counted per user and address in
-	// the shared store; argon2id runs bounded to password.max_concurrent.
-	regulator := regulation.New(s.store, recorder, regulation.Options{
-		MaxFailures: cfg.Regulation.MaxFailures, Window: cfg.Regulation.Window,
-		Ban: cfg.Regulation.Ban, MaxBan: cfg.Regulation.MaxBan,
-		SessionWindow: sessions.PendingLifetime(), Observer: s.metrics,
-	}, s.now)
-	hashSlots := password.NewLimiter(cfg.Password.MaxConcurrent, -1, 0)
-	hashSlots.SetShare(cfg.Password.CPUShare)
-	// Failed codes are searched ±two_factor.drift_scan for clock drift
-	// evidence (never accepted), stored by the recorder.
-	driftSteps := int(cfg.TwoFactor.DriftScan / (time.Duration(topts.Period) * time.Second))
-	s.driftRec = drift.NewRecorder(s.store, s.log, drift.RecorderOptions{Period: topts.Period})
-	totpCheck := factor.NewTOTP(box, s.store, topts, s.now, nil, factor.WithDriftScan(driftSteps, s.driftObserver(s.driftRec)))
-	driftSvc := drift.NewService(s.store, totpCheck, recorder, drift.Options{Period: topts.Period}, s.now)
-	s.metrics.ReadAtScrape(metrics.Sources{Sessions: s.store, Drift: driftSvc, Clock: s.clock, Certificates: s.certSource()})
-	recovery := factor.NewRecovery(key[:], nil)
-	s.startStreams()
-	acct := account.New(account.Deps{
-		Users: s.store, Sessions: s.store, Regulator: regulator, Settings: src,
-		SessionManager: sessions, TOTP: totpCheck, Recovery: recovery, Box: box,
-		Passwords: password.NewLimited(hasher, hashSlots), Audit: recorder, Pages: renderer, CSRFToken: middleware.CSRFToken,
-		Logger: s.log, Now: s.now, Resync: driftSvc,
-	}, account.Options{DefaultIssuer: DefaultIssuer(cfg)})
-
-	s.admin = users.NewService(s.store, src, recorder, DefaultIssuer(cfg), s.now)
-	// Everything built from the keys Reload may change (routes,
-	// trusted_proxies, proxy.*) is assembled per config, so a reload
-	// swaps it whole while sessions and the store stay.
-	s.assemble = func(cfg *config.Config, loadedAt time.Time) (*routing, error) {
-		// The config's parser is the one Validate used: one reading of
-		// trusted_proxies everywhere.
-		trusted, err := cfg.TrustedPrefixes()
-		if err != nil {
-			return nil, err
-		}
-		routes, redirectHosts, err := proxyRoutes(cfg)
-		if err != nil {
-			return nil, err
-		}
-		if cfg.PublicURL != "" {
-			if u, err := url.Parse(cfg.PublicURL); err == nil && u.Hostname() != "" {
-				redirectHosts = append(redirectHosts, strings.ToLower(u.Hostname()))
-			}
-		}
-		// ui.logo_file was checked by Validate; it is read again here, at
-		// start and at every reload, and a file that went bad since
-		// fails the start or keeps the running config.
-		var logo *branding.Logo
-		logoURL := ""
-		if cfg.UI.LogoFile != "" {
-			l, err := config.ReadLogo(cfg.UI.LogoFile)
-			if err != nil {
-				return nil, fmt.Errorf("ui.logo_file: %w", err)
-			}
-			logo = branding.NewLogo(l.Data, l.ContentType)
-			logoURL = logo.URL()
-		}
-		stripCookies := append(sessions.CookieNames(), csrf.CookieNames()...)
-		px, err := proxy.New(proxy.Options{
-			Routes:       routes,
-			StripCookies: stripCookies,
-			ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-				securePages{renderer}.RenderError(w, r, upstreamError(err))
-			},
-			Logger:                s.log,
-			Now:                   s.now,
-			ResponseHeaderTimeout: cfg.Proxy.ResponseHeaderTimeout,
-			Observer:              s.proxyObserver(),
-		})
-		if err != nil {
-			return nil, fmt.Errorf("routes: %w", err)
-		}
-		ah := auth.New(auth.Deps{
-			Users:     s.store,
-			Settings:  src,
-			Sessions:  sessions,
-			Upstreams: px,
-			Errors:    securePages{renderer},
-			Streams:   s.authStreams(),
-			Untouched: sessions.WithoutTouch(),
-			Logger:    s.log,
-		})
-		sp := signin.New(signin.Deps{
-			Users:     s.store,
-			Settings:  src,
-			Sessions:  sessions,
-			Loader:    ah,
-			Passwords: hasher,
-			TOTP:      totpCheck,
-			Recovery:  recovery,
-			Audit:     recorder,
-			Pages:     securePages{renderer},
-			Regulator: regulator,
-			HashSlots: hashSlots,
-			Metrics:   s.loginMetrics(),
-			CSRFToken: middleware.CSRFToken,
-			Logger:    s.log,
-			Now:       s.now,
-		}, signin.Options{
-			DefaultIssuer: DefaultIssuer(cfg),
-			RedirectHosts: redirectHosts,
-			Title:         cfg.UI.Title,
-			LogoURL:       logoURL,
-			PublicHost:    publicHost(cfg),
-		})
-
-		adm := admin.New(admin.Deps{Users: s.admin, Bans: s.admin, Upstreams: px, Hasher: password.NewLimited(hasher, hashSlots), Pages: renderer, Now: s.now, Clock: s.clock, Drift: driftSvc,
-			Sessions: sessions, Box: box},
-			admin.Options{ConfigPath: cfg.Path(), ConfigLoadedAt: loadedAt})
-
-		// The gateway's own pages: the sign-in flow, and behind a complete
-		// session the account pages and (role admin) the admin area.
-		gwPages := http.NewServeMux()
-		signedIn := ah.RequireUser(acct.Handler())
-		gwPages.Handle("/.authgate/account", signedIn)
-		gwPages.Handle("/.authgate/account/", signedIn)
-		adminArea := ah.RequireUser(adm.Handler())
-		gwPages.Handle("/.authgate/admin", adminArea)
-		gwPages.Handle("/.authgate/admin/", adminArea)
-		gwPages.Handle("/", sp.Handler())
-		// Everything under /.authgate/ gets its (small) body within
-		// bodyReadTimeout; proxied requests get no body deadline.
-		own := middleware.BodyDeadline(s.bodyReadTimeout)
-		pagesChain := own(middleware.SecurityHeaders()(middleware.MaxBody(maxFormBytes)(csrf.Middleware()(gwPages))))
-		health := own(http.HandlerFunc(s.health))
-		ready := own(http.HandlerFunc(s.ready))
-		forwardAuth := own(http.HandlerFunc(ah.ForwardAuth))
-		var logoHandler http.Handler
-		if logo != nil {
-			logoHandler = own(logo)
-		}
-		root := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			p, err := proxy.CanonicalPath(r.URL)
-			switch {
-			case err != nil:
-				ah.ServeHTTP(w, r) // renders the 400 page
-			case p == HealthPath:
-				health.ServeHTTP(w, r)
-			case p == ReadyPath:
-				ready.ServeHTTP(w, r)
-			case p == auth.ForwardAuthPath:
-				// Forward auth for an existing proxy: any method (nginx's
-				// auth_request keeps the original one), no CSRF, no body.
-				forwardAuth.ServeHTTP(w, r)
-			case p == branding.LogoPath && logoHandler != nil:
-				// Shown on the sign-in pages: no session, no CSRF cookie
-				// (a cached image must not set one), headers of its own.
-				logoHandler.ServeHTTP(w, r)
-			case auth.IsGatewayPath(p):
-				pagesChain.ServeHTTP(w, r)
-			default:
-				ah.ServeHTTP(w, r)
-			}
-		})
-		return &routing{cfg: cfg, proxy: px, loadedAt: loadedAt, handler: middleware.RealClient(trusted)(root)}, nil
-	}
-	live, err := s.assemble(cfg, s.loadedAt)
-	if err != nil {
-		return err
-	}
-	s.live.Store(live)
-
-	recoverer := middleware.Recover(func(w http.ResponseWriter, r *http.Request) {
-		securePages{renderer}.RenderError(w, r, errors.New("panic"))
-	})
-	s.handler = middleware.RequestID()(middleware.Logger(s.log)(recoverer(http.HandlerFunc(s.serveLive))))
-	return nil
 }
 
 func proxyRoutes(cfg *config.Config) ([]proxy.Route, []string, error) {
