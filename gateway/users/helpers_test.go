@@ -2,14 +2,11 @@ package users
 
 import (
 	"context"
-	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/authgate/authgate/gateway/audit"
 	"github.com/authgate/authgate/gateway/internal/redistest"
@@ -18,6 +15,7 @@ import (
 	"github.com/authgate/authgate/gateway/store"
 	"github.com/authgate/authgate/gateway/store/embedded"
 	"github.com/authgate/authgate/gateway/store/redisstore"
+	"github.com/authgate/authgate/gateway/users/userstest"
 )
 
 // The real stores and settings satisfy what Service needs.
@@ -28,53 +26,31 @@ var (
 	_ Recorder      = (*audit.Recorder)(nil)
 )
 
-// argonHash is a well-formed argon2id PHC string (its content is never
-// verified here: hashing belongs to the caller).
-const argonHash = "$argon2id$v=19$m=65536,t=3,p=2$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaA"
-
-var (
-	bcryptOnce sync.Once
-	bcryptA    string
-	bcryptB    string
+// Fixtures shared with gateway/control's tests (gateway/users/userstest).
+const (
+	argonHash         = userstest.ArgonHash
+	testDefaultIssuer = userstest.DefaultIssuer
 )
 
-// bcryptHashes returns two distinct valid bcrypt hashes ($2a$ as Go writes
-// them, and the same as $2y$ as htpasswd writes them).
-func bcryptHashes(t testing.TB) (string, string) {
-	t.Helper()
-	bcryptOnce.Do(func() {
-		a, err := bcrypt.GenerateFromPassword([]byte("first"), bcrypt.MinCost)
-		if err != nil {
-			panic(err)
-		}
-		b, err := bcrypt.GenerateFromPassword([]byte("second"), bcrypt.MinCost)
-		if err != nil {
-			panic(err)
-		}
-		bcryptA = string(a)
-		bcryptB = "$2y$" + string(b)[4:]
-	})
-	return bcryptA, bcryptB
-}
+var (
+	bcryptHashes = userstest.BcryptHashes
+	newClock     = userstest.NewClock
+	openStore    = userstest.OpenStore
+	addUser      = userstest.AddUser
+	getUser      = userstest.GetUser
+	putSession   = userstest.PutSession
+	sessionCount = userstest.SessionCount
+)
 
-// newClock is a settable test clock.
-func newClock() *testkit.Clock {
-	return testkit.NewClock(time.Date(2026, 3, 14, 9, 26, 53, 0, time.UTC))
-}
+// ev is the part of an audit event tests compare.
+type ev struct{ Actor, Action, Target, Detail string }
 
-// openStore opens a real embedded store in a temp dir.
-func openStore(t testing.TB, c *testkit.Clock) *embedded.Store {
-	t.Helper()
-	st, err := embedded.Open(filepath.Join(t.TempDir(), "authgate.db"), embedded.Options{Now: c.Now})
-	if err != nil {
-		t.Fatalf("open embedded store: %v", err)
+func summarize(evs []store.AuditEvent) []ev {
+	var out []ev
+	for _, e := range evs {
+		out = append(out, ev{e.Actor, e.Action, e.Target, e.Detail})
 	}
-	t.Cleanup(func() {
-		if err := st.Close(); err != nil {
-			t.Errorf("close store: %v", err)
-		}
-	})
-	return st
+	return out
 }
 
 // openRedis starts a real redis-server for the test and returns a store
@@ -95,8 +71,6 @@ type env struct {
 	svc *Service
 }
 
-const testDefaultIssuer = "gw.example"
-
 func newEnv(st store.Store, c *testkit.Clock) *env {
 	set := settings.New(st, settings.Values{Mode: settings.ModeOn}, time.Hour, c.Now)
 	rec := audit.New(st, zerolog.Nop(), c.Now)
@@ -116,28 +90,6 @@ func eachBackend(t *testing.T, fn func(t *testing.T, e *env)) {
 	})
 }
 
-// putSession stores a live session for user.
-func putSession(t testing.TB, st store.Sessions, c *testkit.Clock, id, user string) {
-	t.Helper()
-	now := c.Now()
-	err := st.PutSession(context.Background(), store.Session{
-		IDHash: id, User: user, Stage: store.StageFull,
-		CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour),
-	}, time.Hour)
-	if err != nil {
-		t.Fatalf("put session: %v", err)
-	}
-}
-
-func sessionCount(t testing.TB, st store.Sessions, user string) int {
-	t.Helper()
-	ss, err := st.ListUserSessions(context.Background(), user)
-	if err != nil {
-		t.Fatalf("list sessions of %s: %v", user, err)
-	}
-	return len(ss)
-}
-
 // auditEvents returns the stored audit events of both trails, oldest
 // first.
 func auditEvents(t testing.TB, st store.Audit) []store.AuditEvent {
@@ -154,14 +106,7 @@ func auditEvents(t testing.TB, st store.Audit) []store.AuditEvent {
 	return all
 }
 
-// ev is the part of an audit event tests compare.
-type ev struct{ Actor, Action, Target, Detail string }
-
 func auditSummary(t testing.TB, st store.Audit) []ev {
 	t.Helper()
-	var out []ev
-	for _, e := range auditEvents(t, st) {
-		out = append(out, ev{e.Actor, e.Action, e.Target, e.Detail})
-	}
-	return out
+	return summarize(auditEvents(t, st))
 }

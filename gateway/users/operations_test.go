@@ -13,35 +13,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/authgate/authgate/gateway/audit"
-	"github.com/authgate/authgate/gateway/internal/testkit"
 	"github.com/authgate/authgate/gateway/settings"
 	"github.com/authgate/authgate/gateway/store"
 )
-
-// addUser stores a user directly (no audit event).
-func addUser(t testing.TB, st store.Store, c *testkit.Clock, name, role string, twoFactor bool) {
-	t.Helper()
-	u := store.User{Name: name, PasswordHash: argonHash, Role: role, CreatedAt: c.Now(), UpdatedAt: c.Now()}
-	if twoFactor {
-		u.TOTPSecret = []byte("sealed-" + name)
-		u.TOTPEnrolledAt = c.Now().Add(-48 * time.Hour)
-		u.TOTPLastUsedAt = c.Now().Add(-time.Hour)
-		u.RecoveryCodes = []string{"hash1", "hash2"}
-		u.RecoveryCodesAt = c.Now().Add(-48 * time.Hour)
-	}
-	if err := st.CreateUser(context.Background(), u); err != nil {
-		t.Fatalf("create %s: %v", name, err)
-	}
-}
-
-func getUser(t testing.TB, st store.Store, name string) store.User {
-	t.Helper()
-	u, err := st.GetUser(context.Background(), name)
-	if err != nil {
-		t.Fatalf("get %s: %v", name, err)
-	}
-	return u
-}
 
 func TestDisableTwoFactor(t *testing.T) { eachBackend(t, testDisableTwoFactor) }
 
