@@ -290,29 +290,30 @@ func (f *fakeAudit) actions() []string {
 }
 
 // fakePages writes "page=<name> error=<public message>" and keeps the
-// data of the last page rendered.
+// common part (the form token) of the last page rendered.
 type fakePages struct {
 	mu   sync.Mutex
-	last any
+	last templates.Common
 }
 
 func (f *fakePages) Render(w http.ResponseWriter, _ *http.Request, status int, name string, data any) {
-	f.mu.Lock()
-	f.last = data
-	f.mu.Unlock()
+	var c templates.Common
 	msg := ""
 	switch d := data.(type) {
 	case templates.LoginPage:
-		msg = d.Error
+		c, msg = d.Common, d.Error
 	case templates.VerifyPage:
-		msg = d.Error
+		c, msg = d.Common, d.Error
 	case templates.EnrollPage:
-		msg = d.Error
+		c, msg = d.Common, d.Error
 	case templates.RecoveryLoginPage:
-		msg = d.Error
+		c, msg = d.Common, d.Error
 	case templates.LogoutPage:
-		msg = d.Error
+		c, msg = d.Common, d.Error
 	}
+	f.mu.Lock()
+	f.last = c
+	f.mu.Unlock()
 	w.WriteHeader(status)
 	_, _ = fmt.Fprintf(w, "page=%s error=%s", name, msg)
 }
@@ -516,21 +517,9 @@ func (b *browser) post(target string, form url.Values) *httptest.ResponseRecorde
 func (w *world) lastToken() string {
 	w.pages.mu.Lock()
 	defer w.pages.mu.Unlock()
-	var c templates.Common
-	switch d := w.pages.last.(type) {
-	case templates.LoginPage:
-		c = d.Common
-	case templates.VerifyPage:
-		c = d.Common
-	case templates.EnrollPage:
-		c = d.Common
-	case templates.RecoveryLoginPage:
-		c = d.Common
-	case templates.LogoutPage:
-		c = d.Common
-	}
-	w.pages.last = nil
-	return c.CSRFToken
+	tok := w.pages.last.CSRFToken
+	w.pages.last = templates.Common{}
+	return tok
 }
 
 // session is the browser's current session, if any.
