@@ -76,7 +76,7 @@ type Deps struct {
 	// Untouched reads sessions as Sessions does but never refreshes their
 	// last use (session.Manager.WithoutTouch): the re-checks of running
 	// requests (Streams) read through it, so an open tunnel is not
-	// activity. nil: Sessions (for fakes that never touch).
+	// activity. Required with Streams.
 	Untouched Sessions
 	Logger    zerolog.Logger
 }
@@ -89,10 +89,12 @@ type Gate struct {
 	d Deps
 }
 
-// New builds a Gate.
+// New builds a Gate. Streams without Untouched is a wiring mistake that
+// would let an open tunnel keep its session alive: it panics at start
+// rather than fall back to the touching reader.
 func New(d Deps) *Gate {
-	if d.Untouched == nil {
-		d.Untouched = d.Sessions
+	if d.Streams != nil && d.Untouched == nil {
+		panic("auth: Deps.Streams needs Deps.Untouched")
 	}
 	return &Gate{d: d}
 }

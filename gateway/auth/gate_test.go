@@ -318,3 +318,16 @@ func TestStreamsRecheckWithoutTouch(t *testing.T) {
 		t.Fatal("stream still registered after the forward")
 	}
 }
+
+// A Gate that tracks streams but would re-check them through the
+// touching session reader is refused at construction.
+func TestNewRefusesStreamsWithoutUntouched(t *testing.T) {
+	w := newWorld(settings.ModeRequired)
+	defer func() {
+		if recover() == nil {
+			t.Fatal("New accepted Streams without Untouched")
+		}
+	}()
+	New(Deps{Users: w.users, Settings: w.settings, Sessions: w.sessions, Upstreams: w.upstreams,
+		Errors: fakeErrors{}, Streams: &fakeStreams{}})
+}
