@@ -57,6 +57,9 @@ const (
 	TOTPRemoved       = "totp_removed"  // by the user
 	TOTPDisabled      = "totp_disabled" // by an admin
 	TOTPResynced      = "totp_resynced" // clock offset measured from two codes
+	PasskeyAdded      = "passkey_added"
+	PasskeyRemoved    = "passkey_removed" // by the user
+	PasskeyRefused    = "passkey_refused" // a key's signature counter went backwards: possibly cloned
 	RecoveryGenerated = "recovery_codes_generated"
 	PasswordChanged   = "password_changed"
 	PasswordReset     = "password_reset"

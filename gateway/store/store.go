@@ -12,9 +12,11 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"time"
 )
 
@@ -69,8 +71,80 @@ type User struct {
 	// user's secret outside the accepted window (oldest first): evidence
 	// of a clock offset, never a reason to accept a code.
 	DriftSeen []DriftObservation `json:"drift_seen,omitempty"`
-	CreatedAt time.Time          `json:"created_at"`
-	UpdatedAt time.Time          `json:"updated_at"`
+	// PasskeyUserID is the user handle the account's passkeys and
+	// security keys were registered with (WebAuthn's user.id): random,
+	// set at the first registration and kept for the life of the
+	// account, so a passkey saved on a device keeps naming this account.
+	PasskeyUserID []byte `json:"passkey_user_id,omitempty"`
+	// Passkeys are the account's registered passkeys and security keys
+	// (WebAuthn credentials), each a second factor.
+	Passkeys  []Passkey `json:"passkeys,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Passkey is one registered WebAuthn credential: a passkey (a
+// discoverable credential, often synced between a user's devices) or a
+// security key. Nothing in it is secret: the private key never leaves
+// the authenticator.
+type Passkey struct {
+	// ID is the credential id the authenticator chose (at most 1023
+	// bytes); unique among the account's passkeys.
+	ID []byte `json:"id"`
+	// Name is the user's label for it ("YubiKey 5", "Laptop").
+	Name string `json:"name"`
+	// PublicKey is the COSE-encoded public key.
+	PublicKey []byte `json:"public_key"`
+	// AttestationType is the attestation the registration carried
+	// ("none", "self", "basic"...).
+	AttestationType string `json:"attestation_type,omitempty"`
+	// Transports are the authenticator's transports as reported at
+	// registration ("usb", "internal", "hybrid"...), offered back to the
+	// browser on sign-in.
+	Transports []string `json:"transports,omitempty"`
+	// AAGUID identifies the authenticator model (all zero when it does
+	// not say).
+	AAGUID []byte `json:"aaguid,omitempty"`
+	// SignCount is the signature counter of the last accepted use. An
+	// authenticator that counts must count up: an assertion whose
+	// counter is not above this one is refused (a cloned key).
+	SignCount uint32 `json:"sign_count,omitempty"`
+	// Discoverable: the credential is a passkey (resident key), usable
+	// for passwordless sign-in.
+	Discoverable bool `json:"discoverable,omitempty"`
+	// BackupEligible and BackupState are the authenticator's backup
+	// flags (a synced passkey is eligible); eligibility never changes.
+	BackupEligible bool      `json:"backup_eligible,omitempty"`
+	BackupState    bool      `json:"backup_state,omitempty"`
+	CreatedAt      time.Time `json:"created_at"`
+	LastUsedAt     time.Time `json:"last_used_at,omitzero"`
+}
+
+// Clone returns a deep copy.
+func (p Passkey) Clone() Passkey {
+	c := p
+	c.ID = slices.Clone(p.ID)
+	c.PublicKey = slices.Clone(p.PublicKey)
+	c.Transports = slices.Clone(p.Transports)
+	c.AAGUID = slices.Clone(p.AAGUID)
+	return c
+}
+
+// MarshalJSON stores the times in UTC whatever their zone (the
+// contract's "times in UTC").
+func (p Passkey) MarshalJSON() ([]byte, error) {
+	type plain Passkey
+	q := plain(p)
+	q.CreatedAt = utcTime(q.CreatedAt)
+	q.LastUsedAt = utcTime(q.LastUsedAt)
+	return json.Marshal(q)
+}
+
+func utcTime(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.UTC()
 }
 
 // MaxDriftSeen is how many drift observations a user keeps.
@@ -94,8 +168,18 @@ func (o DriftObservation) MarshalJSON() ([]byte, error) {
 	return json.Marshal(p)
 }
 
-// HasTOTP reports whether the user has an active second factor.
+// HasTOTP reports whether the user has an authenticator app set up.
 func (u User) HasTOTP() bool { return len(u.TOTPSecret) > 0 }
+
+// HasSecondFactor reports whether the user has any second factor: an
+// authenticator app or at least one passkey / security key.
+func (u User) HasSecondFactor() bool { return u.HasTOTP() || len(u.Passkeys) > 0 }
+
+// PasskeyIndex returns the index in u.Passkeys of the credential id, or
+// -1.
+func (u User) PasskeyIndex(id []byte) int {
+	return slices.IndexFunc(u.Passkeys, func(p Passkey) bool { return bytes.Equal(p.ID, id) })
+}
 
 // Clone returns a deep copy.
 func (u User) Clone() User {
@@ -115,6 +199,11 @@ func (u User) Clone() User {
 	c.DriftSeen = append([]DriftObservation(nil), u.DriftSeen...)
 	if len(u.DriftSeen) == 0 {
 		c.DriftSeen = nil
+	}
+	c.PasskeyUserID = slices.Clone(u.PasskeyUserID)
+	c.Passkeys = nil
+	for _, p := range u.Passkeys {
+		c.Passkeys = append(c.Passkeys, p.Clone())
 	}
 	return c
 }
@@ -167,6 +256,12 @@ type Session struct {
 	// PendingTOTPSecret holds a sealed secret during enrolment until the
 	// user confirms it with a valid code.
 	PendingTOTPSecret []byte `json:"pending_totp_secret,omitempty"`
+	// PasskeyChallenge holds the sealed state of the passkey ceremony
+	// this session began (gateway/passkey): its challenge, for whom and
+	// until when. A ceremony is finished only by the request that moves
+	// the session on (Move), which clears it, so each challenge is
+	// answered at most once.
+	PasskeyChallenge []byte `json:"passkey_challenge,omitempty"`
 	// RecoveryCodesSealed holds recovery codes just generated on the
 	// account page, sealed (never in clear), so the user can download them
 	// for a short while after they were shown once.

@@ -24,6 +24,7 @@ type sessionRecord struct {
 
 func normSession(s store.Session) store.Session {
 	s.PendingTOTPSecret = slices.Clone(s.PendingTOTPSecret)
+	s.PasskeyChallenge = slices.Clone(s.PasskeyChallenge)
 	s.TwoFactorAt = utc(s.TwoFactorAt)
 	s.CreatedAt = utc(s.CreatedAt)
 	s.LastSeenAt = utc(s.LastSeenAt)

@@ -19,6 +19,10 @@ func normUser(u store.User) store.User {
 	u.RecoveryCodesAt = utc(u.RecoveryCodesAt)
 	u.CreatedAt = utc(u.CreatedAt)
 	u.UpdatedAt = utc(u.UpdatedAt)
+	for i := range u.Passkeys {
+		u.Passkeys[i].CreatedAt = utc(u.Passkeys[i].CreatedAt)
+		u.Passkeys[i].LastUsedAt = utc(u.Passkeys[i].LastUsedAt)
+	}
 	return u
 }
 
