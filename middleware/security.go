@@ -7,6 +7,17 @@ import "net/http"
 // code), forms posting only to the gateway, never framed.
 const ContentSecurityPolicy = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
+// ScriptCSP is ContentSecurityPolicy for a page that loads the
+// gateway's one script (/.authgate/passkey.js): scripts and fetches from
+// the gateway's own origin only, still nothing inline.
+const ScriptCSP = "default-src 'none'; script-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+// AllowOwnScript switches a gateway page's CSP (set by SecurityHeaders)
+// to ScriptCSP. Call it before writing the header.
+func AllowOwnScript(w http.ResponseWriter) {
+	w.Header().Set("Content-Security-Policy", ScriptCSP)
+}
+
 // HSTS is the Strict-Transport-Security value sent over https.
 const HSTS = "max-age=31536000"
 

@@ -38,6 +38,24 @@ type AccountPage struct {
 	CodesDownloadable bool
 	DownloadURL       string
 	Sessions          []AccountSession
+	// AnyFactor: the account has a second factor (an authenticator app
+	// or a passkey), so recovery codes apply.
+	AnyFactor bool
+	// PasskeysAvailable: passkeys can be registered here; else
+	// PasskeysReason says why not (shown instead of failing).
+	PasskeysAvailable bool
+	PasskeysReason    string
+	Passkeys          []AccountPasskey
+}
+
+// AccountPasskey is one registered passkey or security key.
+type AccountPasskey struct {
+	// ID is the credential id (base64url), posted back to remove it.
+	ID           string
+	Name         string
+	CreatedAt    time.Time
+	LastUsedAt   time.Time // zero: never
+	Discoverable bool      // a passkey (can sign in without a user name)
 }
 
 // AccountSession is one row of the sessions table.

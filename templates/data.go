@@ -15,7 +15,14 @@ type Common struct {
 	// Brand is the header of the sign-in pages (title, host, logo); nil
 	// shows Product instead.
 	Brand *Brand
+	// PasskeyScript loads PasskeyScriptPath, the one script of the
+	// gateway's pages; the handler must send the page with a CSP that
+	// allows it (middleware.ScriptCSP).
+	PasskeyScript bool
 }
+
+// PasskeyScriptPath is where the gateway serves passkey.js.
+const PasskeyScriptPath = "/.authgate/passkey.js"
 
 // Brand is what the sign-in pages show above their heading: the title
 // (ui.title, by default the Issuer), "Sign in to <Host>" and the logo.
@@ -35,6 +42,8 @@ type LoginPage struct {
 	Common
 	Username string // prefill
 	RD       string // where to go after sign-in (hidden field "rd")
+	// Passwordless offers "Sign in with a passkey" (webauthn.passwordless).
+	Passwordless bool
 }
 
 // VerifyPage is the data for "verify" (second factor).
@@ -42,6 +51,12 @@ type VerifyPage struct {
 	Common
 	User string
 	RD   string
+	// TOTP offers the code form (the account has an authenticator app).
+	TOTP bool
+	// Passkey offers "Use your security key or passkey".
+	Passkey bool
+	// StepUp: a signed-in session proving its second factor again.
+	StepUp bool
 }
 
 // EnrollPage is the data for "enroll" (TOTP setup).

@@ -10,7 +10,7 @@ import (
 
 // FS holds every page template and the shared layout.
 //
-//go:embed *.html
+//go:embed *.html passkey.js
 var FS embed.FS
 
 // Page names: the keys of ParsePages' map, one file <name>.html each.
@@ -89,4 +89,14 @@ func ParsePages() (map[string]*template.Template, error) {
 		pages[name] = t
 	}
 	return pages, nil
+}
+
+// PasskeyScript returns passkey.js, the script of the pages that use
+// passkeys (served at PasskeyScriptPath).
+func PasskeyScript() []byte {
+	b, err := FS.ReadFile("passkey.js")
+	if err != nil {
+		panic(err) // embedded at build time
+	}
+	return b
 }

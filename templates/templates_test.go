@@ -22,7 +22,7 @@ func common(title string) Common {
 func samples() map[string]any {
 	return map[string]any{
 		PageLogin:  LoginPage{Common: common("Sign in"), Username: "alice", RD: "/admin/?tab=1"},
-		PageVerify: VerifyPage{Common: common("Two-factor authentication"), User: "alice", RD: "/admin/"},
+		PageVerify: VerifyPage{Common: common("Two-factor authentication"), User: "alice", RD: "/admin/", TOTP: true},
 		PageEnroll: EnrollPage{
 			Common: common("Set up two-factor authentication"), User: "alice", Issuer: "Legacy Admin",
 			QRDataURI:  template.URL("data:image/png;base64,iVBORw0KGgo="),
@@ -233,7 +233,7 @@ func TestEscapesUserInput(t *testing.T) {
 		data any
 	}{
 		{PageLogin, LoginPage{Common: evil, Username: xss, RD: `"><script>alert(1)</script>`}},
-		{PageVerify, VerifyPage{Common: evil, User: xss, RD: xss}},
+		{PageVerify, VerifyPage{Common: evil, User: xss, RD: xss, TOTP: true, Passkey: true}},
 		{PageEnroll, EnrollPage{Common: evil, User: xss, Issuer: xss, KeyGrouped: xss, RD: xss,
 			QRDataURI: "data:image/png;base64,AAAA", OTPAuthURL: "otpauth://totp/x"}},
 		{PageLogout, LogoutPage{Common: evil, User: xss}},
@@ -281,10 +281,34 @@ func TestTemplateFilesHaveNoExternalReferences(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s := string(b)
+		// The one script of the gateway's pages: its own passkey.js,
+		// loaded by the layout when a page asks for it.
+		s := strings.Replace(string(b), `<script src="/.authgate/passkey.js" defer></script>`, "", 1)
 		if strings.Contains(s, "http://") || strings.Contains(s, "https://") || strings.Contains(s, "@import") ||
 			strings.Contains(strings.ToLower(s), "<script") || strings.Contains(s, "url(") {
 			t.Errorf("%s references external resources or scripts", f)
 		}
+	}
+}
+
+// The layout loads passkey.js only for pages that ask for it: every
+// other page stays script-free under the gateway's default CSP.
+func TestPasskeyScriptOnlyWhenAsked(t *testing.T) {
+	pages, err := ParsePages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, asked := range []bool{false, true} {
+		var buf strings.Builder
+		d := VerifyPage{Common: Common{Title: "t", PasskeyScript: asked}, User: "alice", TOTP: true, Passkey: asked}
+		if err := pages[PageVerify].ExecuteTemplate(&buf, LayoutName, d); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(buf.String(), `src="`+PasskeyScriptPath+`"`); got != asked {
+			t.Errorf("PasskeyScript %v: script tag present = %v", asked, got)
+		}
+	}
+	if !strings.Contains(string(PasskeyScript()), "navigator.credentials") {
+		t.Error("PasskeyScript() is not passkey.js")
 	}
 }

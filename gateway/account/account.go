@@ -12,6 +12,7 @@ import (
 
 	"github.com/authgate/authgate/gateway/auth"
 	"github.com/authgate/authgate/gateway/factor"
+	"github.com/authgate/authgate/gateway/passkey"
 	"github.com/authgate/authgate/gateway/session"
 	"github.com/authgate/authgate/gateway/settings"
 	"github.com/authgate/authgate/gateway/store"
@@ -115,8 +116,11 @@ type Deps struct {
 	TOTP           *factor.TOTP
 	// Resync resynchronises the user's authenticator clock (nil: the page
 	// is not offered).
-	Resync    Resyncer
-	Recovery  *factor.Recovery
+	Resync   Resyncer
+	Recovery *factor.Recovery
+	// Passkeys registers passkeys (nil: unavailable, Options.
+	// PasskeysUnavailable says why).
+	Passkeys  Registrar
 	Box       Box
 	Passwords Passwords
 	Audit     Auditor
@@ -134,6 +138,9 @@ type Options struct {
 	DefaultIssuer string
 	// MinPasswordLen is the shortest new password accepted (default 8).
 	MinPasswordLen int
+	// PasskeysUnavailable is shown on the account page when Deps.
+	// Passkeys is nil: why passkeys cannot be used here.
+	PasskeysUnavailable string
 	// DownloadFor is how long just-generated recovery codes stay
 	// downloadable (default 10 minutes).
 	DownloadFor time.Duration
@@ -172,6 +179,9 @@ func New(d Deps, o Options) *Handler {
 	h.handle("GET "+PathDownload, h.download)
 	h.handle("GET "+PathPassword, h.passwordPage)
 	h.handle("POST "+PathPassword, h.passwordSubmit)
+	h.handle("POST "+PathPasskeyBegin, h.passkeyBegin)
+	h.handle("POST "+PathPasskeyAdd, h.passkeyAdd)
+	h.handle("POST "+PathPasskeyRemove, h.passkeyRemove)
 	h.handle("POST "+PathRevoke, h.revoke)
 	h.handle("POST "+PathRevokeOthers, h.revokeOthers)
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -310,7 +320,11 @@ func (h *Handler) changeAndMoveOn(w http.ResponseWriter, r *http.Request, c auth
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrConflict):
 		h.d.SessionManager.ClearCookie(w, secure(r))
 		h.d.Pages.RenderError(w, r, unavailable(err))
-	case errors.Is(err, errAccountMoved), errors.Is(err, errPasswordMoved), errors.Is(err, errNoTOTP):
+	case errors.Is(err, passkey.ErrExists):
+		h.d.SessionManager.ClearCookie(w, secure(r))
+		h.d.Pages.RenderError(w, r, web.Errorf(http.StatusConflict, msgPasskeyExists, err))
+	case errors.Is(err, errAccountMoved), errors.Is(err, errPasswordMoved), errors.Is(err, errNoTOTP),
+		errors.Is(err, errNoPasskey), errors.Is(err, passkey.ErrChallenge):
 		// The session was taken for the change, which did not happen:
 		// the account changed meanwhile. Sign in again.
 		h.log(r).Warn().Err(err).Str("user", c.User.Name).Msg("account: the account changed meanwhile; this session is void")
@@ -365,14 +379,16 @@ func redirectDone(w http.ResponseWriter, r *http.Request, done string) {
 // notices are the messages the overview shows after an action (the query
 // only selects one; it never carries text).
 var notices = map[string]string{
-	"enrolled":       "Two-factor authentication is on.",
-	"reconfigured":   "Your new authenticator is set up; the old one no longer works.",
-	"removed":        "Two-factor authentication was removed. Your other sessions were signed out.",
-	"password":       "Your password was changed. Your other sessions were signed out.",
-	"revoked":        "The session was signed out.",
-	"revoked-others": "All your other sessions were signed out.",
-	"not-enrolled":   msgNotEnrolled,
-	"resynced":       "Your authenticator's clock is resynchronised: its codes are accepted again.",
+	"enrolled":        "Two-factor authentication is on.",
+	"reconfigured":    "Your new authenticator is set up; the old one no longer works.",
+	"removed":         "Two-factor authentication was removed. Your other sessions were signed out.",
+	"password":        "Your password was changed. Your other sessions were signed out.",
+	"revoked":         "The session was signed out.",
+	"revoked-others":  "All your other sessions were signed out.",
+	"not-enrolled":    msgNotEnrolled,
+	"resynced":        "Your authenticator's clock is resynchronised: its codes are accepted again.",
+	"passkey-added":   "The key is registered: it can be used at sign-in. Your other sessions were signed out.",
+	"passkey-removed": "The key was removed. Your other sessions were signed out.",
 }
 
 // localPath returns rd if it is a safe path on this gateway, else "".

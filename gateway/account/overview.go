@@ -44,7 +44,15 @@ func (h *Handler) renderOverview(w http.ResponseWriter, r *http.Request, c auth.
 		RecoveryLeft: len(u.RecoveryCodes),
 		RecoveryLow:  len(u.RecoveryCodes) <= lowRecoveryCodes,
 		RecoveryAt:   u.RecoveryCodesAt,
+		AnyFactor:    u.HasSecondFactor(),
+		Passkeys:     passkeyRows(u),
 	}
+	if h.d.Passkeys != nil {
+		d.PasskeysAvailable = true
+	} else {
+		d.PasskeysReason = h.o.PasskeysUnavailable
+	}
+	allowScript(w, &d)
 	if _, ok := h.heldCodes(c); ok {
 		d.CodesDownloadable = true
 		d.DownloadURL = PathDownload

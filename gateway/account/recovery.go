@@ -76,7 +76,7 @@ func (h *Handler) heldCodes(c auth.Current) ([]string, bool) {
 // confirmation when some are left) and shows them once.
 func (h *Handler) generate(w http.ResponseWriter, r *http.Request, c auth.Current) {
 	u := c.User
-	if !u.HasTOTP() {
+	if !u.HasSecondFactor() {
 		redirectDone(w, r, "not-enrolled")
 		return
 	}
@@ -112,7 +112,7 @@ func (h *Handler) firstCodes(w http.ResponseWriter, r *http.Request, c auth.Curr
 	if next == "" {
 		next = PathOverview
 	}
-	if !c.User.HasTOTP() || !c.User.RecoveryCodesAt.IsZero() || !c.Session.TwoFactor {
+	if !c.User.HasSecondFactor() || !c.User.RecoveryCodesAt.IsZero() || !c.Session.TwoFactor {
 		http.Redirect(w, r, next, http.StatusSeeOther)
 		return
 	}
@@ -139,7 +139,7 @@ func (h *Handler) issueCodes(w http.ResponseWriter, r *http.Request, c auth.Curr
 		if x.AuthEpoch != c.Session.UserEpoch {
 			return errAccountMoved
 		}
-		if !x.HasTOTP() {
+		if !x.HasSecondFactor() {
 			return errNoTOTP
 		}
 		if err := check(x); err != nil {

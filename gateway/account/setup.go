@@ -25,7 +25,7 @@ var errNoTOTP = errors.New("account: user has no second factor")
 // a first set-up needs only a valid session (one created after the last
 // change to the account and to the 2FA mode: RequireUser checked that).
 func (h *Handler) setupPage(w http.ResponseWriter, r *http.Request, c auth.Current) {
-	if c.User.HasTOTP() && h.needSecondFactor(w, r, c, PathSetup) {
+	if c.User.HasSecondFactor() && h.needSecondFactor(w, r, c, PathSetup) {
 		return
 	}
 	s := c.Session
@@ -91,7 +91,7 @@ func (h *Handler) renderSetup(w http.ResponseWriter, r *http.Request, c auth.Cur
 // first set-up the user also gets recovery codes, shown once.
 func (h *Handler) setupSubmit(w http.ResponseWriter, r *http.Request, c auth.Current) {
 	ctx := r.Context()
-	if c.User.HasTOTP() && h.needSecondFactor(w, r, c, PathSetup) {
+	if c.User.HasSecondFactor() && h.needSecondFactor(w, r, c, PathSetup) {
 		return
 	}
 	pending := c.Session.PendingTOTPSecret
@@ -123,16 +123,20 @@ func (h *Handler) setupSubmit(w http.ResponseWriter, r *http.Request, c auth.Cur
 		return
 	}
 	now := h.now()
-	first := false
+	// first: the account had no authenticator app; newCodes: it had no
+	// second factor at all, so it gets its first recovery codes (an
+	// account with passkeys has them already).
+	first, newCodes := false, false
 	var held []byte
 	ns, u, ok := h.changeAndMoveOn(w, r, c, func(x *store.User) error {
 		first = !x.HasTOTP()
+		newCodes = !x.HasSecondFactor()
 		x.TOTPSecret = append([]byte(nil), pending...)
 		x.TOTPEnrolledAt = now
 		x.TOTPLastUsedAt = now
 		x.TOTPDriftSteps = res.Drift // the new device's, not the old one's
 		x.UpdatedAt = now
-		if first {
+		if newCodes {
 			x.RecoveryCodes = append([]string(nil), hashes...)
 			x.RecoveryCodesAt = codesTime(now)
 		}
@@ -141,7 +145,7 @@ func (h *Handler) setupSubmit(w http.ResponseWriter, r *http.Request, c auth.Cur
 		s.PendingTOTPSecret = nil
 		s.TwoFactor = true
 		s.TwoFactorAt = now
-		if !first {
+		if !newCodes {
 			return
 		}
 		var err error
@@ -169,6 +173,10 @@ func (h *Handler) setupSubmit(w http.ResponseWriter, r *http.Request, c auth.Cur
 		return
 	}
 	h.record(r, c, audit.TOTPEnrolled, signedOut[2:])
+	if !newCodes {
+		redirectDone(w, r, "enrolled")
+		return
+	}
 	h.record(r, c, audit.RecoveryGenerated, "at set-up")
 	c = auth.Current{Session: ns, User: u}
 	h.renderCodes(w, r, c, codes, held != nil, false, "", notices["enrolled"])
@@ -192,7 +200,7 @@ func (h *Handler) remove(w http.ResponseWriter, r *http.Request, c auth.Current)
 		h.d.Pages.RenderError(w, r, unavailable(err))
 		return
 	}
-	if vals.Mode == settings.ModeRequired {
+	if vals.Mode == settings.ModeRequired && len(u.Passkeys) == 0 {
 		h.renderOverview(w, r, c, http.StatusConflict, "", msgRequired)
 		return
 	}
@@ -212,15 +220,21 @@ func (h *Handler) remove(w http.ResponseWriter, r *http.Request, c auth.Current)
 		x.TOTPEnrolledAt = time.Time{}
 		x.TOTPLastUsedAt = time.Time{}
 		x.TOTPDriftSteps, x.DriftSeen = 0, nil
-		x.RecoveryCodes = nil
-		x.RecoveryCodesAt = time.Time{}
+		if len(x.Passkeys) == 0 {
+			// The codes stand in for a second factor; with none left
+			// they go too. With passkeys left they serve those.
+			x.RecoveryCodes = nil
+			x.RecoveryCodesAt = time.Time{}
+		}
 		x.UpdatedAt = h.now()
 		return nil
-	}, func(s *store.Session, _ store.User) {
-		s.TwoFactor = false
-		s.TwoFactorAt = time.Time{}
+	}, func(s *store.Session, u store.User) {
 		s.PendingTOTPSecret = nil
-		s.RecoveryCodesSealed = nil
+		if !u.HasSecondFactor() {
+			s.TwoFactor = false
+			s.TwoFactorAt = time.Time{}
+			s.RecoveryCodesSealed = nil
+		}
 	})
 	if !ok {
 		return
@@ -234,10 +248,14 @@ func (h *Handler) remove(w http.ResponseWriter, r *http.Request, c auth.Current)
 }
 
 func (h *Handler) renderRemoveConfirm(w http.ResponseWriter, r *http.Request, c auth.Current, status int, errMsg string) {
+	question := "Remove two-factor authentication from your account? " + afterRemoval(c.Mode) + " Your recovery codes stop working, and your other sessions are signed out."
+	if len(c.User.Passkeys) > 0 {
+		question = "Remove the authenticator app from your account? Your passkeys and security keys and your recovery codes keep working; your other sessions are signed out."
+	}
 	d := templates.ConfirmPage{
 		Common:       h.common(r, "Remove two-factor authentication"),
 		Nav:          nav(c),
-		Question:     "Remove two-factor authentication from your account? " + afterRemoval(c.Mode) + " Your recovery codes stop working, and your other sessions are signed out.",
+		Question:     question,
 		Action:       PathRemove,
 		ConfirmLabel: "Remove two-factor authentication",
 		CancelURL:    PathOverview,

@@ -116,7 +116,7 @@ func (g *Gate) RequireUser(next http.Handler) http.Handler {
 // nothing to step up with); in any other mode the control plane is never
 // weaker than what it protects (see AdminAccess).
 func FreshSecondFactor(c Current, now time.Time, window time.Duration) bool {
-	if !c.User.HasTOTP() && c.Mode == settings.ModeOff {
+	if !c.User.HasSecondFactor() && c.Mode == settings.ModeOff {
 		return true
 	}
 	return c.Session.TwoFactor && now.Sub(c.Session.TwoFactorAt) < window
@@ -131,7 +131,7 @@ func SecondFactorOwed(c Current, rd string) string {
 	switch {
 	case c.Session.TwoFactor:
 		return ""
-	case !c.User.HasTOTP():
+	case !c.User.HasSecondFactor():
 		return SetupPage + "?rd=" + url.QueryEscape(rd)
 	default:
 		return StepUpURL(rd)

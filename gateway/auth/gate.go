@@ -130,7 +130,7 @@ func (g *Gate) authorize(r *http.Request, t target) verdict {
 	if rt.Policy != policyPassword {
 		if sg.Mode != settings.ModeOff && !s.TwoFactor {
 			next := EnrollPage
-			if u.HasTOTP() {
+			if u.HasSecondFactor() {
 				next = VerifyPage
 			}
 			g.decision(r, u.Name, rt.Name, "challenge", "second_factor_required")

@@ -33,6 +33,7 @@ type Config struct {
 	Server         Server     `yaml:"server"`
 	TLS            TLS        `yaml:"tls"`
 	UI             UI         `yaml:"ui"`
+	WebAuthn       WebAuthn   `yaml:"webauthn"`
 
 	// lines maps a key path ("routes[0].upstream") to the line of the
 	// file it was read from; filled by Load, used to cite lines.

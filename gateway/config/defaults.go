@@ -107,6 +107,12 @@ func baseDefaults() Config {
 		Log:    Log{Level: DefaultLogLevel, Format: DefaultLogFormat, FlushInterval: DefaultLogFlushInterval},
 		Server: Server{ShutdownTimeout: DefaultShutdownTimeout, WatchConfig: true, GCPercent: DefaultGCPercent, MemoryLimitMiB: DefaultMemoryLimitMiB},
 		TLS:    TLS{Mode: TLSOff, ACME: ACME{CA: LetsEncryptProduction}},
+		WebAuthn: WebAuthn{
+			Enabled:          true,
+			UserVerification: DefaultUserVerification,
+			Attestation:      DefaultAttestation,
+			Timeout:          DefaultWebAuthnTimeout,
+		},
 	}
 }
 

@@ -31,7 +31,8 @@ func TestExampleLoadsAndValidates(t *testing.T) {
 	if c.Listen != d.Listen || c.DataDir != d.DataDir || c.SecretKeyFile != d.SecretKeyFile ||
 		c.Store.Driver != d.Store.Driver || c.Store.Path != d.Store.Path ||
 		c.Store.Redis.KeyPrefix != d.Store.Redis.KeyPrefix || c.Session != d.Session ||
-		c.TwoFactor != d.TwoFactor || c.Password != d.Password || c.Regulation != d.Regulation || c.Log != d.Log || c.Server != d.Server || c.UI != d.UI {
+		c.TwoFactor != d.TwoFactor || c.Password != d.Password || c.Regulation != d.Regulation || c.Log != d.Log || c.Server != d.Server || c.UI != d.UI ||
+		len(c.WebAuthn.Origins) != 0 || !reflect.DeepEqual(c.Passkeys(), exampleDefaultsPasskeys(c)) {
 		t.Errorf("example values differ from Defaults():\n%+v\n%+v", c, d)
 	}
 	// Its only warning is the deliberate insecure_skip_verify on WHM.
@@ -39,6 +40,14 @@ func TestExampleLoadsAndValidates(t *testing.T) {
 	if len(ws) != 1 || ws[0].Key != "routes[0].upstream_tls.insecure_skip_verify" {
 		t.Errorf("warnings = %v", ws)
 	}
+}
+
+// exampleDefaultsPasskeys is what Passkeys says for the built-in
+// webauthn defaults under c's public_url.
+func exampleDefaultsPasskeys(c *Config) PasskeySettings {
+	d := Defaults()
+	d.PublicURL = c.PublicURL
+	return d.Passkeys()
 }
 
 // Every yaml key of Config must be set (not merely mentioned in a comment)

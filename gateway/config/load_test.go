@@ -41,6 +41,7 @@ func TestDefaults(t *testing.T) {
 		Log:        Log{Level: "info", Format: "json", FlushInterval: 100 * time.Millisecond},
 		Server:     Server{ShutdownTimeout: 15 * time.Second, WatchConfig: true, GCPercent: 400, MemoryLimitMiB: 192},
 		TLS:        TLS{Mode: TLSOff, ACME: ACME{CA: LetsEncryptProduction, Storage: "/var/lib/authgate/acme"}},
+		WebAuthn:   WebAuthn{Enabled: true, UserVerification: "preferred", Attestation: "none", Timeout: 2 * time.Minute},
 	}
 	if !reflect.DeepEqual(d, want) {
 		t.Fatalf("Defaults() =\n%+v\nwant\n%+v", d, want)

@@ -53,6 +53,7 @@ func (c *Config) Validate() error {
 	k.server()
 	k.tls()
 	k.ui()
+	k.webAuthn()
 	if len(k.probs) == 0 {
 		return nil
 	}

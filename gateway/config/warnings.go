@@ -65,6 +65,13 @@ func (c *Config) Warnings() []Problem {
 			warn(fmt.Sprintf("trusted_proxies[%d]", i), "%s trusts every client: anyone can forge X-Forwarded-For", p)
 		}
 	}
+	if c.WebAuthn.Enabled && (c.Line("webauthn") > 0 || strings.HasPrefix(strings.ToLower(c.PublicURL), "https:")) {
+		// Only where passkeys were evidently meant to work: the section is
+		// in the file, or public_url is https (http draws its own warning).
+		if p := c.Passkeys(); !p.Available {
+			warn("webauthn", "passkeys are enabled but browsers will not offer them: %s", p.Reason)
+		}
+	}
 	return ws
 }
 

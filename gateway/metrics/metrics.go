@@ -20,6 +20,9 @@ const (
 	FactorTOTP         = "totp"
 	FactorRecoveryCode = "recovery_code"
 	FactorEnroll       = "enroll"
+	// FactorPasskey: a passkey or security key, as second factor or
+	// (passwordless) alone.
+	FactorPasskey = "passkey"
 )
 
 // Login results (the "result" label).
@@ -34,7 +37,7 @@ const (
 )
 
 var (
-	factors = []string{FactorPassword, FactorTOTP, FactorRecoveryCode, FactorEnroll}
+	factors = []string{FactorPassword, FactorTOTP, FactorRecoveryCode, FactorEnroll, FactorPasskey}
 	results = []string{ResultSuccess, ResultFailure, ResultBanned, ResultBusy, ResultError}
 )
 

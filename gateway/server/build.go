@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/hkdf"
 	"crypto/rand"
@@ -21,6 +22,7 @@ import (
 	"github.com/authgate/authgate/gateway/drift"
 	"github.com/authgate/authgate/gateway/factor"
 	"github.com/authgate/authgate/gateway/metrics"
+	"github.com/authgate/authgate/gateway/passkey"
 	"github.com/authgate/authgate/gateway/password"
 	"github.com/authgate/authgate/gateway/proxy"
 	"github.com/authgate/authgate/gateway/regulation"
@@ -52,6 +54,10 @@ type core struct {
 	recovery  *factor.Recovery
 	drift     *drift.Service
 	account   *account.Handler
+	// passkeys runs the passkey ceremonies; nil when passkeys are
+	// unavailable (passkeysWhy says why).
+	passkeys    *passkey.Service
+	passkeysWhy string
 }
 
 // build makes the core, the first routing from s.cfg and the handler
@@ -142,8 +148,8 @@ func (s *Server) buildCore(ctx context.Context) (*core, error) {
 		Users: s.store, Sessions: s.store, Regulator: c.regulator, Settings: c.settings,
 		SessionManager: c.sessions, TOTP: c.totp, Recovery: c.recovery, Box: c.box,
 		Passwords: password.NewLimited(c.hasher, c.hashSlots), Audit: c.recorder, Pages: c.renderer, CSRFToken: middleware.CSRFToken,
-		Logger: s.log, Now: s.now, Resync: c.drift,
-	}, account.Options{DefaultIssuer: DefaultIssuer(cfg)})
+		Logger: s.log, Now: s.now, Resync: c.drift, Passkeys: c.accountPasskeys(),
+	}, account.Options{DefaultIssuer: DefaultIssuer(cfg), PasskeysUnavailable: c.passkeysWhy})
 	s.admin = users.NewService(s.store, c.settings, c.recorder, DefaultIssuer(cfg), s.now)
 	return c, nil
 }
@@ -167,6 +173,20 @@ func (s *Server) buildFactors(c *core, key secretbox.Key) error {
 	c.totp = factor.NewTOTP(c.box, s.store, topts, s.now, nil, factor.WithDriftScan(driftSteps, s.driftObserver(s.driftRec)))
 	c.drift = drift.NewService(s.store, c.totp, c.recorder, drift.Options{Period: topts.Period}, s.now)
 	c.recovery = factor.NewRecovery(key[:], nil)
+	pk := cfg.Passkeys()
+	if !pk.Available {
+		c.passkeysWhy = pk.Reason
+		return nil
+	}
+	svc, err := passkey.New(passkey.Options{
+		RPID: pk.RPID, RPName: cmp.Or(pk.RPName, cfg.UI.Title, DefaultIssuer(cfg)), Origins: pk.Origins,
+		UserVerification: pk.UserVerification, Attestation: pk.Attestation,
+		Passwordless: pk.Passwordless, Timeout: pk.Timeout,
+	}, c.box, s.store, s.now, nil)
+	if err != nil {
+		return fmt.Errorf("webauthn: %w", err)
+	}
+	c.passkeys = svc
 	return nil
 }
 
@@ -265,21 +285,23 @@ func (s *Server) assembleRouting(c *core, cfg *config.Config, loadedAt time.Time
 		logoURL = logo.URL()
 	}
 	pages := signin.New(signin.Deps{
-		Users:     s.store,
-		Settings:  c.settings,
-		Sessions:  c.sessions,
-		Loader:    gate,
-		Passwords: c.hasher,
-		TOTP:      c.totp,
-		Recovery:  c.recovery,
-		Audit:     c.recorder,
-		Pages:     securePages{c.renderer},
-		Regulator: c.regulator,
-		HashSlots: c.hashSlots,
-		Metrics:   s.loginMetrics(),
-		CSRFToken: middleware.CSRFToken,
-		Logger:    s.log,
-		Now:       s.now,
+		Users:        s.store,
+		Settings:     c.settings,
+		Sessions:     c.sessions,
+		Loader:       gate,
+		Passwords:    c.hasher,
+		TOTP:         c.totp,
+		Recovery:     c.recovery,
+		Audit:        c.recorder,
+		Pages:        securePages{c.renderer},
+		Regulator:    c.regulator,
+		Passkeys:     c.signinPasskeys(),
+		PasskeyOwner: passkey.OwnerLookup(s.store),
+		HashSlots:    c.hashSlots,
+		Metrics:      s.loginMetrics(),
+		CSRFToken:    middleware.CSRFToken,
+		Logger:       s.log,
+		Now:          s.now,
 	}, signin.Options{
 		DefaultIssuer: DefaultIssuer(cfg),
 		RedirectHosts: redirectHosts,
@@ -356,4 +378,22 @@ func (s *Server) dispatch(c *core, gate *auth.Gate, signinPages, adminPages http
 			gate.ServeHTTP(w, r)
 		}
 	})
+}
+
+// signinPasskeys is c.passkeys for the sign-in pages: a nil interface
+// (not a typed nil) when passkeys are unavailable.
+func (c *core) signinPasskeys() signin.Passkeys {
+	if c.passkeys == nil {
+		return nil
+	}
+	return c.passkeys
+}
+
+// accountPasskeys is c.passkeys for the account pages (see
+// signinPasskeys).
+func (c *core) accountPasskeys() account.Registrar {
+	if c.passkeys == nil {
+		return nil
+	}
+	return c.passkeys
 }

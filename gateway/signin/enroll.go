@@ -22,7 +22,7 @@ func (h *Handler) enrollPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rd := h.afterSecondFactor(r, s, r.URL.Query().Get("rd"))
-	if u.HasTOTP() {
+	if u.HasSecondFactor() {
 		http.Redirect(w, r, auth.VerifyPage+rdQuery(rd), http.StatusSeeOther)
 		return
 	}
@@ -73,7 +73,7 @@ func (h *Handler) enrollSubmit(w http.ResponseWriter, r *http.Request) {
 	if a == nil {
 		return
 	}
-	if u.HasTOTP() {
+	if u.HasSecondFactor() {
 		_ = a.Cancel(r.Context())
 		http.Redirect(w, r, auth.VerifyPage+rdQuery(rd), http.StatusSeeOther)
 		return
@@ -85,7 +85,7 @@ func (h *Handler) enrollSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := h.checkCode(r, u.Name, s.PendingTOTPSecret, 0, r.PostForm.Get("code"))
 	if err != nil {
-		h.codeFailed(w, r, s, a, u.Name, "enroll", rd, err)
+		h.codeFailed(w, r, s, a, u, "enroll", rd, err)
 		return
 	}
 	h.passed(r, a)
@@ -95,7 +95,7 @@ func (h *Handler) enrollSubmit(w http.ResponseWriter, r *http.Request) {
 		nu, err := h.d.Users.UpdateUser(ctx, u.Name, func(x *store.User) error {
 			// Someone set up an authenticator or changed the account
 			// meanwhile: this session is void.
-			if x.HasTOTP() || x.AuthEpoch != s.UserEpoch {
+			if x.HasSecondFactor() || x.AuthEpoch != s.UserEpoch {
 				return errAccountMoved
 			}
 			x.TOTPSecret = append([]byte(nil), pending...)

@@ -9,6 +9,7 @@ import (
 	"github.com/authgate/authgate/gateway/audit"
 	"github.com/authgate/authgate/gateway/auth"
 	"github.com/authgate/authgate/gateway/store"
+	"github.com/authgate/authgate/middleware"
 )
 
 const maxUsernameLen = 128
@@ -20,15 +21,27 @@ func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, h.redirectTarget(r, r.URL.Query().Get("rd")), http.StatusSeeOther)
 		return
 	}
-	d := loginData{Common: h.common(r, "Sign in"), RD: h.redirectTarget(r, r.URL.Query().Get("rd"))}
+	d := h.loginData(w, r, "", h.redirectTarget(r, r.URL.Query().Get("rd")))
 	if r.URL.Query().Get("signed_out") == "1" {
 		d.Notice = "You have been signed out."
 	}
 	h.d.Pages.Render(w, r, http.StatusOK, "login", d)
 }
 
-func (h *Handler) loginFailed(w http.ResponseWriter, r *http.Request, username, rd, msg string, status int) {
+// loginData is the login page's data; it offers a passkey sign-in when
+// the server allows one (and then lets the page load passkey.js).
+func (h *Handler) loginData(w http.ResponseWriter, r *http.Request, username, rd string) loginData {
 	d := loginData{Common: h.common(r, "Sign in"), Username: username, RD: rd}
+	if h.d.Passkeys != nil && h.d.Passkeys.Passwordless() {
+		d.Passwordless = true
+		d.PasskeyScript = true
+		middleware.AllowOwnScript(w)
+	}
+	return d
+}
+
+func (h *Handler) loginFailed(w http.ResponseWriter, r *http.Request, username, rd, msg string, status int) {
+	d := h.loginData(w, r, username, rd)
 	d.Error = msg
 	h.d.Pages.Render(w, r, status, "login", d)
 }
@@ -129,7 +142,7 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		tmpl.Stage = store.StagePending
 		tmpl.Redirect = rd
 		next = auth.VerifyPage
-		if !u.HasTOTP() {
+		if !u.HasSecondFactor() {
 			next = auth.EnrollPage
 		}
 	}

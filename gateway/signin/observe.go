@@ -16,6 +16,7 @@ const (
 	factorTOTP         = "totp"
 	factorRecoveryCode = "recovery_code"
 	factorEnroll       = "enroll"
+	factorPasskey      = "passkey"
 
 	resultSuccess = "success"
 	resultFailure = "failure"
@@ -38,6 +39,8 @@ func pageFactor(page string) string {
 		return factorEnroll
 	case "recovery":
 		return factorRecoveryCode
+	case "passkey":
+		return factorPasskey
 	}
 	return factorTOTP
 }
@@ -50,6 +53,8 @@ func howFactor(how string) string {
 		return factorEnroll
 	case "recovery_code":
 		return factorRecoveryCode
+	case "passkey":
+		return factorPasskey
 	}
 	return factorTOTP
 }

@@ -24,7 +24,7 @@ func (h *Handler) recoveryPage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if !u.HasTOTP() {
+	if !u.HasSecondFactor() {
 		http.Redirect(w, r, auth.EnrollPage, http.StatusSeeOther)
 		return
 	}
@@ -42,7 +42,7 @@ func (h *Handler) recoverySubmit(w http.ResponseWriter, r *http.Request) {
 	if a == nil {
 		return
 	}
-	if !u.HasTOTP() {
+	if !u.HasSecondFactor() {
 		_ = a.Cancel(r.Context())
 		http.Redirect(w, r, auth.EnrollPage, http.StatusSeeOther)
 		return
@@ -53,7 +53,7 @@ func (h *Handler) recoverySubmit(w http.ResponseWriter, r *http.Request) {
 	// that owns the sign-in at that moment uses a code up, and only if
 	// it is still there (two browsers using one code: one wins).
 	if h.d.Recovery.Match(u.Name, u.RecoveryCodes, code) < 0 {
-		h.codeFailed(w, r, s, a, u.Name, "recovery", rd, errRecoveryUsed)
+		h.codeFailed(w, r, s, a, u, "recovery", rd, errRecoveryUsed)
 		return
 	}
 	h.passed(r, a)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/authgate/authgate/gateway/auth"
 	"github.com/authgate/authgate/gateway/factor"
+	"github.com/authgate/authgate/gateway/passkey"
 	"github.com/authgate/authgate/gateway/session"
 	"github.com/authgate/authgate/gateway/settings"
 	"github.com/authgate/authgate/gateway/store"
@@ -109,6 +110,11 @@ type Deps struct {
 	Recovery  RecoveryCodes
 	Audit     Auditor
 	Pages     Pages
+	// Passkeys runs passkey ceremonies (nil: passkeys unavailable).
+	Passkeys Passkeys
+	// PasskeyOwner finds the account a passkey's user handle names
+	// (passwordless sign-in).
+	PasskeyOwner passkey.Lookup
 	// Regulator reserves every proof attempt before its check and keeps
 	// bans (required).
 	Regulator Regulator
@@ -161,6 +167,10 @@ func New(d Deps, o Options) *Handler {
 	h.mux.HandleFunc("POST "+RecoveryPage, h.recoverySubmit)
 	h.mux.HandleFunc("GET "+auth.EnrollPage, h.enrollPage)
 	h.mux.HandleFunc("POST "+auth.EnrollPage, h.enrollSubmit)
+	h.mux.HandleFunc("POST "+PasskeyBeginPage, h.passkeyBegin)
+	h.mux.HandleFunc("POST "+PasswordlessBeginPage, h.passwordlessBegin)
+	h.mux.HandleFunc("POST "+PasswordlessSignInPage, h.passwordlessSubmit)
+	h.mux.HandleFunc("GET "+templates.PasskeyScriptPath, h.script)
 	h.mux.HandleFunc("GET "+LogoutPage, h.logoutPage)
 	h.mux.HandleFunc("POST "+LogoutPage, h.logoutSubmit)
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -236,7 +246,7 @@ func needsSecondFactor(mode string, u store.User) bool {
 	case settings.ModeRequired:
 		return true
 	case settings.ModeOn:
-		return u.HasTOTP()
+		return u.HasSecondFactor()
 	default:
 		return false
 	}

@@ -23,27 +23,47 @@ func (h *Handler) verifyPage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if !u.HasTOTP() {
+	if !u.HasSecondFactor() {
 		http.Redirect(w, r, auth.EnrollPage+rdQuery(r.URL.Query().Get("rd")), http.StatusSeeOther)
 		return
 	}
-	d := verifyData{Common: h.common(r, "Two-factor authentication"), User: u.Name, RD: h.afterSecondFactor(r, s, r.URL.Query().Get("rd"))}
-	h.d.Pages.Render(w, r, http.StatusOK, "verify", d)
+	h.renderVerify(w, r, s, u, h.afterSecondFactor(r, s, r.URL.Query().Get("rd")), "", http.StatusOK)
+}
+
+// renderVerify renders the second-factor page with what the account
+// can prove: a code of its authenticator app, one of its passkeys.
+func (h *Handler) renderVerify(w http.ResponseWriter, r *http.Request, s store.Session, u store.User, rd, errMsg string, status int) {
+	d := verifyData{Common: h.common(r, "Two-factor authentication"), User: u.Name, RD: rd,
+		TOTP: u.HasTOTP(), Passkey: h.d.Passkeys != nil && len(u.Passkeys) > 0, StepUp: s.Stage == store.StageFull}
+	d.Error = errMsg
+	if d.Passkey {
+		d.PasskeyScript = true
+		middleware.AllowOwnScript(w)
+	}
+	h.d.Pages.Render(w, r, status, "verify", d)
 }
 
 func (h *Handler) verifySubmit(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPost && r.ParseForm() == nil && r.PostForm.Has("passkey") {
+		h.passkeySubmit(w, r)
+		return
+	}
 	s, u, rd, a := h.secondFactorSubmit(w, r, factorTOTP)
 	if a == nil {
 		return
 	}
 	if !u.HasTOTP() {
 		_ = a.Cancel(r.Context())
+		if u.HasSecondFactor() {
+			h.renderVerify(w, r, s, u, rd, "", http.StatusOK)
+			return
+		}
 		http.Redirect(w, r, auth.EnrollPage, http.StatusSeeOther)
 		return
 	}
 	res, err := h.checkCode(r, u.Name, u.TOTPSecret, u.TOTPDriftSteps, r.PostForm.Get("code"))
 	if err != nil {
-		h.codeFailed(w, r, s, a, u.Name, "verify", rd, err)
+		h.codeFailed(w, r, s, a, u, "verify", rd, err)
 		return
 	}
 	h.passed(r, a)
@@ -119,7 +139,8 @@ func (h *Handler) checkCode(r *http.Request, user string, sealed []byte, drift i
 // codeFailed answers an invalid code with the one public message. The
 // attempt stays counted; once the session has used its tries, its next
 // attempt is refused before any check and ends it (reserve).
-func (h *Handler) codeFailed(w http.ResponseWriter, r *http.Request, s store.Session, a *regulation.Attempt, user, page, rd string, cause error) {
+func (h *Handler) codeFailed(w http.ResponseWriter, r *http.Request, s store.Session, a *regulation.Attempt, u store.User, page, rd string, cause error) {
+	user := u.Name
 	reason := "invalid_code"
 	switch {
 	case errors.Is(cause, factor.ErrDrifted):
@@ -129,6 +150,8 @@ func (h *Handler) codeFailed(w http.ResponseWriter, r *http.Request, s store.Ses
 		reason = "drifted_code"
 	case errors.Is(cause, factor.ErrReplayed):
 		reason = "replayed_code"
+	case errors.Is(cause, errPasskeyRefused):
+		reason = "passkey_refused"
 	case errors.Is(cause, errRecoveryUsed):
 		// A recovery code that matches none left is a wrong code too,
 		// counted towards a ban like any other.
@@ -162,10 +185,11 @@ func (h *Handler) codeFailed(w http.ResponseWriter, r *http.Request, s store.Ses
 	case "recovery":
 		h.renderRecovery(w, r, user, rd, msgBadRecovery, http.StatusUnauthorized)
 		return
+	case "passkey":
+		h.renderVerify(w, r, s, u, rd, msgBadPasskey, http.StatusUnauthorized)
+		return
 	}
-	d := verifyData{Common: h.common(r, "Two-factor authentication"), User: user, RD: rd}
-	d.Error = msgBadCode
-	h.d.Pages.Render(w, r, http.StatusUnauthorized, "verify", d)
+	h.renderVerify(w, r, s, u, rd, msgBadCode, http.StatusUnauthorized)
 }
 
 // accountChange is what a completed second step changes in the account
@@ -196,6 +220,7 @@ func (h *Handler) completeLogin(w http.ResponseWriter, r *http.Request, s store.
 		x.TwoFactorAt = now
 		x.Redirect = ""
 		x.PendingTOTPSecret = nil
+		x.PasskeyChallenge = nil
 		x.UserEpoch = epoch
 	})
 	if errors.Is(err, session.ErrNoSession) || errors.Is(err, errAccountMoved) {

@@ -1,0 +1,262 @@
+package account
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/authgate/authgate/gateway/audit"
+	"github.com/authgate/authgate/gateway/auth"
+	"github.com/authgate/authgate/gateway/passkey"
+	"github.com/authgate/authgate/gateway/settings"
+	"github.com/authgate/authgate/gateway/store"
+	"github.com/authgate/authgate/middleware"
+	"github.com/authgate/authgate/templates"
+)
+
+// Passkey paths: begin answers JSON to passkey.js; add and remove are
+// form posts.
+const (
+	PathPasskeyBegin  = "/.authgate/account/passkeys/begin"
+	PathPasskeyAdd    = "/.authgate/account/passkeys/add"
+	PathPasskeyRemove = "/.authgate/account/passkeys/remove"
+	maxPasskeyAnswer  = 16 << 10
+)
+
+// Public messages of the passkey actions.
+const (
+	msgPasskeyName        = "Give the key a name of at most 64 characters."
+	msgPasskeyNotAdded    = "The key could not be registered. Please try again."
+	msgPasskeyExists      = "This key is already registered to your account."
+	msgPasskeyGone        = "That key was not found. It may have been removed already."
+	msgPasskeyLast        = "Two-factor authentication is required on this gateway and this key is your last second factor, so it cannot be removed. Set up another key or an authenticator app first."
+	msgPasskeyUnavailable = "Passkeys are unavailable on this gateway."
+)
+
+// Registrar registers passkeys (a *passkey.Service).
+type Registrar interface {
+	BeginRegistration(u store.User, name string) (passkey.Begin, error)
+	FinishRegistration(u store.User, sealed, answer []byte) (passkey.Registered, error)
+}
+
+// errNoPasskey: the key to remove is not the account's (any more).
+var errNoPasskey = errors.New("account: no such passkey")
+
+// passkeyName checks a key's name: trimmed, 1..MaxNameLen bytes, no
+// control characters.
+func passkeyName(s string) (string, bool) {
+	s = strings.TrimSpace(s)
+	if s == "" || len(s) > passkey.MaxNameLen || !utf8.ValidString(s) || strings.IndexFunc(s, unicode.IsControl) >= 0 {
+		return "", false
+	}
+	return s, true
+}
+
+// passkeyBegin starts registering a key: it needs a session that passed
+// the account's current second factor (or, for an account without one,
+// any valid session). The challenge goes into the session.
+func (h *Handler) passkeyBegin(w http.ResponseWriter, r *http.Request, c auth.Current) {
+	if h.d.Passkeys == nil {
+		jsonError(w, http.StatusNotFound, msgPasskeyUnavailable, "")
+		return
+	}
+	if loc := auth.SecondFactorOwed(c, PathOverview); loc != "" && c.User.HasSecondFactor() {
+		jsonError(w, http.StatusForbidden, "Confirm your second factor first.", loc)
+		return
+	}
+	name, ok := passkeyName(r.PostForm.Get("name"))
+	if !ok {
+		jsonError(w, http.StatusBadRequest, msgPasskeyName, "")
+		return
+	}
+	b, err := h.d.Passkeys.BeginRegistration(c.User, name)
+	if err != nil {
+		h.log(r).Error().Err(err).Str("user", c.User.Name).Msg("account: passkey registration not started")
+		jsonError(w, http.StatusServiceUnavailable, msgUnavailable, "")
+		return
+	}
+	s := c.Session
+	s.PasskeyChallenge = b.State
+	if err := h.d.SessionManager.Save(r.Context(), s); err != nil {
+		h.log(r).Warn().Err(err).Str("user", c.User.Name).Msg("account: passkey challenge not stored")
+		jsonError(w, http.StatusServiceUnavailable, msgUnavailable, "/.authgate/login")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(b.Options)
+}
+
+// passkeyAdd finishes a registration: the answer is checked against the
+// challenge in this session, and the key is stored as part of moving the
+// session on (which spends the challenge, moves the account's epoch on
+// and so signs its other sessions out, as any change of factor does).
+// The first second factor of an account comes with recovery codes.
+func (h *Handler) passkeyAdd(w http.ResponseWriter, r *http.Request, c auth.Current) {
+	if h.d.Passkeys == nil {
+		h.renderOverview(w, r, c, http.StatusNotFound, "", msgPasskeyUnavailable)
+		return
+	}
+	if c.User.HasSecondFactor() && h.needSecondFactor(w, r, c, PathOverview) {
+		return
+	}
+	answer := []byte(r.PostForm.Get("passkey"))
+	if len(answer) > maxPasskeyAnswer {
+		answer = nil
+	}
+	reg, err := h.d.Passkeys.FinishRegistration(c.User, c.Session.PasskeyChallenge, answer)
+	if err != nil {
+		h.log(r).Info().Err(err).Str("user", c.User.Name).Msg("account: passkey registration refused")
+		msg := msgPasskeyNotAdded
+		if errors.Is(err, passkey.ErrExists) {
+			msg = msgPasskeyExists
+		}
+		h.renderOverview(w, r, c, http.StatusUnprocessableEntity, "", msg)
+		return
+	}
+	codes, hashes, err := h.d.Recovery.Generate(c.User.Name)
+	if err != nil {
+		h.d.Pages.RenderError(w, r, unavailable(err))
+		return
+	}
+	now := h.now()
+	first := false
+	var held []byte
+	ns, u, ok := h.changeAndMoveOn(w, r, c, func(x *store.User) error {
+		first = !x.HasSecondFactor()
+		if err := passkey.Add(x, reg); err != nil {
+			return err
+		}
+		x.UpdatedAt = now
+		if first {
+			x.RecoveryCodes = append([]string(nil), hashes...)
+			x.RecoveryCodesAt = codesTime(now)
+		}
+		return nil
+	}, func(s *store.Session, u store.User) {
+		s.PasskeyChallenge = nil
+		s.TwoFactor = true
+		s.TwoFactorAt = now
+		if !first {
+			return
+		}
+		var err error
+		if held, err = h.sealCodes(u, codes); err != nil {
+			h.log(r).Error().Err(err).Msg("account: recovery codes not held for download")
+		}
+		s.RecoveryCodesSealed = held
+	})
+	if !ok {
+		return
+	}
+	n, err := h.revokeOtherSessions(r.Context(), u.Name, ns.IDHash)
+	if err != nil {
+		h.log(r).Error().Err(err).Str("user", u.Name).Msg("account: other sessions not all deleted after adding a passkey (they are void anyway)")
+	}
+	kind := "security key"
+	if reg.Key.Discoverable {
+		kind = "passkey"
+	}
+	h.record(r, c, audit.PasskeyAdded, kind+" "+quote(reg.Key.Name)+"; "+plural(n, "other session")+" signed out")
+	if !first {
+		redirectDone(w, r, "passkey-added")
+		return
+	}
+	h.record(r, c, audit.RecoveryGenerated, "with the first passkey")
+	c = auth.Current{Session: ns, User: u}
+	h.renderCodes(w, r, c, codes, held != nil, false, "", notices["passkey-added"])
+}
+
+// passkeyRemove removes one of the account's keys. It needs a session
+// that passed a second factor; in mode required the last second factor
+// stays. Removing the last factor also ends the recovery codes (they
+// stand in for a factor the account no longer has).
+func (h *Handler) passkeyRemove(w http.ResponseWriter, r *http.Request, c auth.Current) {
+	id, err := base64.RawURLEncoding.DecodeString(r.PostForm.Get("id"))
+	if err != nil || c.User.PasskeyIndex(id) < 0 {
+		h.renderOverview(w, r, c, http.StatusNotFound, "", msgPasskeyGone)
+		return
+	}
+	if h.needSecondFactor(w, r, c, PathOverview) {
+		return
+	}
+	vals, err := h.d.Settings.Current(r.Context())
+	if err != nil {
+		h.d.Pages.RenderError(w, r, unavailable(err))
+		return
+	}
+	if vals.Mode == settings.ModeRequired && !c.User.HasTOTP() && len(c.User.Passkeys) == 1 {
+		h.renderOverview(w, r, c, http.StatusConflict, "", msgPasskeyLast)
+		return
+	}
+	name := c.User.Passkeys[c.User.PasskeyIndex(id)].Name
+	now := h.now()
+	ns, u, ok := h.changeAndMoveOn(w, r, c, func(x *store.User) error {
+		i := x.PasskeyIndex(id)
+		if i < 0 {
+			return errNoPasskey
+		}
+		x.Passkeys = append(x.Passkeys[:i:i], x.Passkeys[i+1:]...)
+		if len(x.Passkeys) == 0 {
+			x.Passkeys = nil
+		}
+		if !x.HasSecondFactor() {
+			x.RecoveryCodes = nil
+			x.RecoveryCodesAt = time.Time{}
+		}
+		x.UpdatedAt = now
+		return nil
+	}, func(s *store.Session, u store.User) {
+		s.PasskeyChallenge = nil
+		if !u.HasSecondFactor() {
+			s.TwoFactor = false
+			s.TwoFactorAt = time.Time{}
+			s.RecoveryCodesSealed = nil
+		}
+	})
+	if !ok {
+		return
+	}
+	n, err := h.revokeOtherSessions(r.Context(), u.Name, ns.IDHash)
+	if err != nil {
+		h.log(r).Error().Err(err).Str("user", u.Name).Msg("account: other sessions not all deleted after removing a passkey (they are void anyway)")
+	}
+	h.record(r, c, audit.PasskeyRemoved, quote(name)+"; "+plural(n, "other session")+" signed out")
+	redirectDone(w, r, "passkey-removed")
+}
+
+// passkeyRows lists u's keys for the overview.
+func passkeyRows(u store.User) []templates.AccountPasskey {
+	var out []templates.AccountPasskey
+	for _, k := range u.Passkeys {
+		out = append(out, templates.AccountPasskey{ID: base64.RawURLEncoding.EncodeToString(k.ID), Name: k.Name,
+			CreatedAt: k.CreatedAt, LastUsedAt: k.LastUsedAt, Discoverable: k.Discoverable})
+	}
+	return out
+}
+
+func quote(s string) string { return "\u201c" + s + "\u201d" }
+
+// jsonError answers a begin step that cannot start: a message for the
+// page and where to go instead (may be "").
+func jsonError(w http.ResponseWriter, status int, msg, redirect string) {
+	b, _ := json.Marshal(struct {
+		Error    string `json:"error"`
+		Redirect string `json:"redirect,omitempty"`
+	}{msg, redirect})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// allowScript lets the overview load passkey.js when it offers keys.
+func allowScript(w http.ResponseWriter, d *templates.AccountPage) {
+	if d.PasskeysAvailable {
+		d.PasskeyScript = true
+		middleware.AllowOwnScript(w)
+	}
+}

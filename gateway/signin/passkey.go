@@ -1,0 +1,299 @@
+package signin
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/authgate/authgate/gateway/audit"
+	"github.com/authgate/authgate/gateway/auth"
+	"github.com/authgate/authgate/gateway/passkey"
+	"github.com/authgate/authgate/gateway/store"
+	"github.com/authgate/authgate/middleware"
+	"github.com/authgate/authgate/templates"
+)
+
+// Passkey pages: the ceremony's begin steps answer JSON to passkey.js;
+// the finish steps are ordinary form posts (the second factor's to
+// auth.VerifyPage, field "passkey").
+const (
+	PasskeyBeginPage        = "/.authgate/passkey/begin"
+	PasswordlessBeginPage   = "/.authgate/passkey/passwordless/begin"
+	PasswordlessSignInPage  = "/.authgate/passkey/signin"
+	passkeyCookiePath       = "/.authgate/passkey/"
+	passkeyCookieName       = "authgate_passkey"
+	maxPasskeyAnswer        = 16 << 10
+	msgBadPasskey           = "The security key or passkey was not accepted."
+	msgPasskeyUnavailable   = "Passkeys cannot be used here."
+	msgPasskeySessionExpire = "Your sign-in has expired. Please sign in again."
+)
+
+// errPasskeyRefused marks a refused passkey answer for codeFailed.
+var errPasskeyRefused = errors.New("signin: passkey refused")
+
+// Passkeys runs the passkey ceremonies (a *passkey.Service).
+type Passkeys interface {
+	BeginLogin(u store.User) (passkey.Begin, error)
+	FinishLogin(u store.User, sealed, answer []byte) (passkey.Use, error)
+	Passwordless() bool
+	BeginPasswordless() (passkey.Begin, error)
+	FinishPasswordless(ctx context.Context, sealed, answer []byte, lookup passkey.Lookup) (store.User, passkey.Use, error)
+}
+
+// passkeyBegin starts a second-factor use of one of the user's keys
+// (pending sign-in or step-up): the challenge goes into the session,
+// the options to the browser.
+func (h *Handler) passkeyBegin(w http.ResponseWriter, r *http.Request) {
+	if h.d.Passkeys == nil {
+		jsonError(w, http.StatusNotFound, msgPasskeyUnavailable, "")
+		return
+	}
+	sg, err := h.d.Loader.SignedIn(r, secure(r))
+	if err != nil {
+		if !isNoSession(err) {
+			h.log(r).Error().Err(err).Msg("passkey: session unavailable")
+			jsonError(w, http.StatusServiceUnavailable, msgUnavailable, "")
+			return
+		}
+		jsonError(w, http.StatusUnauthorized, msgPasskeySessionExpire, auth.LoginPage)
+		return
+	}
+	s, u := sg.Session, sg.User
+	if len(u.Passkeys) == 0 {
+		jsonError(w, http.StatusConflict, "No security key or passkey is registered to this account.", "")
+		return
+	}
+	b, err := h.d.Passkeys.BeginLogin(u)
+	if err != nil {
+		h.log(r).Error().Err(err).Str("user", u.Name).Msg("passkey: begin failed")
+		jsonError(w, http.StatusServiceUnavailable, msgUnavailable, "")
+		return
+	}
+	s.PasskeyChallenge = b.State
+	if err := h.d.Sessions.Save(r.Context(), s); err != nil {
+		if isNoSession(err) {
+			jsonError(w, http.StatusUnauthorized, msgPasskeySessionExpire, auth.LoginPage)
+			return
+		}
+		h.log(r).Error().Err(err).Msg("passkey: challenge not stored")
+		jsonError(w, http.StatusServiceUnavailable, msgUnavailable, "")
+		return
+	}
+	writeJSON(w, http.StatusOK, b.Options)
+}
+
+// passkeySubmit finishes a second-factor use: the answer is checked
+// against the challenge held in the session, inside a reserved attempt,
+// and the session moves on (which spends the challenge) while the key's
+// counter is stored.
+func (h *Handler) passkeySubmit(w http.ResponseWriter, r *http.Request) {
+	s, u, rd, a := h.secondFactorSubmit(w, r, factorPasskey)
+	if a == nil {
+		return
+	}
+	if h.d.Passkeys == nil || len(u.Passkeys) == 0 {
+		_ = a.Cancel(r.Context())
+		h.renderVerify(w, r, s, u, rd, msgPasskeyUnavailable, http.StatusBadRequest)
+		return
+	}
+	answer := []byte(r.PostForm.Get("passkey"))
+	if len(answer) > maxPasskeyAnswer {
+		answer = nil
+	}
+	use, err := h.d.Passkeys.FinishLogin(u, s.PasskeyChallenge, answer)
+	if err != nil {
+		h.passkeyRefused(r, u.Name, err)
+		h.codeFailed(w, r, s, a, u, "passkey", rd, fmt.Errorf("%w: %w", errPasskeyRefused, err))
+		return
+	}
+	h.passed(r, a)
+	now := h.d.Now().UTC()
+	record := func(ctx context.Context) (int64, error) {
+		_, err := h.d.Users.UpdateUser(ctx, u.Name, func(x *store.User) error {
+			if x.AuthEpoch != s.UserEpoch {
+				return errAccountMoved
+			}
+			return passkey.Record(x, use, now)
+		})
+		if errors.Is(err, passkey.ErrCloned) || errors.Is(err, passkey.ErrRefused) {
+			// Another answer with this counter was recorded first, or
+			// the key was removed meanwhile: this sign-in is void.
+			h.passkeyRefused(r, u.Name, err)
+			return 0, fmt.Errorf("%w: %w", errAccountMoved, err)
+		}
+		return s.UserEpoch, err
+	}
+	h.completeLogin(w, r, s, rd, "passkey", 0, record)
+}
+
+// passkeyRefused logs a refused answer and audits a counter that went
+// backwards (a possibly cloned key).
+func (h *Handler) passkeyRefused(r *http.Request, user string, err error) {
+	h.log(r).Info().Err(err).Str("user", user).Msg("passkey answer refused")
+	if errors.Is(err, passkey.ErrCloned) {
+		h.audit(r, audit.PasskeyRefused, user, "signature counter did not go up: the key may have been copied")
+	}
+}
+
+// passwordlessBegin starts a sign-in with a passkey alone. There is no
+// session yet: the ceremony's sealed state goes into a short-lived
+// cookie scoped to the passkey pages, and its challenge is spent in the
+// store when answered.
+func (h *Handler) passwordlessBegin(w http.ResponseWriter, r *http.Request) {
+	if h.d.Passkeys == nil || !h.d.Passkeys.Passwordless() {
+		jsonError(w, http.StatusNotFound, msgPasskeyUnavailable, "")
+		return
+	}
+	b, err := h.d.Passkeys.BeginPasswordless()
+	if err != nil {
+		h.log(r).Error().Err(err).Msg("passkey: begin passwordless failed")
+		jsonError(w, http.StatusServiceUnavailable, msgUnavailable, "")
+		return
+	}
+	http.SetCookie(w, h.passkeyCookie(r, b.State))
+	writeJSON(w, http.StatusOK, b.Options)
+}
+
+func (h *Handler) passkeyCookie(r *http.Request, state []byte) *http.Cookie {
+	c := &http.Cookie{Name: passkeyCookieName, Path: passkeyCookiePath, HttpOnly: true, SameSite: http.SameSiteStrictMode}
+	if secure(r) {
+		c.Name = "__Secure-" + passkeyCookieName
+		c.Secure = true
+	}
+	if state == nil {
+		c.MaxAge = -1
+		return c
+	}
+	c.Value = encodeState(state)
+	c.MaxAge = int((10 * time.Minute).Seconds())
+	return c
+}
+
+// passwordlessSubmit finishes a sign-in with a passkey alone: the
+// attempt is reserved (by address: the account is not known yet), the
+// challenge spent, the key checked with user verification, its counter
+// stored, and a complete session created that has passed a second
+// factor (the key proves possession, its PIN or biometric the user).
+func (h *Handler) passwordlessSubmit(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		h.d.Pages.RenderError(w, r, badRequest(err))
+		return
+	}
+	rd := h.redirectTarget(r, r.PostForm.Get("rd"))
+	page := func(status int, msg string) { h.loginFailed(w, r, "", rd, msg, status) }
+	if h.d.Passkeys == nil || !h.d.Passkeys.Passwordless() {
+		page(http.StatusNotFound, msgPasskeyUnavailable)
+		return
+	}
+	a := h.reserve(w, r, factorPasskey, "", nil, page)
+	if a == nil {
+		return
+	}
+	http.SetCookie(w, h.passkeyCookie(r, nil)) // one answer per ceremony
+	var sealed []byte
+	if c, err := r.Cookie(h.passkeyCookie(r, []byte{0}).Name); err == nil {
+		sealed = decodeState(c.Value)
+	}
+	answer := []byte(r.PostForm.Get("passkey"))
+	if len(answer) > maxPasskeyAnswer {
+		answer = nil
+	}
+	ctx := r.Context()
+	u, use, err := h.d.Passkeys.FinishPasswordless(ctx, sealed, answer, h.d.PasskeyOwner)
+	if err != nil && !errors.Is(err, passkey.ErrChallenge) && !errors.Is(err, passkey.ErrRefused) && !errors.Is(err, passkey.ErrCloned) {
+		_ = a.Cancel(ctx)
+		h.log(r).Error().Err(err).Msg("passwordless sign-in could not be checked")
+		h.attempt(factorPasskey, resultError)
+		page(http.StatusServiceUnavailable, msgUnavailable)
+		return
+	}
+	if err == nil {
+		now := h.d.Now().UTC()
+		_, err = h.d.Users.UpdateUser(ctx, u.Name, func(x *store.User) error {
+			if x.AuthEpoch != u.AuthEpoch {
+				return errAccountMoved
+			}
+			return passkey.Record(x, use, now)
+		})
+	}
+	if err != nil {
+		h.passkeyRefused(r, u.Name, err)
+		h.decision(r, u.Name, "", "deny", "passkey_refused")
+		h.attempt(factorPasskey, resultFailure)
+		if u.Name != "" {
+			h.audit(r, audit.LoginFailed, u.Name, "passkey refused")
+		}
+		if !h.failed(w, r, a, page) {
+			page(http.StatusUnauthorized, msgBadPasskey)
+		}
+		return
+	}
+	h.passed(r, a)
+	vals, err := h.d.Settings.Current(ctx)
+	if err != nil {
+		h.log(r).Error().Err(err).Msg("passwordless: settings unavailable")
+		h.attempt(factorPasskey, resultError)
+		page(http.StatusServiceUnavailable, msgUnavailable)
+		return
+	}
+	if _, old, err := h.d.Sessions.FromRequest(r, secure(r)); err == nil {
+		_ = h.d.Sessions.Destroy(ctx, old.IDHash)
+	}
+	c := client(r)
+	id, s, err := h.d.Sessions.Create(ctx, store.Session{User: u.Name, Stage: store.StageFull, TwoFactor: true,
+		IP: c.IP.String(), UserAgent: truncate(r.UserAgent(), 256), UserEpoch: u.AuthEpoch, Mode: vals.Mode})
+	if err != nil {
+		h.log(r).Error().Err(err).Msg("passwordless: session create failed")
+		h.attempt(factorPasskey, resultError)
+		page(http.StatusServiceUnavailable, msgUnavailable)
+		return
+	}
+	h.d.Sessions.SetCookie(w, id, s, secure(r))
+	h.attempt(factorPasskey, resultSuccess)
+	h.decision(r, u.Name, "", "login", "passkey")
+	h.succeeded(r, u.Name)
+	h.audit(r, audit.Login, u.Name, "passkey without password")
+	middleware.SetUser(ctx, u.Name)
+	http.Redirect(w, r, rd, http.StatusSeeOther)
+}
+
+// script serves passkey.js.
+func (h *Handler) script(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	http.ServeContent(w, r, "passkey.js", time.Time{}, bytesReader(templates.PasskeyScript()))
+}
+
+func writeJSON(w http.ResponseWriter, status int, body []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// jsonError answers a begin step that cannot start: a message for the
+// page, and where to go instead (may be "").
+func jsonError(w http.ResponseWriter, status int, msg, redirect string) {
+	b, _ := json.Marshal(struct {
+		Error    string `json:"error"`
+		Redirect string `json:"redirect,omitempty"`
+	}{msg, redirect})
+	writeJSON(w, status, b)
+}
+
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
+
+func encodeState(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+// decodeState reads a passkey cookie; nil when it is not ours.
+func decodeState(s string) []byte {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return nil
+	}
+	return b
+}
