@@ -71,11 +71,17 @@ type AdminOption struct {
 // AdminUserRow is one row of the users table. Times are preformatted;
 // empty means never.
 type AdminUserRow struct {
-	Name               string
-	Role               string
-	IsAdmin            bool
-	Groups             []string
+	Name    string
+	Role    string
+	IsAdmin bool
+	Groups  []string
+	// TwoFactor: the user has a second factor, an authenticator app or a
+	// passkey; Factors names each kind ("Authenticator app",
+	// "2 passkeys"). TOTP: an authenticator app, which EnrolledAt,
+	// LastUsedAt and the clock resync are about.
 	TwoFactor          bool
+	TOTP               bool
+	Factors            []string
 	EnrolledAt         string
 	LastUsedAt         string
 	RecoveryLeft       int

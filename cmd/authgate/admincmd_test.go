@@ -16,8 +16,10 @@ import (
 )
 
 // seedAdminStore stores root (admin), alice (2FA, 3 recovery codes, two
-// sessions, one with a hostile user agent), bob (no 2FA) and an audit
-// event whose target holds a terminal escape.
+// sessions, one with a hostile user agent), bob (no 2FA), carol (two
+// passkeys, one named with a terminal escape), dave (an authenticator app
+// and a security key) and an audit event whose target holds a terminal
+// escape.
 func seedAdminStore(t *testing.T, st *embedded.Store) {
 	t.Helper()
 	ctx := context.Background()
@@ -27,6 +29,13 @@ func seedAdminStore(t *testing.T, st *embedded.Store) {
 		{Name: "alice", Role: store.RoleUser, TOTPSecret: []byte("sealed"), TOTPEnrolledAt: now.Add(-72 * time.Hour),
 			TOTPLastUsedAt: now.Add(-time.Hour), RecoveryCodes: []string{"h1", "h2", "h3"}, RecoveryCodesAt: now.Add(-72 * time.Hour)},
 		{Name: "bob", Role: store.RoleUser},
+		{Name: "carol", Role: store.RoleUser, PasskeyUserID: []byte("handle-of-carol"), Passkeys: []store.Passkey{
+			{ID: []byte("cred-1"), Name: "Phone", PublicKey: []byte("key-1"), Discoverable: true, CreatedAt: now.Add(-48 * time.Hour), LastUsedAt: now.Add(-time.Hour)},
+			{ID: []byte("cred-2"), Name: "YubiKey\x1b]0;x\x07 5", PublicKey: []byte("key-2"), CreatedAt: now.Add(-24 * time.Hour)},
+		}},
+		{Name: "dave", Role: store.RoleUser, TOTPSecret: []byte("sealed"), TOTPEnrolledAt: now.Add(-72 * time.Hour), Passkeys: []store.Passkey{
+			{ID: []byte("cred-3"), Name: "Backup key", PublicKey: []byte("key-3"), CreatedAt: now.Add(-24 * time.Hour)},
+		}},
 	}
 	for _, u := range users {
 		u.PasswordHash = "$argon2id$v=19$m=8192,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"
@@ -80,11 +89,13 @@ func TestAdminCommands(t *testing.T) {
 			name: "2fa status", args: []string{"2fa", "status"},
 			wantStdout: []string{
 				`(?m)^2FA mode: off \(two_factor.mode in the config file, until .*\); issuer: "panel.example.com" \(the default\)$`,
-				`(?m)^NAME\s+ROLE\s+2FA\s+ENROLLED\s+LAST CODE\s+RECOVERY\s+SESSIONS$`,
-				`(?m)^alice\s+user\s+enabled\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+3 left\s+2$`,
-				`(?m)^bob\s+user\s+not set up\s+-\s+-\s+-\s+0$`,
-				`(?m)^root\s+admin\s+not set up\s+-\s+-\s+-\s+0$`,
-				`(?m)^3 user\(s\), 1 with 2FA enabled$`,
+				`(?m)^NAME\s+ROLE\s+2FA\s+FACTORS\s+ENROLLED\s+LAST CODE\s+RECOVERY\s+SESSIONS$`,
+				`(?m)^alice\s+user\s+enabled\s+app\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+3 left\s+2$`,
+				`(?m)^bob\s+user\s+not set up\s+-\s+-\s+-\s+-\s+0$`,
+				`(?m)^carol\s+user\s+enabled\s+2 keys\s+-\s+-\s+0 left\s+0$`,
+				`(?m)^dave\s+user\s+enabled\s+app\+1 key\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+-\s+0 left\s+0$`,
+				`(?m)^root\s+admin\s+not set up\s+-\s+-\s+-\s+-\s+0$`,
+				`(?m)^5 user\(s\), 3 with 2FA enabled$`,
 			},
 		},
 		{
@@ -92,11 +103,29 @@ func TestAdminCommands(t *testing.T) {
 			wantStdout: []string{
 				`(?m)^user:\s+alice$`, `(?m)^2FA:\s+enabled$`,
 				`(?m)^enrolled:\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$`, `(?m)^last code used:\s+\d{4}-`,
-				`(?m)^recovery codes left:\s+3$`, `(?m)^active sessions:\s+2$`,
+				`(?m)^recovery codes left:\s+3$`, `(?m)^active sessions:\s+2$`, `(?m)^passkeys:\s+none$`,
 			},
 		},
+		{
+			name: "2fa status of a user with passkeys only", args: []string{"2fa", "status", "carol"},
+			wantStdout: []string{
+				`(?m)^2FA:\s+enabled$`, `(?m)^authenticator app:\s+not set up$`,
+				`(?m)^passkey 1:\s+Phone\s+added \d{4}-\d\d-\d\d\s+last used \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+passkey$`,
+				`(?m)^passkey 2:\s+YubiKey\?\]0;x\? 5\s+added \d{4}-\d\d-\d\d\s+last used never\s+security key$`,
+				`(?m)^recovery codes left:\s+0$`,
+			},
+			notStdout: []string{"\x1b", "\x07", "enrolled", "last code", "cred-", "key-1", "handle-of"},
+		},
+		{
+			name: "2fa status of a user with an app and a key", args: []string{"2fa", "status", "dave"},
+			wantStdout: []string{
+				`(?m)^enrolled:\s+\d{4}-`, `(?m)^last code used:\s+-$`,
+				`(?m)^passkey 1:\s+Backup key\s+added \d{4}-\d\d-\d\d\s+last used never\s+security key$`,
+			},
+			notStdout: []string{"passkey 2", "authenticator app:"},
+		},
 		{name: "2fa status of a user not set up", args: []string{"2fa", "status", "bob"},
-			wantStdout: []string{`(?m)^2FA:\s+not set up$`}, notStdout: []string{"recovery"}},
+			wantStdout: []string{`(?m)^2FA:\s+not set up$`}, notStdout: []string{"recovery", "passkey"}},
 		{name: "2fa status of an unknown user", args: []string{"2fa", "status", "nobody"}, wantCode: 1, wantStderr: []string{`no user "nobody"`}},
 		{name: "2fa status of a bad name", args: []string{"2fa", "status", "a/b"}, wantCode: 1, wantStderr: []string{`user name "a/b"`}},
 		{name: "2fa status of two users", args: []string{"2fa", "status", "alice", "bob"}, wantCode: 2, wantStderr: []string{"authgate 2fa status [USER]"}},
@@ -129,16 +158,23 @@ func TestAdminCommands(t *testing.T) {
 		},
 		{name: "2fa disable without USER", args: []string{"2fa", "disable"}, wantCode: 2, wantStderr: []string{"authgate 2fa disable USER..."}},
 		{
-			name: "2fa disable", args: []string{"2fa", "disable", "alice", "--config", "", "bob"},
+			name: "2fa disable", args: []string{"2fa", "disable", "alice", "--config", "", "bob", "carol"},
 			before: func(t *testing.T, st *embedded.Store) { putSession(t, st, "bob", strings.Repeat("c", 64)) },
 			wantStdout: []string{
-				`(?m)^2FA of alice disabled \(secret and recovery codes removed\); their sessions were ended$`,
+				`(?m)^2FA of alice disabled \(authenticator app, passkeys and recovery codes removed\); their sessions were ended$`,
 				`(?m)^bob had no 2FA set up; their sessions were ended$`,
+				`(?m)^2FA of carol disabled \(authenticator app, passkeys and recovery codes removed\); their sessions were ended$`,
 			},
 			check: func(t *testing.T, st *embedded.Store) {
 				u := getUser(t, st, "alice")
 				if u.HasTOTP() || len(u.RecoveryCodes) != 0 || !u.TOTPEnrolledAt.IsZero() {
 					t.Errorf("alice keeps 2FA state: %+v", u)
+				}
+				if c := getUser(t, st, "carol"); c.Passkeys != nil || c.HasSecondFactor() {
+					t.Errorf("carol keeps passkeys: %+v", c.Passkeys)
+				}
+				if d := getUser(t, st, "dave"); !d.HasTOTP() || len(d.Passkeys) != 1 {
+					t.Errorf("dave, not named, changed: %+v", d)
 				}
 				for _, name := range []string{"alice", "bob"} {
 					if ss, _ := st.ListUserSessions(ctx, name); len(ss) != 0 {
@@ -211,8 +247,9 @@ func TestAdminCommands(t *testing.T) {
 					`\S+ \S+\s+cli\s+setting_changed\s+two_factor\.issuer\s+-\s+two_factor\.issuer=\(default: panel\.example\.com\) \(was "Acme Panel"\)\n` +
 					`\S+ \S+\s+cli\s+setting_changed\s+two_factor\.issuer\s+-\s+two_factor\.issuer=Acme Panel \(was ""\)\n` +
 					`\S+ \S+\s+cli\s+setting_changed\s+two_factor\.mode\s+-\s+two_factor\.mode=required \(was "off"\)\n` +
+					`\S+ \S+\s+cli\s+totp_disabled\s+carol\s+-\s+2 passkeys removed; 0 session\(s\) revoked\n` +
 					`\S+ \S+\s+cli\s+totp_disabled\s+bob\s+-\s+2FA was not set up; 1 session\(s\) revoked\n` +
-					`\S+ \S+\s+cli\s+totp_disabled\s+alice\s+-\s+2 session\(s\) revoked\n$`,
+					`\S+ \S+\s+cli\s+totp_disabled\s+alice\s+-\s+authenticator app removed; 2 session\(s\) revoked\n$`,
 			},
 			// Failed sign-ins are kept apart: --failures or --all.
 			notStdout: []string{"\x1b", "login_failed"},
@@ -227,7 +264,7 @@ func TestAdminCommands(t *testing.T) {
 			name: "audit --all", args: []string{"audit", "--all"},
 			wantStdout: []string{`^TIME\s+ACTOR\s+ACTION\s+TARGET\s+IP\s+DETAIL\n` +
 				`\S+ \S+\s+cli\s+sessions_revoked\s+bob\s+-\s+2 session\(s\) revoked\n` +
-				`(?:.*\n){5}` +
+				`(?:.*\n){6}` +
 				`\S+ \S+\s+-\s+login_failed\s+x\?\[31mred\s+198\.51\.100\.9\s+-\n$`},
 		},
 		{name: "audit --failures --all", args: []string{"audit", "--failures", "--all"}, wantCode: 2, wantStderr: []string{"exclude each other"}},

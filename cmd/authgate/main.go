@@ -38,10 +38,11 @@ Usage:
   authgate user delete NAME
   authgate user import-htpasswd FILE      add the bcrypt users of an htpasswd file; existing users
                                           are kept, other lines reported (exit 1 if any)
-  authgate 2fa status [USER]              2FA mode and issuer, and every user's 2FA state
-                                          (or one user's: enrolled, last code, recovery codes left)
-  authgate 2fa disable USER...            remove the users' 2FA secrets and recovery codes and end
-                                          their sessions (lost phone); unknown names change nothing
+  authgate 2fa status [USER]              2FA mode and issuer, and every user's second factors
+                                          (or one user's: app, each passkey, recovery codes left)
+  authgate 2fa disable USER...            remove the users' authenticator app, passkeys and recovery
+                                          codes and end their sessions (lost phone); unknown names
+                                          change nothing
   authgate 2fa mode off|on|required       set the 2FA mode for every instance
   authgate 2fa issuer NAME                set the Issuer shown in authenticator apps ("" = default)
   authgate sessions list USER             show the user's active sessions

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/authgate/authgate/gateway/settings"
 	"github.com/authgate/authgate/gateway/users"
@@ -54,7 +56,7 @@ func twoFAStatus(ctx context.Context, a users.Admin, pos []string, stdout io.Wri
 	}
 	fmt.Fprintf(stdout, "2FA mode: %s (%s); issuer: %s\n\n", set.Mode, set.ModeSource, issuerText(set))
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tROLE\t2FA\tENROLLED\tLAST CODE\tRECOVERY\tSESSIONS")
+	fmt.Fprintln(tw, "NAME\tROLE\t2FA\tFACTORS\tENROLLED\tLAST CODE\tRECOVERY\tSESSIONS")
 	enabled := 0
 	for _, u := range list {
 		recovery := "-"
@@ -62,7 +64,7 @@ func twoFAStatus(ctx context.Context, a users.Admin, pos []string, stdout io.Wri
 			enabled++
 			recovery = fmt.Sprintf("%d left", u.RecoveryLeft)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", u.Name, u.Role, twoFAText(u.TwoFactor),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", u.Name, u.Role, twoFAText(u.TwoFactor), factorsText(u),
 			when(u.TOTPEnrolledAt), when(u.TOTPLastUsedAt), recovery, u.Sessions)
 	}
 	if err := tw.Flush(); err != nil {
@@ -83,8 +85,19 @@ func twoFAUser(ctx context.Context, a users.Admin, name string, stdout io.Writer
 	fmt.Fprintf(tw, "role:\t%s\n", u.Role)
 	fmt.Fprintf(tw, "2FA:\t%s\n", twoFAText(u.TwoFactor))
 	if u.TwoFactor {
-		fmt.Fprintf(tw, "enrolled:\t%s\n", when(u.TOTPEnrolledAt))
-		fmt.Fprintf(tw, "last code used:\t%s\n", when(u.TOTPLastUsedAt))
+		if u.TOTP || len(u.Passkeys) == 0 { // (a server before passkeys says TwoFactor only)
+			fmt.Fprintf(tw, "enrolled:\t%s\n", when(u.TOTPEnrolledAt))
+			fmt.Fprintf(tw, "last code used:\t%s\n", when(u.TOTPLastUsedAt))
+		} else {
+			fmt.Fprintf(tw, "authenticator app:\tnot set up\n")
+		}
+		if len(u.Passkeys) == 0 {
+			fmt.Fprintf(tw, "passkeys:\tnone\n")
+		}
+		for i, p := range u.Passkeys {
+			fmt.Fprintf(tw, "passkey %d:\t%s\tadded %s\tlast used %s\t%s\n", i+1, cell(p.Name),
+				p.CreatedAt.Local().Format(time.DateOnly), lastUsed(p.LastUsedAt), passkeyKind(p))
+		}
 		fmt.Fprintf(tw, "recovery codes left:\t%d\n", u.RecoveryLeft)
 	}
 	if u.MustChangePassword {
@@ -130,7 +143,7 @@ func twoFADisable(ctx context.Context, a users.Admin, names []string, stdout io.
 		}
 		seen[n] = true
 		if hadSet[n] {
-			fmt.Fprintf(stdout, "2FA of %s disabled (secret and recovery codes removed); their sessions were ended\n", n)
+			fmt.Fprintf(stdout, "2FA of %s disabled (authenticator app, passkeys and recovery codes removed); their sessions were ended\n", n)
 		} else {
 			fmt.Fprintf(stdout, "%s had no 2FA set up; their sessions were ended\n", n)
 		}
@@ -170,4 +183,40 @@ func twoFAText(on bool) string {
 		return "enabled"
 	}
 	return "not set up"
+}
+
+// factorsText is the short form of a user's second factors: "app" (an
+// authenticator app), "2 keys" (passkeys and security keys), "app+1 key";
+// "-" when none.
+func factorsText(u users.UserInfo) string {
+	var parts []string
+	if u.TOTP || u.TwoFactor && len(u.Passkeys) == 0 { // a server before passkeys says TwoFactor only
+		parts = append(parts, "app")
+	}
+	switch n := len(u.Passkeys); {
+	case n == 1:
+		parts = append(parts, "1 key")
+	case n > 1:
+		parts = append(parts, fmt.Sprintf("%d keys", n))
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, "+")
+}
+
+// passkeyKind says whether a key is a passkey (signs in without a user
+// name) or a security key (a second factor only).
+func passkeyKind(p users.PasskeyInfo) string {
+	if p.Discoverable {
+		return "passkey"
+	}
+	return "security key"
+}
+
+func lastUsed(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return when(t)
 }

@@ -247,7 +247,7 @@ func printUsers(w io.Writer, list []users.UserInfo) error {
 	for _, u := range list {
 		tfa := "not set up"
 		if u.TwoFactor {
-			tfa = "enabled"
+			tfa = factorsText(u) // "app", "2 keys", "app+1 key"
 		}
 		groups := strings.Join(u.Groups, ",")
 		if groups == "" {

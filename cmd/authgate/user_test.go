@@ -150,7 +150,11 @@ func TestUserCommands(t *testing.T) {
 			name: "list", args: []string{"list"},
 			before: func(t *testing.T, st *embedded.Store) {
 				putSession(t, st, "alice", strings.Repeat("a", 64))
-				if _, err := st.UpdateUser(ctx, "root", func(u *store.User) error { u.TOTPSecret = []byte("sealed"); return nil }); err != nil {
+				if _, err := st.UpdateUser(ctx, "root", func(u *store.User) error {
+					u.TOTPSecret = []byte("sealed")
+					u.Passkeys = []store.Passkey{{ID: []byte("cred"), Name: "Phone", PublicKey: []byte("key"), CreatedAt: time.Now()}}
+					return nil
+				}); err != nil {
 					t.Fatal(err)
 				}
 			},
@@ -227,7 +231,7 @@ func TestUserCommands(t *testing.T) {
 				rows := []string{
 					`(?m)^NAME\s+ROLE\s+GROUPS\s+2FA\s+SESSIONS\s+CREATED$`,
 					`(?m)^alice\s+user\s+ops,web\s+not set up\s+1\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$`,
-					`(?m)^root\s+admin\s+-\s+enabled\s+0\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$`,
+					`(?m)^root\s+admin\s+-\s+app\+1 key\s+0\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$`,
 				}
 				for _, re := range rows {
 					if !regexp.MustCompile(re).MatchString(r.stdout) {

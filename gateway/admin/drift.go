@@ -34,7 +34,7 @@ type Drift interface {
 const (
 	msgResyncInvalid  = "These are not two consecutive codes of this user's authenticator. Ask for the current code, then the next one as soon as it appears."
 	msgResyncReplayed = "One of these codes was already used. Wait for the next code and enter two new codes."
-	msgResyncNoTOTP   = "This user has no two-factor authentication set up."
+	msgResyncNoTOTP   = "This user has no authenticator app set up."
 	msgResyncTooFar   = "The phone's clock is %s, more than the %s that can be corrected. Set the phone to automatic (network) time instead."
 )
 

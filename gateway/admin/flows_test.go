@@ -184,6 +184,79 @@ func TestUsersRowMenu(t *testing.T) {
 	})
 }
 
+// Disable 2FA removes passkeys as well as the authenticator app: from a
+// key-only user's row menu, and for checked users with Disable Selected.
+func TestDisablePasskeys(t *testing.T) {
+	backends(t, func(t *testing.T, e *env) {
+		a := e.admin(t, "root")
+		e.addUser(t, user{name: "keys", passkeys: 2})
+		e.addUser(t, user{name: "both", totp: true, passkeys: 1})
+		e.addUser(t, user{name: "solo", passkeys: 1})
+		e.addUser(t, user{name: "none"})
+		keys := e.login(t, "keys", e.clk.Now())
+		e.login(t, "both", e.clk.Now())
+
+		// The row menu of a user with passkeys only.
+		page := a.get(t, UsersPath+"?q=keys")
+		var disable *form
+		for _, f := range forms(menuRe.FindStringSubmatch(userRow(t, page.body, "keys"))[2]) {
+			if f.button == "Disable 2FA" {
+				disable = &f
+			}
+		}
+		if disable == nil {
+			t.Fatal("no Disable 2FA in the menu of a user with passkeys only")
+		}
+		r := a.submit(t, *disable)
+		if r.status != http.StatusOK || !strings.Contains(r.body, "passkeys") || !slices.Equal(hidden(r.body, "user"), []string{"keys"}) {
+			t.Fatalf("confirm: %d\n%s", r.status, r.body)
+		}
+		if len(e.getUser(t, "keys").Passkeys) != 2 {
+			t.Fatal("the confirmation page already removed passkeys")
+		}
+		r = a.follow(t, a.submit(t, forms(r.body)[0]))
+		if got := message(r.body, "notice"); got != "2FA disabled for 1 user." {
+			t.Errorf("notice %q", got)
+		}
+		if u := e.getUser(t, "keys"); u.Passkeys != nil || u.HasSecondFactor() || e.sessions(t, "keys") != 0 {
+			t.Errorf("keys keeps passkeys or sessions: %+v, %d sessions", u.Passkeys, e.sessions(t, "keys"))
+		}
+		if r := keys.get(t, "/.authgate/admin/settings"); r.status != http.StatusSeeOther || r.location != "/.authgate/login" {
+			t.Errorf("keys still signed in: %d %q", r.status, r.location)
+		}
+		if row := userRow(t, r.body, "keys"); !strings.Contains(row, `<span class="badge off">not set up</span>`) {
+			t.Errorf("row after disabling\n%s", row)
+		}
+
+		// Disable Selected: an app and a passkey, and a security key only.
+		r = a.follow(t, a.post(t, DisablePath, url.Values{"user": {"both", "solo", "none"}, "confirm": {"1"}}))
+		if got := message(r.body, "notice"); got != "2FA disabled for 3 users. 1 of them had no 2FA set up; their sessions were ended too." {
+			t.Errorf("notice %q", got)
+		}
+		for _, n := range []string{"both", "solo"} {
+			if u := e.getUser(t, n); u.HasTOTP() || u.Passkeys != nil || len(u.RecoveryCodes) != 0 {
+				t.Errorf("%s keeps 2FA: %+v", n, u)
+			}
+		}
+		details := map[string]string{}
+		for _, ev := range e.auditEvents(t) {
+			if ev.Action == audit.TOTPDisabled && ev.Actor == "root" {
+				details[ev.Target] = ev.Detail
+			}
+		}
+		for n, want := range map[string]string{
+			"keys": "2 passkeys removed; 1 session(s) revoked",
+			"both": "authenticator app and 1 passkey removed; 1 session(s) revoked",
+			"solo": "1 passkey removed; 0 session(s) revoked",
+			"none": "2FA was not set up; 0 session(s) revoked",
+		} {
+			if details[n] != want {
+				t.Errorf("audit detail of %s = %q, want %q", n, details[n], want)
+			}
+		}
+	})
+}
+
 // auditRows returns "actor:action:target" of the audit table's rows.
 func auditRows(body string) []string {
 	var out []string

@@ -238,6 +238,8 @@ type user struct {
 	role   string
 	groups []string
 	totp   bool
+	// passkeys is how many passkeys the user has (see passkeysFor).
+	passkeys int
 }
 
 func (e *env) addUser(t testing.TB, u user) {
@@ -265,9 +267,33 @@ func (e *env) addUserHash(t testing.TB, u user, hash string) {
 		}
 		su.RecoveryCodesAt = su.TOTPEnrolledAt
 	}
+	if u.passkeys > 0 {
+		su.PasskeyUserID = []byte("handle-of-" + u.name)
+		su.Passkeys = passkeysFor(u.name, u.passkeys, now)
+	}
 	if err := e.st.CreateUser(context.Background(), su); err != nil {
 		t.Fatalf("create user %q: %v", u.name, err)
 	}
+}
+
+// passkeysFor returns n passkeys of user name: the first a passkey
+// (discoverable) used an hour before now, the others security keys never
+// used.
+func passkeysFor(name string, n int, now time.Time) []store.Passkey {
+	var out []store.Passkey
+	for i := range n {
+		p := store.Passkey{
+			ID:        []byte(fmt.Sprintf("credential-%s-%d", name, i)),
+			Name:      fmt.Sprintf("Key %d", i+1),
+			PublicKey: []byte(fmt.Sprintf("public-key-%s-%d", name, i)),
+			CreatedAt: now.Add(-time.Duration(i+1) * 24 * time.Hour),
+		}
+		if i == 0 {
+			p.Name, p.Discoverable, p.LastUsedAt = "Phone", true, now.Add(-time.Hour)
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 func (e *env) getUser(t testing.TB, name string) store.User {

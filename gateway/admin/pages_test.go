@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -103,7 +104,7 @@ func TestUsersFilterAndPaging(t *testing.T) {
 		r := a.get(t, UsersPath+"?q=u003")
 		for _, want := range []string{
 			`<th scope="row" class="name">u003</th>`, "<td>staff</td>",
-			`<span class="badge on">enabled</span>`,
+			`<span class="badge on">enabled</span> <span class="factors small">Authenticator app</span>`,
 			`<td class="nowrap">` + formatTime(e.clk.Now().Add(-48*time.Hour)) + "</td>",
 			`<td class="nowrap">` + formatTime(e.clk.Now().Add(-time.Hour)) + "</td>",
 			"<td>10</td>", "<td>0</td>",
@@ -129,6 +130,65 @@ func TestUsersFilterAndPaging(t *testing.T) {
 		r = a.post(t, RolePath, url.Values{"user": {"u110"}, "role": {store.RoleAdmin}, "back": {"status=disabled&page=2&evil=1"}})
 		if !strings.HasPrefix(r.location, UsersPath+"?page=2&status=disabled&done=role") {
 			t.Errorf("redirect to %q", r.location)
+		}
+	})
+}
+
+// The 2FA column names each user's factors; a user with passkeys only
+// has 2FA (status filter, Disable 2FA), but no clock to resync.
+func TestUsersFactorsColumn(t *testing.T) {
+	backends(t, func(t *testing.T, e *env) {
+		a := e.admin(t, "root")
+		e.addUser(t, user{name: "app", totp: true})
+		e.addUser(t, user{name: "both", totp: true, passkeys: 1})
+		e.addUser(t, user{name: "keys", passkeys: 2})
+		e.addUser(t, user{name: "none"})
+		e.login(t, "keys", e.clk.Now())
+
+		r := a.get(t, UsersPath)
+		if r.status != http.StatusOK {
+			t.Fatalf("status %d", r.status)
+		}
+		for name, want := range map[string]string{
+			"app":  `<span class="badge on">enabled</span> <span class="factors small">Authenticator app</span>`,
+			"both": `<span class="badge on">enabled</span> <span class="factors small">Authenticator app · 1 passkey</span>`,
+			"keys": `<span class="badge on">enabled</span> <span class="factors small">2 passkeys</span>`,
+			"none": `<span class="badge off">not set up</span>`,
+			"root": `<span class="badge on">enabled</span> <span class="factors small">Authenticator app</span>`,
+		} {
+			row := userRow(t, r.body, name)
+			if !strings.Contains(row, want) {
+				t.Errorf("2FA cell of %s lacks %q\n%s", name, want, row)
+			}
+			var buttons []string
+			for _, f := range forms(menuRe.FindStringSubmatch(row)[2]) {
+				buttons = append(buttons, f.button)
+			}
+			wantDisable := name != "none"
+			wantResync := name == "app" || name == "both" || name == "root"
+			if slices.Contains(buttons, "Disable 2FA") != wantDisable || slices.Contains(buttons, "Resync clock") != wantResync {
+				t.Errorf("menu of %s: %q (Disable 2FA: %v, Resync clock: %v wanted)", name, buttons, wantDisable, wantResync)
+			}
+		}
+		// The key-only user: no app enrolled, no code used; recovery codes
+		// (none here) are still counted, as a warning.
+		keys := userRow(t, r.body, "keys")
+		if !strings.Contains(keys, `<td class="nowrap"><span class="muted">—</span></td>`) ||
+			!strings.Contains(keys, `<td class="nowrap"><span class="muted">never</span></td>`) ||
+			!strings.Contains(keys, `<span class="badge warn">0</span>`) {
+			t.Errorf("row of keys\n%s", keys)
+		}
+		// Passkey names, ids and keys are not on the page.
+		for _, secret := range []string{"credential-", "public-key-", "handle-of-", "Phone"} {
+			if strings.Contains(r.body, secret) {
+				t.Errorf("the users page shows %q", secret)
+			}
+		}
+		if l := readListing(t, a.get(t, UsersPath+"?status=enabled").body); !slices.Equal(l.names, []string{"app", "both", "keys", "root"}) {
+			t.Errorf("2FA enabled: %q", l.names)
+		}
+		if l := readListing(t, a.get(t, UsersPath+"?status=disabled").body); !slices.Equal(l.names, []string{"none"}) {
+			t.Errorf("2FA not set up: %q", l.names)
 		}
 	})
 }

@@ -177,6 +177,8 @@ func (h *Handler) renderUsers(w http.ResponseWriter, r *http.Request, v view, st
 			IsAdmin:            u.Role == store.RoleAdmin,
 			Groups:             u.Groups,
 			TwoFactor:          u.TwoFactor,
+			TOTP:               u.TOTP,
+			Factors:            factors(u),
 			EnrolledAt:         formatTime(u.TOTPEnrolledAt),
 			LastUsedAt:         formatTime(u.TOTPLastUsedAt),
 			RecoveryLeft:       u.RecoveryLeft,
@@ -201,6 +203,19 @@ func (h *Handler) renderUsers(w http.ResponseWriter, r *http.Request, v view, st
 		p.NextURL = next.url(nil)
 	}
 	h.d.Pages.Render(w, r, status, templates.PageAdminUsers, p)
+}
+
+// factors names the kinds of second factor u has, for the 2FA column:
+// "Authenticator app", "2 passkeys" (passkeys and security keys alike).
+func factors(u users.UserInfo) []string {
+	var out []string
+	if u.TOTP {
+		out = append(out, "Authenticator app")
+	}
+	if n := len(u.Passkeys); n > 0 {
+		out = append(out, fmt.Sprintf("%d %s", n, plural(n, "passkey", "passkeys")))
+	}
+	return out
 }
 
 // failed shows a refused or failed action on the users page.
@@ -271,7 +286,7 @@ func (h *Handler) disable(w http.ResponseWriter, r *http.Request) {
 	if !confirmed(r) {
 		h.confirm(w, r, v, templates.ConfirmPage{
 			Common: templates.Common{Title: "Disable two-factor authentication"},
-			Question: fmt.Sprintf("Disable two-factor authentication for %s? Their authenticator secret and recovery codes are removed and all their sessions end now. They can set up 2FA again later (and must, if 2FA is required).",
+			Question: fmt.Sprintf("Disable two-factor authentication for %s? Their authenticator app, passkeys, security keys and recovery codes are removed and all their sessions end now. They can set up 2FA again later (and must, if 2FA is required).",
 				countOf(len(ns), "this user", "these %d users")),
 			Items:        ns,
 			Action:       DisablePath,

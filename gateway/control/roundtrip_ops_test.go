@@ -25,6 +25,8 @@ func TestSocketRoundTripAdminOps(t *testing.T) {
 	addUser(t, st, c, "root", store.RoleAdmin, true)
 	addUser(t, st, c, "alice", store.RoleUser, true)
 	addUser(t, st, c, "bob", store.RoleUser, false)
+	addUser(t, st, c, "erin", store.RoleUser, false)
+	addPasskeys(t, st, c, "erin", 2)
 	putSession(t, st, c, strings.Repeat("0123456789", 6)+"abcd", "alice")
 	putSession(t, st, c, "b1", "bob")
 
@@ -42,6 +44,21 @@ func TestSocketRoundTripAdminOps(t *testing.T) {
 		!p.Users[0].TOTPLastUsedAt.Equal(direct.Users[0].TOTPLastUsedAt) {
 		t.Errorf("Page row %+v, direct %+v", p.Users[0], direct.Users[0])
 	}
+	// A user's factors cross the socket: passkeys (never their ids or
+	// keys) make 2FA without an authenticator app.
+	pe, err := cl.Page(ctx, users.Filter{Query: "erin", Status: users.StatusEnabled})
+	if err != nil || len(pe.Users) != 1 {
+		t.Fatalf("Page of erin = %+v, %v", pe, err)
+	}
+	de, _ := e.svc.Page(ctx, users.Filter{Query: "erin"})
+	if g, d := pe.Users[0], de.Users[0]; !g.TwoFactor || g.TOTP || len(g.Passkeys) != 2 || !samePasskeys(g.Passkeys, d.Passkeys) ||
+		g.Passkeys[0].Name != "Passkey 1" || !g.Passkeys[0].Discoverable || g.Passkeys[0].LastUsedAt.IsZero() ||
+		g.Passkeys[1].Name != "Key 2" || g.Passkeys[1].Discoverable || !g.Passkeys[1].LastUsedAt.IsZero() {
+		t.Errorf("Page row of erin %+v, direct %+v", g, d)
+	}
+	if p.Users[0].TOTP != direct.Users[0].TOTP || !p.Users[0].TOTP || p.Users[0].Passkeys != nil {
+		t.Errorf("Page row of root: totp=%v passkeys=%+v, direct totp=%v", p.Users[0].TOTP, p.Users[0].Passkeys, direct.Users[0].TOTP)
+	}
 	empty, err := cl.Page(ctx, users.Filter{Query: "zzz"})
 	if err != nil || empty.Users == nil || len(empty.Users) != 0 || empty.Total != 0 {
 		t.Errorf("empty Page = %#v, %v", empty, err)
@@ -57,12 +74,15 @@ func TestSocketRoundTripAdminOps(t *testing.T) {
 	}
 
 	// DisableTwoFactor
-	had, err := cl.DisableTwoFactor(ctx, []string{"alice", "bob"})
-	if err != nil || !reflect.DeepEqual(had, []string{"alice"}) {
+	had, err := cl.DisableTwoFactor(ctx, []string{"alice", "bob", "erin"})
+	if err != nil || !reflect.DeepEqual(had, []string{"alice", "erin"}) {
 		t.Fatalf("DisableTwoFactor = %v, %v", had, err)
 	}
 	if getUser(t, st, "alice").HasTOTP() || sessionCount(t, st, "alice") != 0 || sessionCount(t, st, "bob") != 0 {
 		t.Error("DisableTwoFactor through the socket left 2FA or sessions")
+	}
+	if u := getUser(t, st, "erin"); u.Passkeys != nil || u.HasSecondFactor() {
+		t.Errorf("DisableTwoFactor through the socket left erin's passkeys: %+v", u.Passkeys)
 	}
 	if had, err := cl.DisableTwoFactor(ctx, []string{"bob"}); err != nil || had == nil || len(had) != 0 {
 		t.Errorf("DisableTwoFactor without 2FA = %#v, %v; want empty", had, err)
@@ -115,7 +135,7 @@ func TestSocketRoundTripAdminOps(t *testing.T) {
 	}
 	wantActions := []string{
 		audit.SettingChanged, audit.SettingChanged, audit.SettingChanged, audit.SessionsRevoked, audit.RoleChanged,
-		audit.PasswordReset, audit.TOTPDisabled, audit.TOTPDisabled, audit.TOTPDisabled,
+		audit.PasswordReset, audit.TOTPDisabled, audit.TOTPDisabled, audit.TOTPDisabled, audit.TOTPDisabled,
 	}
 	var actions []string
 	for _, ev := range all {

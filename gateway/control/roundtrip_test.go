@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -54,10 +55,17 @@ func sameUsers(t *testing.T, got, want []users.UserInfo) {
 	for i := range want {
 		g, w := got[i], want[i]
 		if g.Name != w.Name || g.Role != w.Role || !reflect.DeepEqual(g.Groups, w.Groups) ||
-			g.TwoFactor != w.TwoFactor || g.Sessions != w.Sessions || !g.CreatedAt.Equal(w.CreatedAt) {
+			g.TwoFactor != w.TwoFactor || g.TOTP != w.TOTP || !samePasskeys(g.Passkeys, w.Passkeys) ||
+			g.Sessions != w.Sessions || !g.CreatedAt.Equal(w.CreatedAt) {
 			t.Errorf("user %d = %+v, want %+v", i, g, w)
 		}
 	}
+}
+
+func samePasskeys(got, want []users.PasskeyInfo) bool {
+	return slices.EqualFunc(got, want, func(g, w users.PasskeyInfo) bool {
+		return g.Name == w.Name && g.CreatedAt.Equal(w.CreatedAt) && g.LastUsedAt.Equal(w.LastUsedAt) && g.Discoverable == w.Discoverable
+	})
 }
 
 // Every operation through the socket does what the Service does directly.
@@ -85,6 +93,7 @@ func TestSocketRoundTrip(t *testing.T) {
 	}
 	putSession(t, st, c, "s1", "alice")
 	putSession(t, st, c, "s2", "alice")
+	addPasskeys(t, st, c, "bob", 2)
 
 	got, err := cl.List(ctx)
 	if err != nil {
@@ -97,6 +106,9 @@ func TestSocketRoundTrip(t *testing.T) {
 	sameUsers(t, got, want)
 	if got[0].Sessions != 2 {
 		t.Errorf("alice sessions = %d, want 2", got[0].Sessions)
+	}
+	if b := got[1]; !b.TwoFactor || b.TOTP || len(b.Passkeys) != 2 || b.Passkeys[0].Name != "Passkey 1" || !b.Passkeys[0].Discoverable {
+		t.Errorf("bob through the socket: two_factor=%v totp=%v passkeys=%+v, want two passkeys", b.TwoFactor, b.TOTP, b.Passkeys)
 	}
 
 	if _, err := st.UpdateUser(ctx, "alice", func(u *store.User) error { u.MustChangePassword = true; return nil }); err != nil {

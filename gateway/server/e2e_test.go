@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base32"
 	"encoding/json"
+	"fmt"
 	"html"
 	"io"
 	"net"
@@ -62,6 +63,9 @@ type gwOpts struct {
 	routes []config.Route
 	logw   io.Writer      // receives the gateway's log
 	clock  *testkit.Clock // shared with other instances; nil: a new one at time.Now()
+	// localhost serves the gateway at http://localhost:PORT with that as
+	// public_url: the one plain-http origin browsers offer passkeys on.
+	localhost bool
 }
 
 func startGateway(t *testing.T, o gwOpts) *gateway {
@@ -86,6 +90,14 @@ func startGatewayWith(t *testing.T, o gwOpts, adjust func(*config.Config)) *gate
 	cfg.Password.Argon2 = config.Argon2{MemoryKiB: 8192, Iterations: 1, Parallelism: 1}
 	if o.mode != "" {
 		cfg.TwoFactor.Mode = o.mode
+	}
+	var ln net.Listener
+	if o.localhost {
+		var err error
+		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		cfg.PublicURL = fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port)
 	}
 	cfg.TwoFactor.Issuer = "Test Panel"
 	cfg.Routes = o.routes
@@ -116,13 +128,23 @@ func startGatewayWith(t *testing.T, o gwOpts, adjust func(*config.Config)) *gate
 		t.Fatalf("server.New: %v", err)
 	}
 	var hs *httptest.Server
-	if o.tls {
+	switch {
+	case o.tls:
 		hs = httptest.NewTLSServer(srv.Handler())
-	} else {
+	case ln != nil:
+		hs = httptest.NewUnstartedServer(srv.Handler())
+		_ = hs.Listener.Close()
+		hs.Listener = ln
+		hs.Start()
+	default:
 		hs = httptest.NewServer(srv.Handler())
 	}
 	t.Cleanup(func() { hs.Close(); _ = srv.Close() })
-	return &gateway{URL: hs.URL, srv: srv, clock: clk, cfg: &cfg, http: hs}
+	u := hs.URL
+	if ln != nil {
+		u = cfg.PublicURL
+	}
+	return &gateway{URL: u, srv: srv, clock: clk, cfg: &cfg, http: hs}
 }
 
 func (g *gateway) addUser(t *testing.T, name, pw string, groups ...string) {

@@ -34,10 +34,12 @@ type Admin interface {
 	// and live session counts (counted for the returned rows only, so a
 	// page stays cheap with 10,000 users).
 	Page(ctx context.Context, f Filter) (UserPage, error)
-	// DisableTwoFactor removes each user's TOTP secret and recovery codes
-	// and revokes all their sessions. Every name is checked first: an
-	// unknown name changes nothing (store.ErrNotFound). It returns the
-	// names that had 2FA.
+	// DisableTwoFactor removes each user's second factors (the
+	// authenticator app's TOTP secret and every passkey and security
+	// key) and recovery codes, and revokes all their sessions. Every name
+	// is checked first: an unknown name changes nothing
+	// (store.ErrNotFound). It returns the names that had any second
+	// factor.
 	DisableTwoFactor(ctx context.Context, names []string) ([]string, error)
 	// ResetPassword sets a new (temporary) password hash, marks it to be
 	// changed at next login and revokes the user's sessions.
@@ -71,7 +73,8 @@ type Admin interface {
 type Filter struct {
 	// Query matches names containing it (case-insensitive).
 	Query string `json:"query,omitempty"`
-	// Status is "", "enabled" (2FA set up) or "disabled" (not set up).
+	// Status is "", "enabled" (any second factor set up: an
+	// authenticator app or a passkey) or "disabled" (none).
 	Status string `json:"status,omitempty"`
 	// Page is 1-based; PageSize defaults to 50 (max 500).
 	Page     int `json:"page,omitempty"`
@@ -111,11 +114,19 @@ type SettingsInfo struct {
 
 // UserInfo is what List shows of a user. It carries no secrets.
 type UserInfo struct {
-	Name      string    `json:"name"`
-	Role      string    `json:"role"`
-	Groups    []string  `json:"groups,omitempty"`
-	TwoFactor bool      `json:"two_factor"`
-	CreatedAt time.Time `json:"created_at"`
+	Name   string   `json:"name"`
+	Role   string   `json:"role"`
+	Groups []string `json:"groups,omitempty"`
+	// TwoFactor: the user has a second factor, an authenticator app or
+	// at least one passkey (store.User.HasSecondFactor); TOTP and
+	// Passkeys say which.
+	TwoFactor bool `json:"two_factor"`
+	// TOTP: an authenticator app is set up.
+	TOTP bool `json:"totp,omitempty"`
+	// Passkeys are the user's passkeys and security keys, in the order
+	// they were registered.
+	Passkeys  []PasskeyInfo `json:"passkeys,omitempty"`
+	CreatedAt time.Time     `json:"created_at"`
 	// Sessions is the number of live sessions.
 	Sessions       int       `json:"sessions"`
 	TOTPEnrolledAt time.Time `json:"totp_enrolled_at,omitzero"`
@@ -128,6 +139,17 @@ type UserInfo struct {
 	// user's last refused codes that matched at a clock offset.
 	DriftSteps int                      `json:"drift_steps,omitempty"`
 	DriftSeen  []store.DriftObservation `json:"drift_seen,omitempty"`
+}
+
+// PasskeyInfo is what UserInfo shows of one passkey or security key:
+// never its credential id or public key.
+type PasskeyInfo struct {
+	Name       string    `json:"name"`
+	CreatedAt  time.Time `json:"created_at"`
+	LastUsedAt time.Time `json:"last_used_at,omitzero"`
+	// Discoverable: a passkey (usable without a user name); else a
+	// security key that only serves as a second factor.
+	Discoverable bool `json:"discoverable,omitempty"`
 }
 
 // ImportEntry is one user to import, e.g. one line of an htpasswd file.

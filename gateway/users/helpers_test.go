@@ -40,6 +40,7 @@ var (
 	getUser      = userstest.GetUser
 	putSession   = userstest.PutSession
 	sessionCount = userstest.SessionCount
+	addPasskeys  = userstest.AddPasskeys
 )
 
 // ev is the part of an audit event tests compare.

@@ -15,6 +15,7 @@ import (
 	"github.com/authgate/authgate/gateway/audit"
 	"github.com/authgate/authgate/gateway/settings"
 	"github.com/authgate/authgate/gateway/store"
+	"github.com/authgate/authgate/gateway/users/userstest"
 )
 
 func TestDisableTwoFactor(t *testing.T) { eachBackend(t, testDisableTwoFactor) }
@@ -25,16 +26,32 @@ func testDisableTwoFactor(t *testing.T, e *env) {
 	addUser(t, st, c, "alice", store.RoleUser, true)
 	addUser(t, st, c, "bob", store.RoleUser, true)
 	addUser(t, st, c, "carol", store.RoleUser, false)
+	// dave has only passkeys (and recovery codes), erin an app and a
+	// passkey, frank one passkey and no recovery codes.
+	addUser(t, st, c, "dave", store.RoleUser, false)
+	addPasskeys(t, st, c, "dave", 2)
+	if _, err := st.UpdateUser(context.Background(), "dave", func(u *store.User) error {
+		u.RecoveryCodes, u.RecoveryCodesAt = []string{"hash1"}, c.Now()
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	addUser(t, st, c, "erin", store.RoleUser, true)
+	addPasskeys(t, st, c, "erin", 1)
+	addUser(t, st, c, "frank", store.RoleUser, false)
+	addPasskeys(t, st, c, "frank", 1)
 	for _, id := range []string{"a1", "a2"} {
 		putSession(t, st, c, id, "alice")
 	}
 	putSession(t, st, c, "b1", "bob")
 	putSession(t, st, c, "c1", "carol")
 	putSession(t, st, c, "r1", "root")
+	putSession(t, st, c, "d1", "dave")
+	putSession(t, st, c, "f1", "frank")
 	ctx := audit.WithActor(context.Background(), "root", "203.0.113.7")
 
 	// An unknown name anywhere in the list changes nothing at all.
-	for _, names := range [][]string{{"alice", "nobody"}, {"ghost", "bob"}, {"alice", "bad name"}} {
+	for _, names := range [][]string{{"alice", "nobody"}, {"ghost", "bob"}, {"alice", "bad name"}, {"dave", "ghost"}} {
 		had, err := s.DisableTwoFactor(ctx, names)
 		if err == nil || had != nil {
 			t.Fatalf("DisableTwoFactor(%v) = %v, %v; want an error", names, had, err)
@@ -48,10 +65,10 @@ func testDisableTwoFactor(t *testing.T, e *env) {
 		} else if ue, ok := errors.AsType[*UnknownUsersError](err); !ok || len(ue.Names) != 1 || ue.Names[0] != names[0] && ue.Names[0] != names[1] {
 			t.Errorf("DisableTwoFactor(%v) = %#v, want an UnknownUsersError naming the unknown user", names, err)
 		}
-		if !getUser(t, st, "alice").HasTOTP() || !getUser(t, st, "bob").HasTOTP() {
-			t.Fatal("a refused DisableTwoFactor removed a secret")
+		if !getUser(t, st, "alice").HasTOTP() || !getUser(t, st, "bob").HasTOTP() || len(getUser(t, st, "dave").Passkeys) != 2 {
+			t.Fatal("a refused DisableTwoFactor removed a secret or a passkey")
 		}
-		if sessionCount(t, st, "alice") != 2 || sessionCount(t, st, "bob") != 1 {
+		if sessionCount(t, st, "alice") != 2 || sessionCount(t, st, "bob") != 1 || sessionCount(t, st, "dave") != 1 {
 			t.Fatal("a refused DisableTwoFactor revoked sessions")
 		}
 	}
@@ -63,16 +80,17 @@ func testDisableTwoFactor(t *testing.T, e *env) {
 	}
 
 	c.Advance(time.Minute)
-	had, err := s.DisableTwoFactor(ctx, []string{"alice", "bob", "carol", "alice"})
+	had, err := s.DisableTwoFactor(ctx, []string{"alice", "bob", "carol", "alice", "dave", "erin"})
 	if err != nil {
 		t.Fatalf("DisableTwoFactor: %v", err)
 	}
-	if want := []string{"alice", "bob"}; !reflect.DeepEqual(had, want) {
+	if want := []string{"alice", "bob", "dave", "erin"}; !reflect.DeepEqual(had, want) {
 		t.Errorf("had 2FA = %v, want %v", had, want)
 	}
-	for _, name := range []string{"alice", "bob", "carol"} {
+	for _, name := range []string{"alice", "bob", "carol", "dave", "erin"} {
 		u := getUser(t, st, name)
-		if u.HasTOTP() || len(u.RecoveryCodes) != 0 || !u.TOTPEnrolledAt.IsZero() || !u.TOTPLastUsedAt.IsZero() || !u.RecoveryCodesAt.IsZero() {
+		if u.HasTOTP() || len(u.RecoveryCodes) != 0 || !u.TOTPEnrolledAt.IsZero() || !u.TOTPLastUsedAt.IsZero() || !u.RecoveryCodesAt.IsZero() ||
+			u.Passkeys != nil || u.HasSecondFactor() {
 			t.Errorf("%s still has 2FA state: %+v", name, u)
 		}
 		if u.PasswordHash != argonHash || u.Role != store.RoleUser {
@@ -85,14 +103,26 @@ func testDisableTwoFactor(t *testing.T, e *env) {
 	if u := getUser(t, st, "alice"); !u.UpdatedAt.Equal(c.Now()) {
 		t.Errorf("UpdatedAt = %v, want %v", u.UpdatedAt, c.Now())
 	}
+	// The passkey user handle names the account, not a key: it stays,
+	// so passkeys registered later name the same account.
+	for _, name := range []string{"dave", "erin"} {
+		if u := getUser(t, st, name); !reflect.DeepEqual(u.PasskeyUserID, userstest.PasskeyUserID(name)) {
+			t.Errorf("%s's passkey user handle = %q, want it kept", name, u.PasskeyUserID)
+		}
+	}
 	if !getUser(t, st, "root").HasTOTP() || sessionCount(t, st, "root") != 1 {
 		t.Error("a user not named was changed")
 	}
+	if u := getUser(t, st, "frank"); len(u.Passkeys) != 1 || sessionCount(t, st, "frank") != 1 {
+		t.Error("a user not named lost a passkey or a session")
+	}
 	evs := auditEvents(t, st)
 	want := []ev{
-		{"root", audit.TOTPDisabled, "alice", "2 session(s) revoked"},
-		{"root", audit.TOTPDisabled, "bob", "1 session(s) revoked"},
+		{"root", audit.TOTPDisabled, "alice", "authenticator app removed; 2 session(s) revoked"},
+		{"root", audit.TOTPDisabled, "bob", "authenticator app removed; 1 session(s) revoked"},
 		{"root", audit.TOTPDisabled, "carol", "2FA was not set up; 1 session(s) revoked"},
+		{"root", audit.TOTPDisabled, "dave", "2 passkeys removed; 1 session(s) revoked"},
+		{"root", audit.TOTPDisabled, "erin", "authenticator app and 1 passkey removed; 0 session(s) revoked"},
 	}
 	if got := auditSummary(t, st); !reflect.DeepEqual(got, want) {
 		t.Errorf("audit = %+v, want %+v", got, want)

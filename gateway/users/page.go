@@ -14,7 +14,9 @@ func info(u store.User, sessions int) UserInfo {
 		Name:               u.Name,
 		Role:               u.Role,
 		Groups:             append([]string(nil), u.Groups...),
-		TwoFactor:          u.HasTOTP(),
+		TwoFactor:          u.HasSecondFactor(),
+		TOTP:               u.HasTOTP(),
+		Passkeys:           passkeyInfos(u.Passkeys),
 		CreatedAt:          u.CreatedAt,
 		Sessions:           sessions,
 		TOTPEnrolledAt:     u.TOTPEnrolledAt,
@@ -24,6 +26,19 @@ func info(u store.User, sessions int) UserInfo {
 		DriftSteps:         u.TOTPDriftSteps,
 		DriftSeen:          append([]store.DriftObservation(nil), u.DriftSeen...),
 	}
+}
+
+// passkeyInfos describes the passkeys without their ids and keys (nil
+// when there are none).
+func passkeyInfos(ps []store.Passkey) []PasskeyInfo {
+	if len(ps) == 0 {
+		return nil
+	}
+	out := make([]PasskeyInfo, len(ps))
+	for i, p := range ps {
+		out[i] = PasskeyInfo{Name: p.Name, CreatedAt: p.CreatedAt, LastUsedAt: p.LastUsedAt, Discoverable: p.Discoverable}
+	}
+	return out
 }
 
 // List implements Admin.
@@ -69,11 +84,11 @@ func (s *Service) Page(ctx context.Context, f Filter) (UserPage, error) {
 		}
 		switch f.Status {
 		case StatusEnabled:
-			if !u.HasTOTP() {
+			if !u.HasSecondFactor() {
 				return true
 			}
 		case StatusDisabled:
-			if u.HasTOTP() {
+			if u.HasSecondFactor() {
 				return true
 			}
 		}

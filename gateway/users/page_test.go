@@ -2,8 +2,12 @@ package users
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -11,6 +15,7 @@ import (
 
 	"github.com/authgate/authgate/gateway/internal/testkit"
 	"github.com/authgate/authgate/gateway/store"
+	"github.com/authgate/authgate/gateway/users/userstest"
 )
 
 // seedPageUsers stores 120 users: "Alice" and "MALICE", then user000 to
@@ -127,6 +132,89 @@ func testPage(t *testing.T, e *env) {
 		!u.TOTPEnrolledAt.Equal(now.Add(-time.Hour)) || !u.TOTPLastUsedAt.Equal(now.Add(-time.Minute)) {
 		t.Errorf("user003 row = %+v", u)
 	}
+}
+
+func TestPageFactors(t *testing.T) { eachBackend(t, testPageFactors) }
+
+// A row says which second factors a user has; a user with passkeys only
+// has 2FA, for the status filter too. No credential id or key is shown.
+func testPageFactors(t *testing.T, e *env) {
+	ctx := context.Background()
+	addUser(t, e.st, e.c, "app", store.RoleUser, true)
+	addUser(t, e.st, e.c, "both", store.RoleUser, true)
+	addPasskeys(t, e.st, e.c, "both", 1)
+	addUser(t, e.st, e.c, "keys", store.RoleUser, false)
+	addPasskeys(t, e.st, e.c, "keys", 2)
+	addUser(t, e.st, e.c, "none", store.RoleUser, false)
+
+	names := func(us []UserInfo) []string {
+		var out []string
+		for _, u := range us {
+			out = append(out, u.Name)
+		}
+		return out
+	}
+	for status, want := range map[string][]string{
+		"":             {"app", "both", "keys", "none"},
+		StatusEnabled:  {"app", "both", "keys"},
+		StatusDisabled: {"none"},
+	} {
+		p, err := e.svc.Page(ctx, Filter{Status: status})
+		if err != nil {
+			t.Fatalf("Page status %q: %v", status, err)
+		}
+		if got := names(p.Users); !slices.Equal(got, want) || p.Total != len(want) {
+			t.Errorf("status %q: %v (total %d), want %v", status, got, p.Total, want)
+		}
+	}
+
+	keys := userstest.Passkeys(e.c, 2)
+	wantKeys := []PasskeyInfo{
+		{Name: "Passkey 1", CreatedAt: keys[0].CreatedAt, LastUsedAt: keys[0].LastUsedAt, Discoverable: true},
+		{Name: "Key 2", CreatedAt: keys[1].CreatedAt},
+	}
+	type factors struct {
+		twoFactor, totp bool
+		passkeys        []PasskeyInfo
+	}
+	want := map[string]factors{
+		"app":  {true, true, nil},
+		"both": {true, true, wantKeys[:1]},
+		"keys": {true, false, wantKeys},
+		"none": {false, false, nil},
+	}
+	p, err := e.svc.Page(ctx, Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := e.svc.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rows := range [][]UserInfo{p.Users, list} {
+		for _, u := range rows {
+			w := want[u.Name]
+			if u.TwoFactor != w.twoFactor || u.TOTP != w.totp || !samePasskeys(u.Passkeys, w.passkeys) {
+				t.Errorf("%s: two_factor=%v totp=%v passkeys=%+v, want %v %v %+v", u.Name, u.TwoFactor, u.TOTP, u.Passkeys, w.twoFactor, w.totp, w.passkeys)
+			}
+			b, err := json.Marshal(u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, secret := range []string{"credential-", "cose-public-key", "handle-of-", "sealed", "hash1",
+				base64.StdEncoding.EncodeToString([]byte("credential-1")), base64.StdEncoding.EncodeToString([]byte("cose-public-key-1"))} {
+				if strings.Contains(string(b), secret) {
+					t.Errorf("%s's UserInfo shows %q: %s", u.Name, secret, b)
+				}
+			}
+		}
+	}
+}
+
+func samePasskeys(got, want []PasskeyInfo) bool {
+	return slices.EqualFunc(got, want, func(g, w PasskeyInfo) bool {
+		return g.Name == w.Name && g.CreatedAt.Equal(w.CreatedAt) && g.LastUsedAt.Equal(w.LastUsedAt) && g.Discoverable == w.Discoverable
+	})
 }
 
 // countingStore counts the session reads a Page makes.

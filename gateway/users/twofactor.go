@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/authgate/authgate/gateway/audit"
@@ -11,7 +12,8 @@ import (
 )
 
 // DisableTwoFactor implements Admin. Names are deduplicated; all of them
-// are checked before anything changes.
+// are checked before anything changes. The user handle of the passkeys
+// (store.User.PasskeyUserID) stays: it names the account, not a key.
 func (s *Service) DisableTwoFactor(ctx context.Context, names []string) ([]string, error) {
 	names, err := s.existingUsers(ctx, names)
 	if err != nil {
@@ -21,12 +23,14 @@ func (s *Service) DisableTwoFactor(ctx context.Context, names []string) ([]strin
 	now := s.now().UTC()
 	for _, name := range names {
 		var hadTOTP bool
+		var hadKeys int
 		_, err := s.st.UpdateUser(ctx, name, func(u *store.User) error {
-			hadTOTP = u.HasTOTP()
+			hadTOTP, hadKeys = u.HasTOTP(), len(u.Passkeys)
 			u.TOTPSecret = nil
 			u.TOTPEnrolledAt = time.Time{}
 			u.TOTPLastUsedAt = time.Time{}
 			u.TOTPDriftSteps, u.DriftSeen = 0, nil
+			u.Passkeys = nil
 			u.RecoveryCodes = nil
 			u.RecoveryCodesAt = time.Time{}
 			u.UpdatedAt = now
@@ -36,21 +40,39 @@ func (s *Service) DisableTwoFactor(ctx context.Context, names []string) ([]strin
 		if err != nil {
 			return had, fmt.Errorf("disable 2FA of user %q: %w", name, err)
 		}
-		if hadTOTP {
+		removed := removedFactors(hadTOTP, hadKeys)
+		if removed != "" {
 			had = append(had, name)
+		} else {
+			removed = "2FA was not set up"
 		}
 		n, err := s.st.DeleteUserSessions(ctx, name)
 		if err != nil {
-			s.record(ctx, audit.TOTPDisabled, name, "revoking sessions failed")
+			s.record(ctx, audit.TOTPDisabled, name, removed+"; revoking sessions failed")
 			return had, fmt.Errorf("2FA of user %q disabled, but revoking their sessions failed (run the command again): %w", name, err)
 		}
-		detail := fmt.Sprintf("%d session(s) revoked", n)
-		if !hadTOTP {
-			detail = "2FA was not set up; " + detail
-		}
-		s.record(ctx, audit.TOTPDisabled, name, detail)
+		s.record(ctx, audit.TOTPDisabled, name, fmt.Sprintf("%s; %d session(s) revoked", removed, n))
 	}
 	return had, nil
+}
+
+// removedFactors says which second factors a disable removed, for the
+// audit trail: "authenticator app and 2 passkeys removed"; "" when none.
+func removedFactors(totp bool, passkeys int) string {
+	var parts []string
+	if totp {
+		parts = append(parts, "authenticator app")
+	}
+	switch {
+	case passkeys == 1:
+		parts = append(parts, "1 passkey")
+	case passkeys > 1:
+		parts = append(parts, fmt.Sprintf("%d passkeys", passkeys))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return strings.Join(parts, " and ") + " removed"
 }
 
 // existingUsers validates and deduplicates names (keeping order) and

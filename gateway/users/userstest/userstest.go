@@ -7,6 +7,7 @@ package userstest
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -119,4 +120,47 @@ func SessionCount(t testing.TB, st store.Sessions, user string) int {
 		t.Fatalf("list sessions of %s: %v", user, err)
 	}
 	return len(ss)
+}
+
+// Passkeys returns n registered WebAuthn credentials for a fixture: the
+// first a discoverable passkey ("Passkey 1") last used an hour before c's
+// time, the others security keys ("Key 2", ...) never used; the k-th was
+// added k days before c's time.
+func Passkeys(c *testkit.Clock, n int) []store.Passkey {
+	var out []store.Passkey
+	for i := range n {
+		p := store.Passkey{
+			ID:              []byte(fmt.Sprintf("credential-%d", i+1)),
+			Name:            fmt.Sprintf("Key %d", i+1),
+			PublicKey:       []byte(fmt.Sprintf("cose-public-key-%d", i+1)),
+			AttestationType: "none",
+			Transports:      []string{"usb"},
+			SignCount:       uint32(i),
+			CreatedAt:       c.Now().Add(-time.Duration(i+1) * 24 * time.Hour),
+		}
+		if i == 0 {
+			p.Name, p.Discoverable, p.Transports = "Passkey 1", true, []string{"internal", "hybrid"}
+			p.BackupEligible, p.BackupState = true, true
+			p.LastUsedAt = c.Now().Add(-time.Hour)
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// PasskeyUserID is the passkey user handle AddPasskeys gives a user.
+func PasskeyUserID(name string) []byte { return []byte("handle-of-" + name) }
+
+// AddPasskeys gives a stored user n passkeys (see Passkeys), replacing
+// any, and the passkey user handle PasskeyUserID(name).
+func AddPasskeys(t testing.TB, st store.Store, c *testkit.Clock, name string, n int) {
+	t.Helper()
+	_, err := st.UpdateUser(context.Background(), name, func(u *store.User) error {
+		u.PasskeyUserID = PasskeyUserID(name)
+		u.Passkeys = Passkeys(c, n)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("add passkeys to %s: %v", name, err)
+	}
 }
