@@ -134,6 +134,11 @@ func TestPasskeyAsSecondFactor(t *testing.T) {
 		if !strings.Contains(page.body, "Use your security key or passkey") || !strings.Contains(page.body, `name="code"`) {
 			t.Fatalf("verify page offers not both key and code: %.600s", page.body)
 		}
+		// The page's CSP must let it load passkey.js (a regression: the
+		// sign-in pages' renderer reset it to the script-free policy).
+		if csp := page.header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") {
+			t.Fatalf("verify page CSP %q does not allow passkey.js", csp)
+		}
 		answer := keyAnswer(t, b2, key, "/.authgate/verify")
 		r = submitKey(b2, "/.authgate/verify", answer)
 		mustStatus(t, r, http.StatusSeeOther, "key as second factor")
@@ -279,8 +284,9 @@ func TestPasskeyPasswordless(t *testing.T) {
 		mustStatus(t, registerKey(t, signInCode(t, g, "10.4.0.1", "alice", secret), key, "Phone"), http.StatusSeeOther, "add key")
 
 		b := g.browserFrom(t, "10.4.0.2")
-		if page := b.get("/.authgate/login"); !strings.Contains(page.body, "Sign in with a passkey") {
-			t.Fatalf("login page offers no passkey sign-in: %.500s", page.body)
+		if page := b.get("/.authgate/login"); !strings.Contains(page.body, "Sign in with a passkey") ||
+			!strings.Contains(page.header.Get("Content-Security-Policy"), "script-src 'self'") {
+			t.Fatalf("login page offers no passkey sign-in (CSP %q): %.500s", page.header.Get("Content-Security-Policy"), page.body)
 		}
 		opts, r := beginCeremony(t, b, "/.authgate/login", "/.authgate/passkey/passwordless/begin", nil)
 		mustStatus(t, r, http.StatusOK, "passwordless begin")

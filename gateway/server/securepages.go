@@ -20,7 +20,13 @@ type securePages struct{ *web.Renderer }
 var withSecurityHeaders = middleware.SecurityHeaders()(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 
 func (p securePages) Render(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
+	// A page that loads passkey.js chose its CSP already
+	// (middleware.AllowOwnScript); keep that choice.
+	script := w.Header().Get("Content-Security-Policy") == middleware.ScriptCSP
 	withSecurityHeaders.ServeHTTP(w, r)
+	if script {
+		middleware.AllowOwnScript(w)
+	}
 	p.Renderer.Render(w, r, status, name, data)
 }
 
