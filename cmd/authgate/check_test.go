@@ -82,3 +82,21 @@ func TestConfigCheckSaysWhereTheModeComesFrom(t *testing.T) {
 		t.Fatalf("stdout lacks %q: %v", want, r)
 	}
 }
+
+// config check says whether passkeys are offered, with which relying
+// party, or why browsers will not offer them.
+func TestConfigCheckSaysWhetherPasskeysAreOffered(t *testing.T) {
+	for _, tc := range []struct{ extra, want string }{
+		{"public_url: https://panel.example.com\nwebauthn:\n  passwordless: true\n",
+			": passkeys: offered (RP ID panel.example.com, origins https://panel.example.com, user verification preferred); passwordless sign-in on\n"},
+		{"public_url: http://localhost:8080\n", ": passkeys: offered (RP ID localhost, origins http://localhost:8080"},
+		{"public_url: http://panel.lan:8080\n", ": passkeys: unavailable: "},
+		{"", ": passkeys: unavailable: passkeys need an origin"},
+	} {
+		path := writeConfig(t, t.TempDir(), testConfig{Extra: tc.extra})
+		r := runCLI(t, "", "config", "check", "--config", path)
+		if r.code != 0 || !strings.Contains(r.stdout, path+tc.want) {
+			t.Errorf("%q: stdout lacks %q: %v", tc.extra, tc.want, r)
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
@@ -89,6 +90,15 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	cfg.Store.Driver = "embedded"
 	cfg.Store.Path = filepath.Join(dir, "authgate.db")
+	// On loopback the demo is reached as http://localhost:PORT: the one
+	// plain-http origin browsers offer passkeys on (an IP address cannot
+	// be a WebAuthn RP ID), so the demo shows them, passwordless too.
+	url := "http://" + gwLn.Addr().String() + "/"
+	if ap, err := netip.ParseAddrPort(gwLn.Addr().String()); err == nil && ap.Addr().IsLoopback() {
+		cfg.PublicURL = fmt.Sprintf("http://localhost:%d", ap.Port())
+		url = cfg.PublicURL + "/"
+	}
+	cfg.WebAuthn.Passwordless = true
 	cfg.TwoFactor.Mode = config.ModeRequired
 	cfg.TwoFactor.Issuer = "authgate demo"
 	cfg.Log.Format = "console"
@@ -119,7 +129,6 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		_ = srv.Close()
 		return err
 	}
-	url := "http://" + gwLn.Addr().String() + "/"
 	fmt.Fprintf(stdout, `
 authgate demo is running.
 
@@ -137,6 +146,8 @@ firewalled or bound to loopback, so the gateway is the only way in.)
 Two-factor mode is "required", so the
 first sign-in walks you through setting up an authenticator app (Google
 Authenticator, Aegis, 1Password, ...) with a QR code, then asks for a code.
+Then add a passkey or security key on your account page: the next sign-in
+offers it after the password, and "Sign in with a passkey" needs no password.
 
 Try: the panel's pages, its settings form, "restart" (an absolute redirect the
 gateway rewrites), the WebSocket console, and sign out at /.authgate/logout.

@@ -199,5 +199,19 @@ func cmdConfig(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	fmt.Fprintf(stdout, "%s: 2fa mode: %s\n", path, effectiveMode(context.Background(), cfg))
+	fmt.Fprintf(stdout, "%s: passkeys: %s\n", path, describePasskeys(cfg.Passkeys()))
 	return nil
+}
+
+// describePasskeys says whether passkeys are offered and with which
+// relying party, or why not.
+func describePasskeys(p config.PasskeySettings) string {
+	if !p.Available {
+		return "unavailable: " + p.Reason
+	}
+	s := fmt.Sprintf("offered (RP ID %s, origins %s, user verification %s)", p.RPID, strings.Join(p.Origins, " "), p.UserVerification)
+	if p.Passwordless {
+		s += "; passwordless sign-in on"
+	}
+	return s
 }

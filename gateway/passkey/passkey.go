@@ -99,6 +99,9 @@ func New(o Options, box Box, spend Spender, now func() time.Time, rnd io.Reader)
 	if rnd == nil {
 		rnd = rand.Reader
 	}
+	if o.RPID == "" || len(o.Origins) == 0 {
+		return nil, errors.New("passkey: an RP ID and at least one origin are required")
+	}
 	if o.Timeout <= 0 {
 		o.Timeout = 2 * time.Minute
 	}
