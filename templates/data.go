@@ -76,6 +76,8 @@ type EnrollPage struct {
 	Digits     int
 	Period     int // seconds
 	RD         string
+	// Passkey offers registering a passkey or security key instead.
+	Passkey bool
 }
 
 // LogoutPage is the data for "logout" (confirmation).

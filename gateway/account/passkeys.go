@@ -5,10 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/authgate/authgate/gateway/audit"
 	"github.com/authgate/authgate/gateway/auth"
@@ -47,16 +44,6 @@ type Registrar interface {
 // errNoPasskey: the key to remove is not the account's (any more).
 var errNoPasskey = errors.New("account: no such passkey")
 
-// passkeyName checks a key's name: trimmed, 1..MaxNameLen bytes, no
-// control characters.
-func passkeyName(s string) (string, bool) {
-	s = strings.TrimSpace(s)
-	if s == "" || len(s) > passkey.MaxNameLen || !utf8.ValidString(s) || strings.IndexFunc(s, unicode.IsControl) >= 0 {
-		return "", false
-	}
-	return s, true
-}
-
 // passkeyBegin starts registering a key: it needs a session that passed
 // the account's current second factor (or, for an account without one,
 // any valid session). The challenge goes into the session.
@@ -69,7 +56,7 @@ func (h *Handler) passkeyBegin(w http.ResponseWriter, r *http.Request, c auth.Cu
 		jsonError(w, http.StatusForbidden, "Confirm your second factor first.", loc)
 		return
 	}
-	name, ok := passkeyName(r.PostForm.Get("name"))
+	name, ok := passkey.CleanName(r.PostForm.Get("name"))
 	if !ok {
 		jsonError(w, http.StatusBadRequest, msgPasskeyName, "")
 		return

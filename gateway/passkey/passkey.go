@@ -8,7 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
@@ -47,6 +50,16 @@ const userIDLen = 32
 
 // MaxNameLen bounds a passkey's name, in bytes.
 const MaxNameLen = 64
+
+// CleanName checks a name a user gives a key: trimmed, 1..MaxNameLen
+// bytes of UTF-8, no control characters.
+func CleanName(s string) (string, bool) {
+	s = strings.TrimSpace(s)
+	if s == "" || len(s) > MaxNameLen || !utf8.ValidString(s) || strings.IndexFunc(s, unicode.IsControl) >= 0 {
+		return "", false
+	}
+	return s, true
+}
 
 // Options are the relying party's settings (config's webauthn section,
 // resolved: config.PasskeySettings).

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -1135,5 +1136,28 @@ func TestRegistrationDiscoverable(t *testing.T) {
 				t.Errorf("Discoverable = %v, want %v", reg.Key.Discoverable, tc.want)
 			}
 		})
+	}
+}
+
+func TestCleanName(t *testing.T) {
+	long := strings.Repeat("é", passkey.MaxNameLen/2) // MaxNameLen bytes
+	for _, tc := range []struct {
+		in, want string
+		ok       bool
+	}{
+		{"  YubiKey 5 ", "YubiKey 5", true},
+		{"Laptop (Touch ID)", "Laptop (Touch ID)", true},
+		{long, long, true},
+		{long + "x", "", false},
+		{"", "", false},
+		{"   ", "", false},
+		{"key\x00", "", false},
+		{"two\nlines", "", false},
+		{"bad \xff utf-8", "", false},
+	} {
+		got, ok := passkey.CleanName(tc.in)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("CleanName(%q) = %q, %v; want %q, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
 	}
 }

@@ -169,5 +169,23 @@ func TestBrowserPasskeys(t *testing.T) {
 		)
 		u.waitText("refusal", "#form-error", "The security key or passkey was not accepted.")
 		u.shoot("passkey-refused-" + driver + ".png")
+
+		// A user without any second factor, sent to set one up by a
+		// two-factor route, registers a passkey instead of an app.
+		g.addUser(t, "erin", attackPW)
+		e := newStoryUser(t, g, t.TempDir(), "erin", attackPW)
+		e.addVirtualAuthenticator()
+		if p := e.signIn("/"); p.Path != "/.authgate/enroll" {
+			e.fail("after the password", fmt.Errorf("at %s, want the set-up page", p))
+		}
+		e.do("register at set-up",
+			chromedp.WaitVisible(chromedp.CSS(`#passkey-enroll`)),
+			chromedp.SendKeys(chromedp.CSS(`#passkey-name`), "Erin's laptop"),
+			chromedp.Click(chromedp.CSS(`#passkey-enroll`)),
+		)
+		e.readCodes("first recovery codes after the key")
+		if keys := getUser(t, g, "erin").Passkeys; len(keys) != 1 || keys[0].Name != "Erin's laptop" {
+			e.fail("stored key", fmt.Errorf("%+v", keys))
+		}
 	})
 }

@@ -352,3 +352,56 @@ func TestPasskeysUnavailable(t *testing.T) {
 	_, r := beginCeremony(t, b, "", "/.authgate/account/passkeys/begin", url.Values{"name": {"x"}})
 	mustStatus(t, r, http.StatusNotFound, "registration begin without passkeys")
 }
+
+// TestPasskeyAtEnrolment: in mode required an account without a second
+// factor may register a key at sign-in instead of an authenticator app;
+// it then gets its first recovery codes, and the next sign-in asks for
+// the key.
+func TestPasskeyAtEnrolment(t *testing.T) {
+	eachStore(t, func(t *testing.T, driver string) {
+		g := passkeyGateway(t, driver, "required", false)
+		g.addUser(t, "dana", attackPW)
+		key := passkeytest.New(g.URL)
+		b := g.browserFrom(t, "10.5.0.1")
+		r := b.post("/.authgate/login", "/.authgate/login", url.Values{"username": {"dana"}, "password": {attackPW}, "rd": {"/app/start"}})
+		if location(r) != "/.authgate/enroll" {
+			t.Fatalf("password led to %q", location(r))
+		}
+		if page := b.get("/.authgate/enroll"); !strings.Contains(page.body, "Register a passkey or security key") {
+			t.Fatalf("enrolment page offers no key: %.500s", page.body)
+		}
+		opts, r := beginCeremony(t, b, "/.authgate/enroll", "/.authgate/passkey/enroll/begin", url.Values{"name": {"Work key"}})
+		mustStatus(t, r, http.StatusOK, "enrolment begin")
+		answer, err := key.Create(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r = b.post("/.authgate/enroll", "/.authgate/enroll", url.Values{"passkey": {string(answer)}})
+		mustStatus(t, r, http.StatusSeeOther, "key at enrolment")
+		if !strings.HasPrefix(location(r), "/.authgate/account/recovery/first?rd=") {
+			t.Fatalf("key at enrolment led to %q", location(r))
+		}
+		codes := b.get(location(r))
+		mustStatus(t, codes, http.StatusOK, "first recovery codes")
+		if n := len(recoveryCodeRE.FindAllString(codes.body, -1)); n != 10 {
+			t.Fatalf("%d recovery codes shown", n)
+		}
+		u := getUser(t, g, "dana")
+		if len(u.Passkeys) != 1 || u.Passkeys[0].Name != "Work key" || u.HasTOTP() || len(u.RecoveryCodes) != 10 {
+			t.Fatalf("after enrolment: %d keys, totp %v, %d codes", len(u.Passkeys), u.HasTOTP(), len(u.RecoveryCodes))
+		}
+		if !auditHas(t, g, "passkey_added", "dana", "at sign-in") {
+			t.Error("no passkey_added audit event")
+		}
+		// The same answer again registers nothing: the session moved on.
+		r = b.post("/.authgate/account", "/.authgate/enroll", url.Values{"passkey": {string(answer)}})
+		if n := len(getUser(t, g, "dana").Passkeys); n != 1 {
+			t.Fatalf("a replayed registration left %d keys (answer %d %q)", n, r.status, location(r))
+		}
+		b2 := g.browserFrom(t, "10.5.0.2")
+		if r := loginAs(b2, "dana", attackPW); location(r) != "/.authgate/verify" {
+			t.Fatalf("next sign-in led to %q", location(r))
+		}
+		mustStatus(t, submitKey(b2, "/.authgate/verify", keyAnswer(t, b2, key, "/.authgate/verify")), http.StatusSeeOther, "key")
+	})
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/authgate/authgate/gateway/audit"
 	"github.com/authgate/authgate/gateway/auth"
 	"github.com/authgate/authgate/gateway/store"
+	"github.com/authgate/authgate/middleware"
 )
 
 var errAccountMoved = errors.New("signin: the account changed after this session was created")
@@ -63,12 +64,21 @@ func (h *Handler) renderEnroll(w http.ResponseWriter, r *http.Request, s store.S
 		Digits:     opts.Digits,
 		Period:     int(opts.Period),
 		RD:         rd,
+		Passkey:    h.d.Passkeys != nil,
 	}
 	d.Error = errMsg
+	if d.Passkey {
+		d.PasskeyScript = true
+		middleware.AllowOwnScript(w)
+	}
 	h.d.Pages.Render(w, r, status, "enroll", d)
 }
 
 func (h *Handler) enrollSubmit(w http.ResponseWriter, r *http.Request) {
+	if r.ParseForm() == nil && r.PostForm.Has("passkey") {
+		h.passkeyEnrollSubmit(w, r)
+		return
+	}
 	s, u, rd, a := h.secondFactorSubmit(w, r, factorEnroll)
 	if a == nil {
 		return

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/authgate/authgate/gateway/audit"
@@ -23,12 +24,14 @@ import (
 // auth.VerifyPage, field "passkey").
 const (
 	PasskeyBeginPage        = "/.authgate/passkey/begin"
+	PasskeyEnrollBeginPage  = "/.authgate/passkey/enroll/begin"
 	PasswordlessBeginPage   = "/.authgate/passkey/passwordless/begin"
 	PasswordlessSignInPage  = "/.authgate/passkey/signin"
 	passkeyCookiePath       = "/.authgate/passkey/"
 	passkeyCookieName       = "authgate_passkey"
 	maxPasskeyAnswer        = 16 << 10
 	msgBadPasskey           = "The security key or passkey was not accepted."
+	msgPasskeyNotRegistered = "The security key or passkey could not be registered. Please try again."
 	msgPasskeyUnavailable   = "Passkeys cannot be used here."
 	msgPasskeySessionExpire = "Your sign-in has expired. Please sign in again."
 )
@@ -38,6 +41,8 @@ var errPasskeyRefused = errors.New("signin: passkey refused")
 
 // Passkeys runs the passkey ceremonies (a *passkey.Service).
 type Passkeys interface {
+	BeginRegistration(u store.User, name string) (passkey.Begin, error)
+	FinishRegistration(u store.User, sealed, answer []byte) (passkey.Registered, error)
 	BeginLogin(u store.User) (passkey.Begin, error)
 	FinishLogin(u store.User, sealed, answer []byte) (passkey.Use, error)
 	Passwordless() bool
@@ -129,6 +134,109 @@ func (h *Handler) passkeySubmit(w http.ResponseWriter, r *http.Request) {
 		return s.UserEpoch, err
 	}
 	h.completeLogin(w, r, s, rd, "passkey", 0, record)
+}
+
+// passkeyEnrollBegin starts registering a key as the account's first
+// second factor at sign-in (instead of an authenticator app): the
+// challenge goes into the session, the options to the browser.
+func (h *Handler) passkeyEnrollBegin(w http.ResponseWriter, r *http.Request) {
+	if h.d.Passkeys == nil {
+		jsonError(w, http.StatusNotFound, msgPasskeyUnavailable, "")
+		return
+	}
+	sg, err := h.d.Loader.SignedIn(r, secure(r))
+	if err != nil {
+		if !isNoSession(err) {
+			h.log(r).Error().Err(err).Msg("passkey: session unavailable")
+			jsonError(w, http.StatusServiceUnavailable, msgUnavailable, "")
+			return
+		}
+		jsonError(w, http.StatusUnauthorized, msgPasskeySessionExpire, auth.LoginPage)
+		return
+	}
+	s, u := sg.Session, sg.User
+	if err := r.ParseForm(); err != nil {
+		jsonError(w, http.StatusBadRequest, "The request could not be understood.", "")
+		return
+	}
+	if u.HasSecondFactor() {
+		jsonError(w, http.StatusConflict, "This account has a second factor already.", auth.VerifyPage)
+		return
+	}
+	name, ok := passkey.CleanName(r.PostForm.Get("name"))
+	if !ok {
+		jsonError(w, http.StatusBadRequest, "Give the key a name of at most 64 characters.", "")
+		return
+	}
+	b, err := h.d.Passkeys.BeginRegistration(u, name)
+	if err != nil {
+		h.log(r).Error().Err(err).Str("user", u.Name).Msg("passkey: registration not started")
+		jsonError(w, http.StatusServiceUnavailable, msgUnavailable, "")
+		return
+	}
+	s.PasskeyChallenge = b.State
+	if err := h.d.Sessions.Save(r.Context(), s); err != nil {
+		if isNoSession(err) {
+			jsonError(w, http.StatusUnauthorized, msgPasskeySessionExpire, auth.LoginPage)
+			return
+		}
+		h.log(r).Error().Err(err).Msg("passkey: challenge not stored")
+		jsonError(w, http.StatusServiceUnavailable, msgUnavailable, "")
+		return
+	}
+	writeJSON(w, http.StatusOK, b.Options)
+}
+
+// passkeyEnrollSubmit finishes registering the account's first key at
+// sign-in: like an enrolment, the key is stored (and the account's epoch
+// moved on) only as part of moving this session to a complete one, and
+// the user goes on to the first recovery codes.
+func (h *Handler) passkeyEnrollSubmit(w http.ResponseWriter, r *http.Request) {
+	s, u, rd, a := h.secondFactorSubmit(w, r, factorPasskey)
+	if a == nil {
+		return
+	}
+	if u.HasSecondFactor() {
+		_ = a.Cancel(r.Context())
+		http.Redirect(w, r, auth.VerifyPage+rdQuery(rd), http.StatusSeeOther)
+		return
+	}
+	if h.d.Passkeys == nil {
+		_ = a.Cancel(r.Context())
+		h.renderEnroll(w, r, s, u.Name, rd, msgPasskeyUnavailable, http.StatusNotFound)
+		return
+	}
+	answer := []byte(r.PostForm.Get("passkey"))
+	if len(answer) > maxPasskeyAnswer {
+		answer = nil
+	}
+	reg, err := h.d.Passkeys.FinishRegistration(u, s.PasskeyChallenge, answer)
+	if err != nil {
+		h.passkeyRefused(r, u.Name, err)
+		h.codeFailed(w, r, s, a, u, "enroll", rd, fmt.Errorf("%w: %w", errPasskeyRefused, err))
+		return
+	}
+	h.passed(r, a)
+	now := h.d.Now().UTC()
+	saveKey := func(ctx context.Context) (int64, error) {
+		nu, err := h.d.Users.UpdateUser(ctx, u.Name, func(x *store.User) error {
+			if x.HasSecondFactor() || x.AuthEpoch != s.UserEpoch {
+				return errAccountMoved
+			}
+			if err := passkey.Add(x, reg); err != nil {
+				return fmt.Errorf("%w: %w", errAccountMoved, err)
+			}
+			x.UpdatedAt = now
+			x.AuthEpoch++ // every other session of the account ends
+			return nil
+		})
+		if err != nil {
+			return 0, err
+		}
+		h.audit(r, audit.PasskeyAdded, u.Name, "at sign-in: "+reg.Key.Name)
+		return nu.AuthEpoch, nil
+	}
+	h.completeLogin(w, r, s, auth.FirstRecoveryCodesPage+"?rd="+url.QueryEscape(rd), "enrolled", 0, saveKey)
 }
 
 // passkeyRefused logs a refused answer and audits a counter that went

@@ -168,6 +168,7 @@ func New(d Deps, o Options) *Handler {
 	h.mux.HandleFunc("GET "+auth.EnrollPage, h.enrollPage)
 	h.mux.HandleFunc("POST "+auth.EnrollPage, h.enrollSubmit)
 	h.mux.HandleFunc("POST "+PasskeyBeginPage, h.passkeyBegin)
+	h.mux.HandleFunc("POST "+PasskeyEnrollBeginPage, h.passkeyEnrollBegin)
 	h.mux.HandleFunc("POST "+PasswordlessBeginPage, h.passwordlessBegin)
 	h.mux.HandleFunc("POST "+PasswordlessSignInPage, h.passwordlessSubmit)
 	h.mux.HandleFunc("GET "+templates.PasskeyScriptPath, h.script)

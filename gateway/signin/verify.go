@@ -180,7 +180,11 @@ func (h *Handler) codeFailed(w http.ResponseWriter, r *http.Request, s store.Ses
 	}
 	switch page {
 	case "enroll":
-		h.renderEnroll(w, r, s, user, rd, msgBadCode, http.StatusUnauthorized)
+		msg := msgBadCode
+		if errors.Is(cause, errPasskeyRefused) {
+			msg = msgPasskeyNotRegistered
+		}
+		h.renderEnroll(w, r, s, user, rd, msg, http.StatusUnauthorized)
 		return
 	case "recovery":
 		h.renderRecovery(w, r, user, rd, msgBadRecovery, http.StatusUnauthorized)
