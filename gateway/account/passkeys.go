@@ -105,38 +105,8 @@ func (h *Handler) passkeyAdd(w http.ResponseWriter, r *http.Request, c auth.Curr
 		h.renderOverview(w, r, c, http.StatusUnprocessableEntity, "", msg)
 		return
 	}
-	codes, hashes, err := h.d.Recovery.Generate(c.User.Name)
-	if err != nil {
-		h.d.Pages.RenderError(w, r, unavailable(err))
-		return
-	}
-	now := h.now()
-	first := false
-	var held []byte
-	ns, u, ok := h.changeAndMoveOn(w, r, c, func(x *store.User) error {
-		first = !x.HasSecondFactor()
-		if err := passkey.Add(x, reg); err != nil {
-			return err
-		}
-		x.UpdatedAt = now
-		if first {
-			x.RecoveryCodes = append([]string(nil), hashes...)
-			x.RecoveryCodesAt = codesTime(now)
-		}
-		return nil
-	}, func(s *store.Session, u store.User) {
-		s.PasskeyChallenge = nil
-		s.TwoFactor = true
-		s.TwoFactorAt = now
-		if !first {
-			return
-		}
-		var err error
-		if held, err = h.sealCodes(u, codes); err != nil {
-			h.log(r).Error().Err(err).Msg("account: recovery codes not held for download")
-		}
-		s.RecoveryCodesSealed = held
-	})
+	ns, u, nf, ok := h.addSecondFactor(w, r, c, func(x *store.User) error { return passkey.Add(x, reg) },
+		func(s *store.Session) { s.PasskeyChallenge = nil })
 	if !ok {
 		return
 	}
@@ -149,13 +119,7 @@ func (h *Handler) passkeyAdd(w http.ResponseWriter, r *http.Request, c auth.Curr
 		kind = "passkey"
 	}
 	h.record(r, c, audit.PasskeyAdded, kind+" "+quote(reg.Key.Name)+"; "+plural(n, "other session")+" signed out")
-	if !first {
-		redirectDone(w, r, "passkey-added")
-		return
-	}
-	h.record(r, c, audit.RecoveryGenerated, "with the first passkey")
-	c = auth.Current{Session: ns, User: u}
-	h.renderCodes(w, r, c, codes, held != nil, false, "", notices["passkey-added"])
+	h.showFirstCodes(w, r, c, ns, u, nf, "with the first passkey", "passkey-added")
 }
 
 // passkeyRemove removes one of the account's keys. It needs a session

@@ -117,44 +117,17 @@ func (h *Handler) setupSubmit(w http.ResponseWriter, r *http.Request, c auth.Cur
 		return
 	}
 	h.proofPassed(r, a, c.User.Name)
-	codes, hashes, err := h.d.Recovery.Generate(c.User.Name)
-	if err != nil {
-		h.d.Pages.RenderError(w, r, unavailable(err))
-		return
-	}
 	now := h.now()
-	// first: the account had no authenticator app; newCodes: it had no
-	// second factor at all, so it gets its first recovery codes (an
-	// account with passkeys has them already).
-	first, newCodes := false, false
-	var held []byte
-	ns, u, ok := h.changeAndMoveOn(w, r, c, func(x *store.User) error {
+	// first: the account had no authenticator app (else this replaces it).
+	first := false
+	ns, u, nf, ok := h.addSecondFactor(w, r, c, func(x *store.User) error {
 		first = !x.HasTOTP()
-		newCodes = !x.HasSecondFactor()
 		x.TOTPSecret = append([]byte(nil), pending...)
 		x.TOTPEnrolledAt = now
 		x.TOTPLastUsedAt = now
 		x.TOTPDriftSteps = res.Drift // the new device's, not the old one's
-		x.UpdatedAt = now
-		if newCodes {
-			x.RecoveryCodes = append([]string(nil), hashes...)
-			x.RecoveryCodesAt = codesTime(now)
-		}
 		return nil
-	}, func(s *store.Session, u store.User) {
-		s.PendingTOTPSecret = nil
-		s.TwoFactor = true
-		s.TwoFactorAt = now
-		if !newCodes {
-			return
-		}
-		var err error
-		if held, err = h.sealCodes(u, codes); err != nil {
-			// The codes are stored; the user can regenerate them.
-			h.log(r).Error().Err(err).Msg("account: recovery codes not held for download")
-		}
-		s.RecoveryCodesSealed = held
-	})
+	}, func(s *store.Session) { s.PendingTOTPSecret = nil })
 	if !ok {
 		return
 	}
@@ -173,13 +146,68 @@ func (h *Handler) setupSubmit(w http.ResponseWriter, r *http.Request, c auth.Cur
 		return
 	}
 	h.record(r, c, audit.TOTPEnrolled, signedOut[2:])
-	if !newCodes {
-		redirectDone(w, r, "enrolled")
+	h.showFirstCodes(w, r, c, ns, u, nf, "at set-up", "enrolled")
+}
+
+// newFactor is what adding a second factor gave the account: when it
+// had none before (first), its first recovery codes, stored with the
+// factor and held sealed in the session for download.
+type newFactor struct {
+	first bool
+	codes []string
+	held  []byte
+}
+
+// addSecondFactor adds a second factor to the account (add, inside the
+// atomic update of changeAndMoveOn) and moves this session on to one
+// that passed a second factor (upd adjusts it further). An account that
+// had no second factor gets its first recovery codes with it.
+func (h *Handler) addSecondFactor(w http.ResponseWriter, r *http.Request, c auth.Current, add func(*store.User) error, upd func(*store.Session)) (store.Session, store.User, newFactor, bool) {
+	codes, hashes, err := h.d.Recovery.Generate(c.User.Name)
+	if err != nil {
+		h.d.Pages.RenderError(w, r, unavailable(err))
+		return store.Session{}, store.User{}, newFactor{}, false
+	}
+	now := h.now()
+	nf := newFactor{codes: codes}
+	ns, u, ok := h.changeAndMoveOn(w, r, c, func(x *store.User) error {
+		nf.first = !x.HasSecondFactor()
+		if err := add(x); err != nil {
+			return err
+		}
+		x.UpdatedAt = now
+		if nf.first {
+			x.RecoveryCodes = append([]string(nil), hashes...)
+			x.RecoveryCodesAt = codesTime(now)
+		}
+		return nil
+	}, func(s *store.Session, u store.User) {
+		upd(s)
+		s.TwoFactor = true
+		s.TwoFactorAt = now
+		if !nf.first {
+			return
+		}
+		var err error
+		if nf.held, err = h.sealCodes(u, codes); err != nil {
+			// The codes are stored; the user can regenerate them.
+			h.log(r).Error().Err(err).Msg("account: recovery codes not held for download")
+		}
+		s.RecoveryCodesSealed = nf.held
+	})
+	return ns, u, nf, ok
+}
+
+// showFirstCodes ends an action that added a second factor: the first
+// recovery codes, shown once, when the account had none; else the
+// overview with the notice done.
+func (h *Handler) showFirstCodes(w http.ResponseWriter, r *http.Request, c auth.Current, ns store.Session, u store.User, nf newFactor, why, done string) {
+	if !nf.first {
+		redirectDone(w, r, done)
 		return
 	}
-	h.record(r, c, audit.RecoveryGenerated, "at set-up")
-	c = auth.Current{Session: ns, User: u}
-	h.renderCodes(w, r, c, codes, held != nil, false, "", notices["enrolled"])
+	h.record(r, c, audit.RecoveryGenerated, why)
+	h.renderCodes(w, r, auth.Current{Session: ns, User: u}, nf.codes, nf.held != nil, false, "", notices[done])
 }
 
 // remove turns off the user's second factor after a confirmation with

@@ -51,11 +51,28 @@ type Passkeys interface {
 }
 
 // passkeyBegin starts a second-factor use of one of the user's keys
-// (pending sign-in or step-up): the challenge goes into the session,
-// the options to the browser.
+// (pending sign-in or step-up).
 func (h *Handler) passkeyBegin(w http.ResponseWriter, r *http.Request) {
+	h.beginInSession(w, r, func(u store.User) (passkey.Begin, bool) {
+		if len(u.Passkeys) == 0 {
+			jsonError(w, http.StatusConflict, "No security key or passkey is registered to this account.", "")
+			return passkey.Begin{}, false
+		}
+		return h.began(w, r, u, h.d.Passkeys.BeginLogin)
+	})
+}
+
+// beginInSession is the begin step of a ceremony kept in the session:
+// it loads the session and its user, lets begin make the options (or
+// answer the request itself, reporting false), stores the challenge in
+// the session and sends the options to passkey.js.
+func (h *Handler) beginInSession(w http.ResponseWriter, r *http.Request, begin func(store.User) (passkey.Begin, bool)) {
 	if h.d.Passkeys == nil {
 		jsonError(w, http.StatusNotFound, msgPasskeyUnavailable, "")
+		return
+	}
+	if err := r.ParseForm(); err != nil {
+		jsonError(w, http.StatusBadRequest, "The request could not be understood.", "")
 		return
 	}
 	sg, err := h.d.Loader.SignedIn(r, secure(r))
@@ -68,17 +85,11 @@ func (h *Handler) passkeyBegin(w http.ResponseWriter, r *http.Request) {
 		jsonError(w, http.StatusUnauthorized, msgPasskeySessionExpire, auth.LoginPage)
 		return
 	}
-	s, u := sg.Session, sg.User
-	if len(u.Passkeys) == 0 {
-		jsonError(w, http.StatusConflict, "No security key or passkey is registered to this account.", "")
+	b, ok := begin(sg.User)
+	if !ok {
 		return
 	}
-	b, err := h.d.Passkeys.BeginLogin(u)
-	if err != nil {
-		h.log(r).Error().Err(err).Str("user", u.Name).Msg("passkey: begin failed")
-		jsonError(w, http.StatusServiceUnavailable, msgUnavailable, "")
-		return
-	}
+	s := sg.Session
 	s.PasskeyChallenge = b.State
 	if err := h.d.Sessions.Save(r.Context(), s); err != nil {
 		if isNoSession(err) {
@@ -90,6 +101,18 @@ func (h *Handler) passkeyBegin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, b.Options)
+}
+
+// began runs one of the service's begin steps for u; a failure is
+// answered (503) and reported false.
+func (h *Handler) began(w http.ResponseWriter, r *http.Request, u store.User, begin func(store.User) (passkey.Begin, error)) (passkey.Begin, bool) {
+	b, err := begin(u)
+	if err != nil {
+		h.log(r).Error().Err(err).Str("user", u.Name).Msg("passkey: ceremony not started")
+		jsonError(w, http.StatusServiceUnavailable, msgUnavailable, "")
+		return passkey.Begin{}, false
+	}
+	return b, true
 }
 
 // passkeySubmit finishes a second-factor use: the answer is checked
@@ -137,54 +160,20 @@ func (h *Handler) passkeySubmit(w http.ResponseWriter, r *http.Request) {
 }
 
 // passkeyEnrollBegin starts registering a key as the account's first
-// second factor at sign-in (instead of an authenticator app): the
-// challenge goes into the session, the options to the browser.
+// second factor at sign-in (instead of an authenticator app).
 func (h *Handler) passkeyEnrollBegin(w http.ResponseWriter, r *http.Request) {
-	if h.d.Passkeys == nil {
-		jsonError(w, http.StatusNotFound, msgPasskeyUnavailable, "")
-		return
-	}
-	sg, err := h.d.Loader.SignedIn(r, secure(r))
-	if err != nil {
-		if !isNoSession(err) {
-			h.log(r).Error().Err(err).Msg("passkey: session unavailable")
-			jsonError(w, http.StatusServiceUnavailable, msgUnavailable, "")
-			return
+	h.beginInSession(w, r, func(u store.User) (passkey.Begin, bool) {
+		if u.HasSecondFactor() {
+			jsonError(w, http.StatusConflict, "This account has a second factor already.", auth.VerifyPage)
+			return passkey.Begin{}, false
 		}
-		jsonError(w, http.StatusUnauthorized, msgPasskeySessionExpire, auth.LoginPage)
-		return
-	}
-	s, u := sg.Session, sg.User
-	if err := r.ParseForm(); err != nil {
-		jsonError(w, http.StatusBadRequest, "The request could not be understood.", "")
-		return
-	}
-	if u.HasSecondFactor() {
-		jsonError(w, http.StatusConflict, "This account has a second factor already.", auth.VerifyPage)
-		return
-	}
-	name, ok := passkey.CleanName(r.PostForm.Get("name"))
-	if !ok {
-		jsonError(w, http.StatusBadRequest, "Give the key a name of at most 64 characters.", "")
-		return
-	}
-	b, err := h.d.Passkeys.BeginRegistration(u, name)
-	if err != nil {
-		h.log(r).Error().Err(err).Str("user", u.Name).Msg("passkey: registration not started")
-		jsonError(w, http.StatusServiceUnavailable, msgUnavailable, "")
-		return
-	}
-	s.PasskeyChallenge = b.State
-	if err := h.d.Sessions.Save(r.Context(), s); err != nil {
-		if isNoSession(err) {
-			jsonError(w, http.StatusUnauthorized, msgPasskeySessionExpire, auth.LoginPage)
-			return
+		name, ok := passkey.CleanName(r.PostForm.Get("name"))
+		if !ok {
+			jsonError(w, http.StatusBadRequest, "Give the key a name of at most 64 characters.", "")
+			return passkey.Begin{}, false
 		}
-		h.log(r).Error().Err(err).Msg("passkey: challenge not stored")
-		jsonError(w, http.StatusServiceUnavailable, msgUnavailable, "")
-		return
-	}
-	writeJSON(w, http.StatusOK, b.Options)
+		return h.began(w, r, u, func(u store.User) (passkey.Begin, error) { return h.d.Passkeys.BeginRegistration(u, name) })
+	})
 }
 
 // passkeyEnrollSubmit finishes registering the account's first key at
