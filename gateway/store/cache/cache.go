@@ -213,6 +213,9 @@ func cloneSession(s store.Session) store.Session {
 	if s.AdminResultSealed != nil {
 		s.AdminResultSealed = slices.Clone(s.AdminResultSealed)
 	}
+	if s.PasskeyChallenge != nil {
+		s.PasskeyChallenge = slices.Clone(s.PasskeyChallenge)
+	}
 	return s
 }
 

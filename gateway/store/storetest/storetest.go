@@ -40,6 +40,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 	t.Helper()
 	var cases []testCase
 	cases = append(cases, userCases()...)
+	cases = append(cases, passkeyCases()...)
 	cases = append(cases, sessionCases()...)
 	cases = append(cases, stepCases()...)
 	cases = append(cases, counterCases()...)
@@ -94,7 +95,21 @@ func checkUser(t *testing.T, got, want store.User) {
 			checkTime(t, fmt.Sprintf("DriftSeen[%d].At", i), got.DriftSeen[i].At, want.DriftSeen[i].At)
 		}
 	}
+	if len(got.Passkeys) != len(want.Passkeys) {
+		t.Errorf("Passkeys has %d keys, want %d", len(got.Passkeys), len(want.Passkeys))
+	} else {
+		for i := range want.Passkeys {
+			checkTime(t, fmt.Sprintf("Passkeys[%d].CreatedAt", i), got.Passkeys[i].CreatedAt, want.Passkeys[i].CreatedAt)
+			checkTime(t, fmt.Sprintf("Passkeys[%d].LastUsedAt", i), got.Passkeys[i].LastUsedAt, want.Passkeys[i].LastUsedAt)
+		}
+	}
 	g, w := got.Clone(), want.Clone()
+	for i := range g.Passkeys {
+		g.Passkeys[i].CreatedAt, g.Passkeys[i].LastUsedAt = time.Time{}, time.Time{}
+	}
+	for i := range w.Passkeys {
+		w.Passkeys[i].CreatedAt, w.Passkeys[i].LastUsedAt = time.Time{}, time.Time{}
+	}
 	for i := range g.DriftSeen {
 		g.DriftSeen[i].At = time.Time{}
 	}
@@ -121,6 +136,10 @@ func checkSession(t *testing.T, got, want store.Session) {
 		t.Errorf("PendingTOTPSecret = %x, want %x", g.PendingTOTPSecret, w.PendingTOTPSecret)
 	}
 	g.PendingTOTPSecret, w.PendingTOTPSecret = nil, nil
+	if !bytes.Equal(g.PasskeyChallenge, w.PasskeyChallenge) {
+		t.Errorf("PasskeyChallenge = %x, want %x", g.PasskeyChallenge, w.PasskeyChallenge)
+	}
+	g.PasskeyChallenge, w.PasskeyChallenge = nil, nil
 	if !reflect.DeepEqual(g, w) {
 		t.Errorf("session mismatch:\n got  %+v\n want %+v", g, w)
 	}
@@ -144,8 +163,10 @@ func sampleUser(name string) store.User {
 			{At: baseTime.Add(100 * time.Minute), Steps: 10},
 			{At: baseTime.Add(110 * time.Minute), Steps: -4},
 		},
-		CreatedAt: baseTime,
-		UpdatedAt: baseTime.Add(3 * time.Hour),
+		PasskeyUserID: []byte{0x00, 0x7f, 0x80, 0xff, 0x10, 0x20, 0x30, 0x40},
+		Passkeys:      samplePasskeys(),
+		CreatedAt:     baseTime,
+		UpdatedAt:     baseTime.Add(3 * time.Hour),
 	}
 }
 
@@ -175,6 +196,7 @@ func sampleSession(idHash, user string, offset time.Duration) store.Session {
 		IP:                "203.0.113.7",
 		UserAgent:         "Mozilla/5.0 (X11; Linux x86_64)",
 		PendingTOTPSecret: []byte{0xaa, 0xbb},
+		PasskeyChallenge:  []byte{0x00, 0xee, 0xff, 0x01},
 		AdminResultSealed: []byte{0xcc, 0xdd},
 		Redirect:          "/admin/?tab=users",
 		UserEpoch:         3,
