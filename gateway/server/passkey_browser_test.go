@@ -2,6 +2,10 @@ package server_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"fmt"
 	"net/url"
 	"strings"
@@ -21,6 +25,15 @@ import (
 // simulated.
 func (u *storyUser) addVirtualAuthenticator() cdpwebauthn.AuthenticatorID {
 	u.t.Helper()
+	return u.addVirtualAuthenticatorWith(false)
+}
+
+// addVirtualAuthenticatorWith is addVirtualAuthenticator; cmtg turns on
+// the authenticator's CMTG key support, which Chromium requires of one
+// given credentials through WebAuthn.addCredential (the protocol's
+// Credential always carries generateCmtgKeyOnNextOperation).
+func (u *storyUser) addVirtualAuthenticatorWith(cmtg bool) cdpwebauthn.AuthenticatorID {
+	u.t.Helper()
 	return storyRun(u, "virtual authenticator", func(ctx context.Context, t *chromedp.Target) (cdpwebauthn.AuthenticatorID, error) {
 		if _, err := cdp.Call(ctx, t, cdpwebauthn.Enable, cdpwebauthn.EnableParams{}); err != nil {
 			return "", err
@@ -34,6 +47,7 @@ func (u *storyUser) addVirtualAuthenticator() cdpwebauthn.AuthenticatorID {
 				HasUserVerification:         true,
 				IsUserVerified:              true,
 				AutomaticPresenceSimulation: true,
+				HasCmtgKey:                  cmtg,
 			},
 		})
 		return res.AuthenticatorID, err
@@ -184,8 +198,55 @@ func TestBrowserPasskeys(t *testing.T) {
 			chromedp.Click(chromedp.CSS(`#passkey-enroll`)),
 		)
 		e.readCodes("first recovery codes after the key")
-		if keys := getUser(t, g, "erin").Passkeys; len(keys) != 1 || keys[0].Name != "Erin's laptop" {
-			e.fail("stored key", fmt.Errorf("%+v", keys))
+		erin := getUser(t, g, "erin")
+		if len(erin.Passkeys) != 1 || erin.Passkeys[0].Name != "Erin's laptop" {
+			e.fail("stored key", fmt.Errorf("%+v", erin.Passkeys))
 		}
+		e.signOut()
+
+		// A second authenticator, never registered, holding a passkey
+		// that claims Erin's account (her user handle) with a key of its
+		// own: refused.
+		e.replaceAuthenticator(erin.PasskeyUserID)
+		e.do("unregistered authenticator",
+			chromedp.WaitVisible(chromedp.CSS(`#passkey-signin`)),
+			chromedp.Click(chromedp.CSS(`#passkey-signin`)),
+		)
+		e.waitText("refusal", "#form-error", "The security key or passkey was not accepted.")
+		if loc := e.location(); !strings.Contains(loc, "/.authgate/") {
+			e.fail("unregistered authenticator", fmt.Errorf("got through to %s", loc))
+		}
+	})
+}
+
+// replaceAuthenticator removes u's virtual authenticators and adds a new
+// one holding one discoverable credential for localhost under userHandle,
+// with a fresh key pair the gateway has never seen.
+func (u *storyUser) replaceAuthenticator(userHandle []byte) {
+	u.t.Helper()
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		u.t.Fatal(err)
+	}
+	pkcs8, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		u.t.Fatal(err)
+	}
+	credID := make([]byte, 32)
+	_, _ = rand.Read(credID)
+	storyRun(u, "remove the authenticator", func(ctx context.Context, t *chromedp.Target) (struct{}, error) {
+		_, err := cdp.Call(ctx, t, cdpwebauthn.Disable, cdp.Empty{})
+		return struct{}{}, err
+	})
+	id := u.addVirtualAuthenticatorWith(true) // enables the domain again: a clean slate
+	storyRun(u, "add a credential", func(ctx context.Context, t *chromedp.Target) (struct{}, error) {
+		_, err := cdp.Call(ctx, t, cdpwebauthn.AddCredential, cdpwebauthn.AddCredentialParams{
+			AuthenticatorID: id,
+			Credential: &cdpwebauthn.Credential{
+				CredentialID: credID, IsResidentCredential: true, RpID: "localhost",
+				PrivateKey: pkcs8, UserHandle: userHandle, SignCount: 1,
+			},
+		})
+		return struct{}{}, err
 	})
 }
