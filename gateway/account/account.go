@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -138,6 +137,9 @@ type Options struct {
 	DefaultIssuer string
 	// MinPasswordLen is the shortest new password accepted (default 8).
 	MinPasswordLen int
+	// RedirectHosts returns the hosts (besides the request's) that an rd
+	// may name in full, as at sign-in (nil: none).
+	RedirectHosts func() []string
 	// PasskeysUnavailable is shown on the account page when Deps.
 	// Passkeys is nil: why passkeys cannot be used here.
 	PasskeysUnavailable string
@@ -391,13 +393,21 @@ var notices = map[string]string{
 	"passkey-removed": "The key was removed. Your other sessions were signed out.",
 }
 
-// localPath returns rd if it is a safe path on this gateway, else "".
-func localPath(rd string) string {
-	if rd == "" || !strings.HasPrefix(rd, "/") {
+// nextURL returns rd if it is a safe place to continue to, else "":
+// a path on this gateway, or an absolute URL on the request's host or
+// one of Options.RedirectHosts (forward-auth sends absolute ones, e.g.
+// through enrolment to the first recovery codes), as auth.SafeRedirect
+// decides at sign-in.
+func (h *Handler) nextURL(r *http.Request, rd string) string {
+	if rd == "" {
 		return ""
 	}
-	safe := auth.SafeRedirect(rd, "", nil)
-	if safe != rd || strings.HasPrefix(safe, "//") {
+	var hosts []string
+	if h.o.RedirectHosts != nil {
+		hosts = h.o.RedirectHosts()
+	}
+	safe := auth.SafeRedirect(rd, auth.Client(r).Host, hosts)
+	if safe != rd {
 		return ""
 	}
 	return safe

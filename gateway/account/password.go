@@ -16,7 +16,7 @@ import (
 var errPasswordMoved = errors.New("account: password changed meanwhile")
 
 func (h *Handler) passwordPage(w http.ResponseWriter, r *http.Request, c auth.Current) {
-	h.renderPassword(w, r, c, localPath(r.URL.Query().Get("rd")), http.StatusOK, "")
+	h.renderPassword(w, r, c, h.nextURL(r, r.URL.Query().Get("rd")), http.StatusOK, "")
 }
 
 func (h *Handler) renderPassword(w http.ResponseWriter, r *http.Request, c auth.Current, rd string, status int, errMsg string) {
@@ -38,7 +38,7 @@ func (h *Handler) renderPassword(w http.ResponseWriter, r *http.Request, c auth.
 func (h *Handler) passwordSubmit(w http.ResponseWriter, r *http.Request, c auth.Current) {
 	ctx := r.Context()
 	u := c.User
-	rd := localPath(r.PostForm.Get("rd"))
+	rd := h.nextURL(r, r.PostForm.Get("rd"))
 	current := r.PostForm.Get("current_password")
 	next := r.PostForm.Get("new_password")
 	repeat := r.PostForm.Get("new_password_repeat")

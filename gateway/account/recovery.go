@@ -108,7 +108,7 @@ var errHadCodes = errors.New("account: recovery codes were issued before")
 // changes nothing for a user who ever had codes, so it cannot be used to
 // replace anyone's codes.
 func (h *Handler) firstCodes(w http.ResponseWriter, r *http.Request, c auth.Current) {
-	next := localPath(r.URL.Query().Get("rd"))
+	next := h.nextURL(r, r.URL.Query().Get("rd"))
 	if next == "" {
 		next = PathOverview
 	}

@@ -80,7 +80,7 @@ func (h *Handler) renderSetup(w http.ResponseWriter, r *http.Request, c auth.Cur
 		Period:      int(opts.Period),
 		Reconfigure: c.User.HasTOTP(),
 		ModeOff:     vals.Mode == settings.ModeOff,
-		RD:          localPath(r.FormValue("rd")),
+		RD:          h.nextURL(r, r.FormValue("rd")),
 	}
 	d.AfterRecovery = r.FormValue("after") == "recovery" && d.Reconfigure
 	d.Error = errMsg
@@ -138,7 +138,7 @@ func (h *Handler) setupSubmit(w http.ResponseWriter, r *http.Request, c auth.Cur
 	signedOut := "; " + plural(n, "other session") + " signed out"
 	if !first {
 		h.record(r, c, audit.TOTPReconfigured, signedOut[2:])
-		if rd := localPath(r.PostForm.Get("rd")); rd != "" {
+		if rd := h.nextURL(r, r.PostForm.Get("rd")); rd != "" {
 			http.Redirect(w, r, rd, http.StatusSeeOther)
 			return
 		}

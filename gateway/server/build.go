@@ -149,7 +149,7 @@ func (s *Server) buildCore(ctx context.Context) (*core, error) {
 		SessionManager: c.sessions, TOTP: c.totp, Recovery: c.recovery, Box: c.box,
 		Passwords: password.NewLimited(c.hasher, c.hashSlots), Audit: c.recorder, Pages: c.renderer, CSRFToken: middleware.CSRFToken,
 		Logger: s.log, Now: s.now, Resync: c.drift, Passkeys: c.accountPasskeys(),
-	}, account.Options{DefaultIssuer: DefaultIssuer(cfg), PasskeysUnavailable: c.passkeysWhy})
+	}, account.Options{DefaultIssuer: DefaultIssuer(cfg), PasskeysUnavailable: c.passkeysWhy, RedirectHosts: s.redirectHosts})
 	s.admin = users.NewService(s.store, c.settings, c.recorder, DefaultIssuer(cfg), s.now)
 	return c, nil
 }
@@ -314,7 +314,7 @@ func (s *Server) assembleRouting(c *core, cfg *config.Config, loadedAt time.Time
 		Pages: c.renderer, Now: s.now, Clock: s.clock, Drift: c.drift, Sessions: c.sessions, Box: c.box,
 	}, admin.Options{ConfigPath: cfg.Path(), ConfigLoadedAt: loadedAt})
 	root := s.dispatch(c, gate, pages.Handler(), adm.Handler(), logo)
-	return &routing{cfg: cfg, proxy: px, loadedAt: loadedAt, handler: middleware.RealClient(trusted)(root)}, nil
+	return &routing{cfg: cfg, proxy: px, loadedAt: loadedAt, handler: middleware.RealClient(trusted)(root), redirectHosts: redirectHosts}, nil
 }
 
 // readLogo reads ui.logo_file (nil without one). Validate checked it; it
@@ -396,4 +396,13 @@ func (c *core) accountPasskeys() account.Registrar {
 		return nil
 	}
 	return c.passkeys
+}
+
+// redirectHosts are the hosts of the routing in force that an rd may
+// name in full (the account pages follow reloads through it).
+func (s *Server) redirectHosts() []string {
+	if rt := s.live.Load(); rt != nil {
+		return rt.redirectHosts
+	}
+	return nil
 }

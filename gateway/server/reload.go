@@ -48,6 +48,9 @@ type routing struct {
 	proxy    *proxy.Proxy
 	handler  http.Handler
 	loadedAt time.Time
+	// redirectHosts are the hosts besides the request's an rd may name
+	// in full: the routes' hosts and public_url's.
+	redirectHosts []string
 	// stopProbes ends the proxy's health probes (nil while none run);
 	// guarded by reloadState.mu.
 	stopProbes context.CancelFunc
