@@ -1,6 +1,9 @@
 package metrics
 
 import (
+	"maps"
+	"slices"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/authgate/authgate/gateway/store/cache"
@@ -20,7 +23,9 @@ var (
 	cacheEntriesDesc = prometheus.NewDesc("authgate_cache_entries",
 		"Entries the session cache holds, by kind.", []string{"kind"}, nil)
 	cacheResetsDesc = prometheus.NewDesc("authgate_cache_resets_total",
-		"Times the cache dropped everything because its invalidation feed (Redis pub/sub) was lost or re-established.", nil, nil)
+		"Times the cache dropped everything, by cause: its invalidation feed (Redis pub/sub) subscribed again (subscribed), failed (error), went unanswered for 2 s (silent) or announced a flush (flush).", []string{"cause"}, nil)
+	cacheStallsDesc = prometheus.NewDesc("authgate_cache_stalls_total",
+		"Times the cache paused serving from memory, keeping its entries, because its invalidation feed's answer was overdue (a busy CPU or a busy Redis).", nil, nil)
 )
 
 // ReadCache exports src's counters (authgate_cache_*). It does nothing on
@@ -35,7 +40,7 @@ func (m *Metrics) ReadCache(src CacheSource) {
 type cacheCollector struct{ src CacheSource }
 
 func (c cacheCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{cacheHitsDesc, cacheMissesDesc, cacheEntriesDesc, cacheResetsDesc} {
+	for _, d := range []*prometheus.Desc{cacheHitsDesc, cacheMissesDesc, cacheEntriesDesc, cacheResetsDesc, cacheStallsDesc} {
 		ch <- d
 	}
 }
@@ -48,5 +53,10 @@ func (c cacheCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(cacheMissesDesc, prometheus.CounterValue, float64(st.UserMisses), "user")
 	ch <- prometheus.MustNewConstMetric(cacheEntriesDesc, prometheus.GaugeValue, float64(st.Sessions), "session")
 	ch <- prometheus.MustNewConstMetric(cacheEntriesDesc, prometheus.GaugeValue, float64(st.Users), "user")
-	ch <- prometheus.MustNewConstMetric(cacheResetsDesc, prometheus.CounterValue, float64(st.Resets))
+	// The causes seen so far (the first reset, "subscribed", comes when
+	// the feed first subscribes).
+	for _, cause := range slices.Sorted(maps.Keys(st.ResetCauses)) {
+		ch <- prometheus.MustNewConstMetric(cacheResetsDesc, prometheus.CounterValue, float64(st.ResetCauses[cause]), cause)
+	}
+	ch <- prometheus.MustNewConstMetric(cacheStallsDesc, prometheus.CounterValue, float64(st.Stalls))
 }

@@ -2,6 +2,8 @@ package metrics_test
 
 import (
 	"context"
+	"errors"
+	"maps"
 	"testing"
 	"time"
 
@@ -44,10 +46,40 @@ func TestCacheMetrics(t *testing.T) {
 			}
 		}
 	}
-	if v := counterValue(t, m, "authgate_cache_resets_total"); v != 0 {
-		t.Errorf("resets = %v", v)
+	if f := family(t, m, "authgate_cache_resets_total"); f != nil && len(f.GetMetric()) != 0 {
+		t.Errorf("resets of a sole writer's cache: %v", f)
 	}
 	// A nil *Metrics (metrics off) ignores it.
 	var off *metrics.Metrics
 	off.ReadCache(c)
+}
+
+// Resets are exported by cause, stalls counted apart.
+func TestCacheResetCauses(t *testing.T) {
+	clk := testkit.NewClock(time.Now())
+	handlers := make(chan cache.Handler, 1)
+	c := cache.New(openEmbedded(t, clk), cache.Options{Feed: func(ctx context.Context, h cache.Handler) {
+		h.FeedReset(true, "subscribed", nil)
+		handlers <- h
+		<-ctx.Done()
+	}}, clk.Now)
+	t.Cleanup(func() { _ = c.Close() })
+	h := <-handlers
+	h.FeedStalled(true)
+	h.FeedStalled(false)
+	h.FeedStalled(true)
+	h.FeedReset(false, "silent", errors.New("no answer"))
+	h.FeedReset(true, "subscribed", nil)
+	m := metrics.New(metrics.Options{})
+	m.ReadCache(c)
+	got := map[string]float64{}
+	for _, mt := range family(t, m, "authgate_cache_resets_total").GetMetric() {
+		got[labels(mt)["cause"]] = mt.GetCounter().GetValue()
+	}
+	if want := map[string]float64{"subscribed": 2, "silent": 1}; !maps.Equal(got, want) {
+		t.Errorf("resets by cause %v, want %v", got, want)
+	}
+	if v := counterValue(t, m, "authgate_cache_stalls_total"); v != 2 {
+		t.Errorf("stalls = %v, want 2", v)
+	}
 }

@@ -20,7 +20,7 @@ func (s *Server) wrapCache(raw store.Store) {
 	if sc.CacheMaxAge <= 0 || sc.CacheSize <= 0 {
 		return
 	}
-	opts := cache.Options{MaxAge: sc.CacheMaxAge, MaxEntries: sc.CacheSize}
+	opts := cache.Options{MaxAge: sc.CacheMaxAge, MaxEntries: sc.CacheSize, Logger: s.log}
 	switch b := raw.(type) {
 	case *redisstore.Store:
 		opts.Feed = func(ctx context.Context, h cache.Handler) { b.Invalidations(ctx, h) }

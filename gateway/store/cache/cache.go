@@ -2,10 +2,13 @@ package cache
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/authgate/authgate/gateway/store"
 )
@@ -37,6 +40,9 @@ type Options struct {
 	// With neither SoleWriter nor Feed the cache never serves: every read
 	// goes to the backend.
 	Feed func(ctx context.Context, h Handler)
+	// Logger receives a line for every reset, with its cause (zero
+	// value: none).
+	Logger zerolog.Logger
 }
 
 // Handler receives a backend's change feed (Options.Feed). *Cache is one;
@@ -45,7 +51,8 @@ type Handler interface {
 	SessionChanged(idHash string)
 	UserChanged(name string)
 	UserSessionsChanged(name string)
-	FeedReset(subscribed bool)
+	FeedReset(subscribed bool, cause string, err error)
+	FeedStalled(stalled bool)
 }
 
 // SessionTTLReader is a backend that can say how long it keeps a session.
@@ -68,13 +75,19 @@ type Cache struct {
 	// open: entries may be served and inserted (SoleWriter, or the feed
 	// is subscribed).
 	open atomic.Bool
+	// stalled: the feed is subscribed but an answer it asked for is
+	// overdue: entries are kept (and may be inserted) but not served.
+	stalled atomic.Bool
+	log     zerolog.Logger
 
 	sessions *table[store.Session]
 	users    *table[store.User]
 
 	// Reads while not serving (the table counts the others).
 	sessionBypass, userBypass atomic.Uint64
-	resets                    atomic.Uint64
+	stalls                    atomic.Uint64
+	resetsMu                  sync.Mutex
+	resets                    map[string]uint64 // by cause
 
 	stopFeed  context.CancelFunc
 	feedDone  chan struct{}
@@ -99,7 +112,7 @@ func New(next store.Store, opts Options, now func() time.Time) *Cache {
 	if opts.MaxEntries <= 0 {
 		opts.MaxEntries = DefaultMaxEntries
 	}
-	c := &Cache{next: next, now: now, maxAge: opts.MaxAge, sole: opts.SoleWriter}
+	c := &Cache{next: next, now: now, maxAge: opts.MaxAge, sole: opts.SoleWriter, log: opts.Logger, resets: map[string]uint64{}}
 	c.ttls, _ = next.(SessionTTLReader)
 	c.sessions = newTable[store.Session](opts.MaxEntries, &c.epoch, &c.open)
 	c.users = newTable[store.User](opts.MaxEntries, &c.epoch, &c.open)
@@ -120,15 +133,20 @@ func New(next store.Store, opts Options, now func() time.Time) *Cache {
 }
 
 // Serving reports whether entries are served now (SoleWriter, or the feed
-// is subscribed).
-func (c *Cache) Serving() bool { return c.open.Load() }
+// is subscribed and not stalled).
+func (c *Cache) Serving() bool { return c.open.Load() && !c.stalled.Load() }
 
 // Stats are the cache's counters since New.
 type Stats struct {
 	SessionHits, SessionMisses uint64
 	UserHits, UserMisses       uint64
-	// Resets counts feed resets (each drops every entry).
-	Resets uint64
+	// Resets counts feed resets (each drops every entry); ResetCauses
+	// splits them by cause (redisstore's Reset* constants).
+	Resets      uint64
+	ResetCauses map[string]uint64
+	// Stalls counts the times the feed's answer was overdue (entries
+	// kept, not served until it came).
+	Stalls uint64
 	// Sessions and Users are the entries held now.
 	Sessions, Users int
 }
@@ -140,7 +158,13 @@ func (c *Cache) Stats() Stats {
 	st.Users, st.UserHits, st.UserMisses = c.users.stats()
 	st.SessionMisses += c.sessionBypass.Load()
 	st.UserMisses += c.userBypass.Load()
-	st.Resets = c.resets.Load()
+	st.Stalls = c.stalls.Load()
+	c.resetsMu.Lock()
+	st.ResetCauses = maps.Clone(c.resets)
+	for _, n := range c.resets {
+		st.Resets += n
+	}
+	c.resetsMu.Unlock()
 	return st
 }
 
@@ -155,7 +179,7 @@ func (c *Cache) GetSession(ctx context.Context, idHash string) (store.Session, e
 // came from memory (then it may be older than the backend's, by up to the
 // feed's delivery time).
 func (c *Cache) GetSessionCached(ctx context.Context, idHash string) (store.Session, bool, error) {
-	if !c.open.Load() {
+	if !c.Serving() {
 		c.sessionBypass.Add(1)
 	} else if s, ok := c.sessions.get(idHash, c.now()); ok {
 		return cloneSession(s), true, nil
@@ -187,7 +211,7 @@ func (c *Cache) GetSessionFresh(ctx context.Context, idHash string) (store.Sessi
 // GetUser returns the user from memory when a live entry is held, else
 // from the backend (then cached).
 func (c *Cache) GetUser(ctx context.Context, name string) (store.User, error) {
-	if !c.open.Load() {
+	if !c.Serving() {
 		c.userBypass.Add(1)
 	} else if u, ok := c.users.get(name, c.now()); ok {
 		return u.Clone(), nil
@@ -233,21 +257,49 @@ func (c *Cache) dropUserSessions(name string, writes int) {
 }
 
 // FeedReset drops every entry, as changes may have been missed (Handler).
-// After FeedReset(false) nothing is served until FeedReset(true).
-func (c *Cache) FeedReset(subscribed bool) {
+// After FeedReset(false) nothing is served until FeedReset(true). Each
+// reset is counted and logged with its cause.
+func (c *Cache) FeedReset(subscribed bool, cause string, err error) {
 	if c.sole {
 		return
 	}
 	if !subscribed {
 		c.open.Store(false)
 	}
+	c.stalled.Store(false)
 	c.epoch.Add(1)
 	c.sessions.flush()
 	c.users.flush()
-	c.resets.Add(1)
+	c.resetsMu.Lock()
+	c.resets[cause]++
+	c.resetsMu.Unlock()
 	if subscribed {
 		c.open.Store(true)
 	}
+	ev := c.log.Info()
+	msg := "session cache emptied; serving from memory again: invalidation feed subscribed"
+	switch {
+	case !subscribed && cause == "stopped":
+		ev, msg = c.log.Debug(), "session cache emptied: invalidation feed stopped"
+	case !subscribed:
+		ev, msg = c.log.Warn(), "session cache emptied and reads go to the store until the invalidation feed is back"
+	case cause != "subscribed":
+		msg = "session cache emptied: the invalidation feed said everything may have changed"
+	}
+	ev.Str("cause", cause).AnErr("error", err).Msg(msg)
+}
+
+// FeedStalled stops serving from memory while the feed's answer is
+// overdue, keeping the entries: nothing is known to be missed (Handler).
+func (c *Cache) FeedStalled(stalled bool) {
+	if c.sole {
+		return
+	}
+	if stalled {
+		c.stalls.Add(1)
+		c.log.Debug().Msg("session cache paused: the invalidation feed's answer is overdue")
+	}
+	c.stalled.Store(stalled)
 }
 
 // Close stops the feed, drops every entry (a closed store answers

@@ -289,7 +289,7 @@ func TestFeedMessagesAndResets(t *testing.T) {
 		t.Fatalf("after UserChanged: %+v", st)
 	}
 	readAll()
-	h.FeedReset(false)
+	h.FeedReset(false, "error", nil)
 	if st := c.Stats(); c.Serving() || st.Sessions != 0 || st.Users != 0 {
 		t.Fatalf("after FeedReset(false): serving %v, %+v", c.Serving(), st)
 	}
@@ -299,7 +299,7 @@ func TestFeedMessagesAndResets(t *testing.T) {
 	if st := c.Stats(); st.SessionHits != before.SessionHits || st.UserHits != before.UserHits || st.Sessions != 0 {
 		t.Fatalf("served while the feed was down: %+v", st)
 	}
-	h.FeedReset(true)
+	h.FeedReset(true, "subscribed", nil)
 	readAll()
 	readAll()
 	if st := c.Stats(); st.SessionHits != before.SessionHits+3 || st.UserHits != before.UserHits+1 {

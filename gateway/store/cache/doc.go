@@ -12,8 +12,13 @@
 //     before returning.
 //   - Options.Feed (Redis): the backend announces every write, from any
 //     instance or the command line; the cache serves only while the feed
-//     is subscribed. When the subscription is lost it drops everything and
-//     reads the backend until subscribed again (fail closed).
+//     is subscribed and not stalled. While an answer the feed asked for is
+//     overdue (FeedStalled) it reads the backend but keeps its entries: the
+//     feed's connection delivers in order, so once the answer comes every
+//     change before it has arrived and serving resumes without a flush.
+//     When the subscription is lost it drops everything and reads the
+//     backend until subscribed again (fail closed). Each reset is counted
+//     and logged with its cause.
 //
 // Every other method passes through; writes also drop their entries at
 // once, without waiting for the feed's echo. A read that raced with a

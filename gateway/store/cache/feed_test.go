@@ -196,3 +196,60 @@ func TestFeedLostAndRestored(t *testing.T) {
 		t.Fatal("no hits after resubscribing")
 	}
 }
+
+// A late answer on the feed (Redis paused 1.5 s; a saturated CPU reading
+// the answer late looks the same) pauses serving from memory while it is
+// overdue and then serves again with every entry kept: no reset, so no
+// burst of reads to Redis afterwards. (It used to empty the cache: under
+// load the p99 rose to a second.) When Redis stays silent, the cache
+// still stops serving within about a second and resets, cause "silent".
+func TestLateAnswerKeepsTheCache(t *testing.T) {
+	srv := requireRedis(t)
+	ctx := context.Background()
+	prefix := uniquePrefix()
+	c := redisCache(t, newRedis(t, []string{srv.Addr()}, prefix), cache.Options{MaxAge: time.Hour}, time.Now)
+	if err := newRedis(t, []string{srv.Addr()}, prefix).CreateUser(ctx, user("alice")); err != nil {
+		t.Fatal(err)
+	}
+	// Read until served from memory (the creation's own announcement
+	// may drop the first copy).
+	waitFor(t, 2*time.Second, "alice served from memory", func() bool {
+		if _, err := c.GetUser(ctx, "alice"); err != nil {
+			t.Fatal(err)
+		}
+		return c.Stats().UserHits > 0
+	})
+	before := c.Stats()
+	admin := srv.Client(t)
+	pause := func(ms string) time.Time {
+		t.Helper()
+		if err := admin.Do(ctx, "CLIENT", "PAUSE", ms, "ALL").Err(); err != nil {
+			t.Fatal(err)
+		}
+		return time.Now()
+	}
+
+	start := pause("1500")
+	waitFor(t, 1500*time.Millisecond, "serving to pause while the answer is overdue", func() bool { return !c.Serving() })
+	t.Logf("paused serving %v after Redis stopped answering", time.Since(start).Round(time.Millisecond))
+	waitFor(t, 3*time.Second, "serving again when the answer came", c.Serving)
+	after := c.Stats()
+	if after.Resets != before.Resets || after.Users != 1 || after.Stalls == 0 {
+		t.Fatalf("a late answer: stats before %+v, after %+v", before, after)
+	}
+	if _, err := c.GetUser(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Stats(); got.UserHits != after.UserHits+1 {
+		t.Fatalf("the kept entry is not served: %+v", got)
+	}
+
+	start = pause("4000")
+	waitFor(t, 1500*time.Millisecond, "serving to stop when Redis stays silent", func() bool { return !c.Serving() })
+	waitFor(t, 3*time.Second, "a reset", func() bool { return c.Stats().ResetCauses["silent"] == 1 })
+	t.Logf("reset %v after Redis stopped answering", time.Since(start).Round(time.Millisecond))
+	if c.Stats().Users != 0 {
+		t.Fatal("entries kept after the feed was lost")
+	}
+	waitFor(t, 6*time.Second, "serving again after the pause", c.Serving)
+}

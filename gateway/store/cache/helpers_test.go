@@ -76,10 +76,10 @@ type manualFeed struct {
 func newManualFeed() *manualFeed { return &manualFeed{ready: make(chan cache.Handler, 1)} }
 
 func (f *manualFeed) run(ctx context.Context, h cache.Handler) {
-	h.FeedReset(true)
+	h.FeedReset(true, "subscribed", nil)
 	f.ready <- h
 	<-ctx.Done()
-	h.FeedReset(false)
+	h.FeedReset(false, "stopped", nil)
 }
 
 // handler waits for the feed to start and returns the cache's Handler.

@@ -38,8 +38,8 @@ func TestStaleFillRefused(t *testing.T) {
 		{"feed reset", func(t *testing.T, _ *cache.Cache, back store.Store, h cache.Handler) {
 			promote(t, back)
 			touch(t, back)
-			h.FeedReset(false)
-			h.FeedReset(true)
+			h.FeedReset(false, "error", nil)
+			h.FeedReset(true, "subscribed", nil)
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -247,8 +247,8 @@ func TestConcurrentReadersWritersAndInvalidations(t *testing.T) {
 			case 2:
 				h.UserSessionsChanged(name(i))
 			default:
-				h.FeedReset(false)
-				h.FeedReset(true)
+				h.FeedReset(false, "error", nil)
+				h.FeedReset(true, "subscribed", nil)
 			}
 			time.Sleep(time.Duration(rand.N(200)) * time.Microsecond)
 		}

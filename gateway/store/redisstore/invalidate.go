@@ -26,11 +26,38 @@ const (
 	msgFlush = "flush"
 )
 
-// Health of the subscription: when nothing arrived for pingEvery the
-// follower sends a PING, and a subscription that stays silent for another
-// pingEvery counts as lost. A dead connection is noticed within about a
-// second even when no error reaches the client (a cut network).
-const pingEvery = 500 * time.Millisecond
+// Health of the subscription. When nothing arrived for pingEvery the
+// follower sends a PING. If its answer is not in pingEvery later, the
+// feed is stalled (FeedStalled(true)): whoever caches stops serving from
+// memory but keeps what it holds. An answer that comes late (a busy CPU
+// reads it late, or Redis was briefly busy) ends the stall: the
+// connection delivers in order, so every change announced before the
+// answer has been delivered by then and nothing was missed. Only a
+// subscription that stays silent for lostAfter after its ping, or fails,
+// counts as lost (FeedReset(false)): then changes may have been missed.
+// So a dead connection stops the serving within about a second, as
+// before, and costs a flush only when it stays dead.
+const (
+	pingEvery = 500 * time.Millisecond
+	lostAfter = 2 * time.Second
+)
+
+// Causes of a feed reset (FeedReset's cause), for the log and the
+// metrics.
+const (
+	// ResetSubscribed: (re)subscribed; changes made before may have
+	// been missed.
+	ResetSubscribed = "subscribed"
+	// ResetFlush: a flush was announced (a restore), or a message could
+	// not be read.
+	ResetFlush = "flush"
+	// ResetError: the feed's connection failed or could not subscribe.
+	ResetError = "error"
+	// ResetSilent: Redis answered none of the feed's pings for lostAfter.
+	ResetSilent = "silent"
+	// ResetStopped: the feed was stopped (shutdown).
+	ResetStopped = "stopped"
+)
 
 // Waits between attempts to subscribe again: from retryMin, doubling up
 // to retryMax while Redis stays away.
@@ -54,9 +81,17 @@ type InvalidationHandler interface {
 	// FeedReset: messages may have been missed. subscribed is true when
 	// the feed has just subscribed (again): every change made from now on
 	// will be delivered. It is false when the subscription was lost (an
-	// error, or a health ping left unanswered) and is being re-established;
-	// until the next FeedReset(true) changes may go unannounced.
-	FeedReset(subscribed bool)
+	// error, or health pings left unanswered for lostAfter) and is being
+	// re-established; until the next FeedReset(true) changes may go
+	// unannounced. cause is one of the Reset* constants; err, when not
+	// nil, is what failed.
+	FeedReset(subscribed bool, cause string, err error)
+	// FeedStalled: stalled is true when an answer the feed asked for is
+	// overdue (changes may be announced but not yet delivered: do not
+	// rely on what was delivered so far), false when it arrived (every
+	// change announced before it has been delivered). A stall ends with
+	// FeedStalled(false) or with FeedReset(false).
+	FeedStalled(stalled bool)
 }
 
 // invalidateChannel is the channel the messages go to.
@@ -138,11 +173,19 @@ type received struct {
 // fails or ctx ends; it always ends with h.FeedReset(false). It reports
 // whether the subscription was confirmed.
 func (s *Store) follow(ctx context.Context, h InvalidationHandler) (subscribed bool) {
-	defer h.FeedReset(false)
+	cause, why := ResetStopped, error(nil)
+	defer func() { h.FeedReset(false, cause, why) }()
+	lost := func(c string, err error) bool {
+		if ctx.Err() != nil {
+			c, err = ResetStopped, nil
+		}
+		cause, why = c, err
+		return subscribed
+	}
 	ps := s.rdb.Subscribe(ctx)
 	defer ps.Close()
 	if err := ps.Subscribe(ctx, s.invalidateChannel()); err != nil {
-		return false
+		return lost(ResetError, err)
 	}
 	// Receive blocks: it runs in its own goroutine so this one can ping
 	// and give up on a silent connection. Closing ps ends it.
@@ -170,37 +213,66 @@ func (s *Store) follow(ctx context.Context, h InvalidationHandler) (subscribed b
 	}()
 	quiet := time.NewTimer(pingEvery)
 	defer quiet.Stop()
-	pinged := false
+	var pingedAt time.Time // zero: no ping outstanding
+	stalled := false
+	// handle takes one result of Receive; false ends the subscription.
+	handle := func(r received) bool {
+		if r.err != nil {
+			lost(ResetError, r.err)
+			return false
+		}
+		pingedAt = time.Time{}
+		if stalled {
+			stalled = false
+			h.FeedStalled(false)
+		}
+		quiet.Reset(pingEvery)
+		switch m := r.msg.(type) {
+		case *redis.Subscription:
+			if m.Kind != "subscribe" || m.Channel != s.invalidateChannel() {
+				// Not ours, or unsubscribed: start over.
+				lost(ResetError, fmt.Errorf("unexpected %s of %q", m.Kind, m.Channel))
+				return false
+			}
+			subscribed = true
+			h.FeedReset(true, ResetSubscribed, nil)
+		case *redis.Message:
+			dispatch(h, m.Payload)
+		case *redis.Pong:
+		}
+		return true
+	}
 	for {
 		select {
 		case <-ctx.Done():
-			return subscribed
-		case <-quiet.C:
-			if pinged {
-				return subscribed // the ping went unanswered
-			}
-			if err := ps.Ping(ctx); err != nil {
-				return subscribed
-			}
-			pinged = true
-			quiet.Reset(pingEvery)
+			return lost(ResetStopped, nil)
 		case r := <-in:
-			if r.err != nil {
+			if !handle(r) {
 				return subscribed
 			}
-			pinged = false
-			quiet.Reset(pingEvery)
-			switch m := r.msg.(type) {
-			case *redis.Subscription:
-				if m.Kind != "subscribe" || m.Channel != s.invalidateChannel() {
-					return subscribed // not ours, or unsubscribed: start over
+		case <-quiet.C:
+			// What was received first, however late it is read.
+			select {
+			case r := <-in:
+				if !handle(r) {
+					return subscribed
 				}
-				subscribed = true
-				h.FeedReset(true)
-			case *redis.Message:
-				dispatch(h, m.Payload)
-			case *redis.Pong:
+				continue
+			default:
 			}
+			switch {
+			case pingedAt.IsZero():
+				if err := ps.Ping(ctx); err != nil {
+					return lost(ResetError, err)
+				}
+				pingedAt = time.Now()
+			case time.Since(pingedAt) >= lostAfter:
+				return lost(ResetSilent, fmt.Errorf("no answer to a ping for %v", time.Since(pingedAt).Round(time.Millisecond)))
+			case !stalled:
+				stalled = true
+				h.FeedStalled(true)
+			}
+			quiet.Reset(pingEvery)
 		}
 	}
 }
@@ -211,7 +283,7 @@ func dispatch(h InvalidationHandler, payload string) {
 	kind, key, ok := strings.Cut(payload, ":")
 	switch {
 	case !ok:
-		h.FeedReset(true)
+		h.FeedReset(true, ResetFlush, fmt.Errorf("unreadable message %.40q", payload))
 	case kind == msgSession:
 		h.SessionChanged(key)
 	case kind == msgUser:
@@ -219,8 +291,8 @@ func dispatch(h InvalidationHandler, payload string) {
 	case kind == msgUserSessions:
 		h.UserSessionsChanged(key)
 	case kind == msgFlush:
-		h.FeedReset(true)
+		h.FeedReset(true, ResetFlush, nil)
 	default:
-		h.FeedReset(true)
+		h.FeedReset(true, ResetFlush, fmt.Errorf("unknown message kind %.40q", kind))
 	}
 }
