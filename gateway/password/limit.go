@@ -35,6 +35,9 @@ type Limiter struct {
 	// budget, when SetShare set one, is the hashing time the slots may
 	// still spend before they rest: a token bucket of milliseconds.
 	budget *rate.Limiter
+	// collect: every slot given back starts a garbage collection
+	// (CollectAfterHash).
+	collect bool
 }
 
 // BudgetBurst is how many seconds of hashing per slot the budget holds:
@@ -85,6 +88,19 @@ func (l *Limiter) SetShare(share float64) {
 	l.budget = rate.NewLimiter(rate.Limit(msPerSecond), int(BudgetBurst.Milliseconds())*l.n)
 }
 
+// CollectAfterHash makes every slot given back start a garbage
+// collection (in the background). An argon2id run allocates its whole
+// memory (64 MiB by default) at once, which nearly always starts a
+// collection while that buffer is in use: the collector then counts it as
+// live heap and sets its next goal at gc_percent above it (400%: five
+// times 65 MB), so the heap, and the process, grow towards the memory
+// limit on the proxied traffic's garbage before the next collection. One
+// collection once the buffer is garbage puts the goal back where the
+// small live heap puts it. It costs one collection of that small heap per
+// hash, about 1% of the hash's own CPU. Call it before the Limiter is
+// used.
+func (l *Limiter) CollectAfterHash() { l.collect = true }
+
 // Slots returns how many hashes may run at once.
 func (l *Limiter) Slots() int { return l.n }
 
@@ -113,15 +129,20 @@ func (l *Limiter) Acquire(ctx context.Context) (release func(), err error) {
 }
 
 // releaser returns the release function of a slot just taken: it frees
-// the slot at once, or after the slot's rest when a share is set.
+// the slot at once, or after the slot's rest when a share is set (and
+// with CollectAfterHash starts a collection at once, either way).
 func (l *Limiter) releaser() func() {
-	if l.budget == nil {
-		return l.release
-	}
 	start := l.now()
 	var once sync.Once
 	return func() {
 		once.Do(func() {
+			if l.collect {
+				go runtime.GC()
+			}
+			if l.budget == nil {
+				l.release()
+				return
+			}
 			now := l.now()
 			// Spend the time held (at most the whole bucket); the
 			// reservation's delay is how long until the budget is back

@@ -124,6 +124,7 @@ func (s *Server) buildCore(ctx context.Context) (*core, error) {
 	// argon2id runs are bounded to password.max_concurrent and their
 	// share of the CPU.
 	c.hashSlots = password.NewLimiter(cfg.Password.MaxConcurrent, -1, 0)
+	c.hashSlots.CollectAfterHash()
 	c.hashSlots.SetShare(cfg.Password.CPUShare)
 	if c.settings, err = s.openSettings(ctx); err != nil {
 		return nil, err
