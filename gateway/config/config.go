@@ -76,6 +76,9 @@ type Redis struct {
 	TLS                  RedisTLS `yaml:"tls"`
 	// KeyPrefix namespaces every key (default "authgate").
 	KeyPrefix string `yaml:"key_prefix"`
+	// PoolSize is how many connections the gateway keeps to each Redis
+	// node at most (default DefaultRedisPoolSize).
+	PoolSize int `yaml:"pool_size"`
 }
 
 // RedisTLS enables TLS to Redis.

@@ -11,10 +11,16 @@ const DefaultUpgradeProtocol = "websocket"
 
 // Default values that do not depend on other settings.
 const (
-	DefaultListen        = ":8080"
-	DefaultDataDir       = "/var/lib/authgate"
-	DefaultStoreDriver   = "embedded"
-	DefaultKeyPrefix     = "authgate"
+	DefaultListen      = ":8080"
+	DefaultDataDir     = "/var/lib/authgate"
+	DefaultStoreDriver = "embedded"
+	DefaultKeyPrefix   = "authgate"
+	// DefaultRedisPoolSize: a request whose session or user is not in the
+	// cache (after a restart, or while the invalidation feed is down)
+	// holds a connection for one round trip; 64 covers the requests a
+	// busy gateway has in flight, where go-redis's default (10 per CPU)
+	// queues them on a small machine.
+	DefaultRedisPoolSize = 64
 	DefaultCookieName    = "authgate_session"
 	DefaultIdleTimeout   = time.Hour
 	DefaultMaxLifetime   = 12 * time.Hour
@@ -74,7 +80,7 @@ func baseDefaults() Config {
 		DataDir: DefaultDataDir,
 		Store: Store{
 			Driver: DefaultStoreDriver,
-			Redis:  Redis{KeyPrefix: DefaultKeyPrefix},
+			Redis:  Redis{KeyPrefix: DefaultKeyPrefix, PoolSize: DefaultRedisPoolSize},
 		},
 		Session: Session{
 			CookieName:  DefaultCookieName,

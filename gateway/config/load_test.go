@@ -28,7 +28,7 @@ func TestDefaults(t *testing.T) {
 		Store: Store{
 			Driver: "embedded",
 			Path:   "/var/lib/authgate/authgate.db",
-			Redis:  Redis{KeyPrefix: "authgate"},
+			Redis:  Redis{KeyPrefix: "authgate", PoolSize: DefaultRedisPoolSize},
 		},
 		Session: Session{CookieName: "authgate_session", IdleTimeout: time.Hour, MaxLifetime: 12 * time.Hour, CacheMaxAge: 30 * time.Second, CacheSize: 100000},
 		TwoFactor: TwoFactor{

@@ -126,6 +126,9 @@ func (k *checker) redis(r *Redis) {
 	case strings.ContainsAny(r.KeyPrefix, "{} \t\r\n"):
 		k.add("store.redis.key_prefix", `must not contain spaces, "{" or "}"`)
 	}
+	if r.PoolSize < 1 || r.PoolSize > MaxRedisPoolSize {
+		k.add("store.redis.pool_size", "must be between 1 and %d, got %d", MaxRedisPoolSize, r.PoolSize)
+	}
 	t := &r.TLS
 	if !t.Enabled {
 		return
@@ -493,6 +496,9 @@ func (k *checker) server() {
 		k.add("server.memory_limit_mib", "must be 0 (none) or between %d and %d, got %d", MinMemoryLimitMiB, MaxMemoryLimitMiB, n)
 	}
 }
+
+// MaxRedisPoolSize bounds store.redis.pool_size.
+const MaxRedisPoolSize = 10000
 
 // Bounds of server.gc_percent and server.memory_limit_mib.
 const (

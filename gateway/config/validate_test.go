@@ -314,6 +314,14 @@ func TestValidateProblems(t *testing.T) {
 		{"memory limit too low", func(c *Config) { c.Server.MemoryLimitMiB = 8 },
 			[]string{`server.memory_limit_mib: must be 0 (none) or between 32 and 1048576, got 8`}},
 		{"memory limit off", func(c *Config) { c.Server.MemoryLimitMiB = 0 }, nil},
+		{"redis pool size zero", func(c *Config) {
+			c.Store.Driver, c.Store.Redis.Addrs = "redis", []string{"r:6379"}
+			c.Store.Redis.PoolSize = 0
+		}, []string{`store.redis.pool_size: must be between 1 and 10000, got 0`}},
+		{"redis pool size ok", func(c *Config) {
+			c.Store.Driver, c.Store.Redis.Addrs = "redis", []string{"r:6379"}
+			c.Store.Redis.PoolSize = 200
+		}, nil},
 	}
 	runValidateCases(t, tests)
 }

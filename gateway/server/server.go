@@ -215,6 +215,7 @@ func OpenStore(ctx context.Context, cfg *config.Config, now func() time.Time) (s
 			Addrs: rc.Addrs, Username: rc.Username, Password: rc.Password,
 			DB: rc.DB, MasterName: rc.MasterName, TLS: tlsCfg,
 			SentinelUsername: rc.SentinelUsername, SentinelPassword: rc.SentinelPassword,
+			PoolSize: rc.PoolSize,
 		})
 		st := redisstore.New(client, redisstore.Options{KeyPrefix: rc.KeyPrefix})
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)

@@ -26,6 +26,9 @@ type ClientOptions struct {
 	SentinelPassword string
 	// TLS, when non-nil, is used for every connection.
 	TLS *tls.Config
+	// PoolSize bounds the connections to each node (0: go-redis's
+	// default, 10 per CPU).
+	PoolSize int
 }
 
 // Timeouts of clients made by NewClient: long enough for a busy server,
@@ -58,6 +61,7 @@ func NewClient(o ClientOptions) redis.UniversalClient {
 		ReadTimeout:           ioTimeout,
 		WriteTimeout:          ioTimeout,
 		PoolTimeout:           ioTimeout + time.Second,
+		PoolSize:              o.PoolSize,
 		DialerRetries:         1,
 		MaxRetries:            1,
 		ContextTimeoutEnabled: true,
