@@ -64,6 +64,7 @@ type authgateInstance struct {
 	bin, config, dataDir string
 	env                  []string // AUTHGATE_SECRET_KEY
 	store                string   // embedded | redis
+	gcPercent            int      // server.gc_percent written (0: the default)
 	redis                *redisServer
 	users                map[string]*account
 }
@@ -104,11 +105,16 @@ trusted_proxies: ["127.0.0.1"]
 log:
   level: "{{.LogLevel}}"
   format: "json"
+{{- if .GCPercent}}
+server:
+  gc_percent: {{.GCPercent}}
+{{- end}}
 `))
 
-// newAuthgate writes a config and data dir for one store driver.
-func newAuthgate(runDir, bin, storeDriver string, up *upstreamServer, rds *redisServer, logLevel string) (*authgateInstance, int, error) {
-	dataDir := filepath.Join(runDir, "authgate-"+storeDriver)
+// newAuthgate writes a config (name.yaml) and data dir (name) for one
+// store driver; gcPercent sets server.gc_percent (0: the default).
+func newAuthgate(runDir, bin, name, storeDriver string, up *upstreamServer, rds *redisServer, logLevel string, gcPercent int) (*authgateInstance, int, error) {
+	dataDir := filepath.Join(runDir, name)
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, 0, err
 	}
@@ -122,7 +128,7 @@ func newAuthgate(runDir, bin, storeDriver string, up *upstreamServer, rds *redis
 	}
 	data := map[string]any{
 		"Listen": "127.0.0.1:" + strconv.Itoa(port), "DataDir": dataDir, "Store": storeDriver,
-		"Upstream": up.addr, "LogLevel": logLevel, "Redis": "",
+		"Upstream": up.addr, "LogLevel": logLevel, "Redis": "", "GCPercent": gcPercent,
 	}
 	if rds != nil {
 		data["Redis"] = rds.addr
@@ -131,12 +137,12 @@ func newAuthgate(runDir, bin, storeDriver string, up *upstreamServer, rds *redis
 	if err := authgateConf.Execute(&b, data); err != nil {
 		return nil, 0, err
 	}
-	cfg := filepath.Join(runDir, "authgate-"+storeDriver+".yaml")
+	cfg := filepath.Join(runDir, name+".yaml")
 	if err := os.WriteFile(cfg, []byte(b.String()), 0o600); err != nil {
 		return nil, 0, err
 	}
 	ag := &authgateInstance{
-		bin: bin, config: cfg, dataDir: dataDir, store: storeDriver, redis: rds,
+		bin: bin, config: cfg, dataDir: dataDir, store: storeDriver, redis: rds, gcPercent: gcPercent,
 		env:   []string{"AUTHGATE_SECRET_KEY=" + hex.EncodeToString(key)},
 		users: map[string]*account{},
 	}

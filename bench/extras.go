@@ -9,25 +9,28 @@ import (
 
 // Names of the extra measurements (-extras).
 const (
-	extraManyClients = "many-clients" // RSS at 1,000 keep-alive clients
-	extraFixedRate   = "fixed-rate"   // latency at a fixed rate (open loop)
-	extraFlood       = "flood"        // wrong-password flood during traffic
-	extraLogin       = "login"        // sign-in to first proxied byte
-	extraFootprint   = "footprint"    // store bytes per session
+	extraManyClients = "many-clients"       // RSS at 1,000 keep-alive clients
+	extraFixedRate   = "fixed-rate"         // latency at a fixed rate (open loop)
+	extraSignins     = "signins-under-load" // peak RSS of sign-ins during traffic
+	extraFlood       = "flood"              // wrong-password flood during traffic
+	extraLogin       = "login"              // sign-in to first proxied byte
+	extraFootprint   = "footprint"          // store bytes per session
 )
 
 // extraResults collects the extra measurements for the report.
 type extraResults struct {
 	many      []manyResult
 	fixed     []fixedResult
+	signins   []signinLoadResult
 	flood     []floodResult
 	login     []loginResult
 	footprint []footprintResult
 }
 
 // runExtras runs the selected extras in an order where none disturbs
-// the next: the footprint stops authgate-embedded and fills Redis, so it
-// runs last.
+// the next: the sign-ins under load run before the flood (whose freed
+// hashing memory would count as their "load only" peak), the footprint
+// stops authgate-embedded and fills Redis, so it runs last.
 func (b *bench) runExtras(ctx context.Context) error {
 	has := func(n string) bool { return slices.Contains(b.o.extras, n) }
 	if has(extraManyClients) {
@@ -46,6 +49,11 @@ func (b *bench) runExtras(ctx context.Context) error {
 				return err
 			}
 			b.extra.fixed = append(b.extra.fixed, r)
+		}
+	}
+	if has(extraSignins) {
+		if err := b.runSigninsUnderLoad(ctx); err != nil {
+			return err
 		}
 	}
 	for _, c := range b.cands {

@@ -3,7 +3,7 @@
 // interleaved rounds, and checks the targets of issue 7. Run it from the
 // repository root:
 //
-//	go run ./bench                      # the full run (about 8 minutes)
+//	go run ./bench                      # the full run (about 10 minutes)
 //	go run ./bench -out bench/RESULTS.md
 //	go run ./bench -rounds 1 -duration 3s -extra-duration 3s -sessions 10000   # a quick look
 //
@@ -45,6 +45,9 @@ type options struct {
 	rate            int
 	sessions        int
 	logins          int
+	signinDuration  time.Duration
+	signinInterval  time.Duration
+	signinGCPercent []int
 	bodySize        int
 	pin             bool
 	logLevel        string
@@ -56,13 +59,13 @@ type options struct {
 
 var (
 	allCandidates = []string{candNginx, candBare, candEmbedded, candRedis}
-	allExtras     = []string{extraManyClients, extraFixedRate, extraLogin, extraFlood, extraFootprint}
+	allExtras     = []string{extraManyClients, extraFixedRate, extraSignins, extraLogin, extraFlood, extraFootprint}
 )
 
 func parseOptions(args []string) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.IntVar(&o.rounds, "rounds", 5, "measured rounds per candidate (interleaved A B C D, A B C D, ...)")
+	fs.IntVar(&o.rounds, "rounds", 5, "measured rounds per candidate (interleaved A B C D, A B C D, ...); 0: none, only the extras")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "length of one measured wrk run")
 	fs.DurationVar(&o.warmup, "warmup", 5*time.Second, "wrk warm-up per candidate before the rounds")
 	fs.DurationVar(&o.checkDuration, "check-duration", time.Second, "length of the per-response checked wrk run after each round (0: none)")
@@ -76,6 +79,9 @@ func parseOptions(args []string) (options, error) {
 	fs.IntVar(&o.rate, "rate", 2000, "requests per second of the fixed-rate latency measurement")
 	fs.IntVar(&o.sessions, "sessions", 100000, "sessions written for the store footprint")
 	fs.IntVar(&o.logins, "logins", 10, "sign-ins (password + TOTP) timed per authgate candidate")
+	fs.DurationVar(&o.signinDuration, "signin-duration", 20*time.Second, "signins-under-load: length of the load with sign-ins (the load alone runs -extra-duration)")
+	fs.DurationVar(&o.signinInterval, "signin-interval", 500*time.Millisecond, "signins-under-load: one sign-in (password + TOTP, fresh browser) started this often")
+	gcPercents := fs.String("signin-gc-percents", "", "signins-under-load: also measure one more authgate-embedded per value, with server.gc_percent set to it (e.g. 400,100)")
 	fs.IntVar(&o.bodySize, "body", 1024, "upstream response body size in bytes")
 	fs.BoolVar(&o.pin, "pin", true, "pin the servers to CPU 0 and the load to CPU 1 with taskset")
 	fs.StringVar(&o.logLevel, "log-level", "info", "authgate log.level (info writes one access-log line per request, like nginx's access_log)")
@@ -98,8 +104,17 @@ func parseOptions(args []string) (options, error) {
 	} else if o.extras, err = pickList(*extras, allExtras, "-extras"); err != nil {
 		return o, err
 	}
-	if o.rounds < 1 || o.duration < time.Second || o.connections < 1 || o.bodySize < 1 {
-		return o, errors.New("-rounds, -connections and -body must be positive and -duration at least 1s")
+	if o.rounds < 0 || o.duration < time.Second || o.connections < 1 || o.bodySize < 1 {
+		return o, errors.New("-connections and -body must be positive, -rounds not negative and -duration at least 1s")
+	}
+	if o.signinGCPercent, err = parseGCPercents(*gcPercents); err != nil {
+		return o, err
+	}
+	if len(o.signinGCPercent) > 0 && !slices.Contains(o.extras, extraSignins) {
+		return o, fmt.Errorf("-signin-gc-percents needs -extras %s", extraSignins)
+	}
+	if o.signinDuration < time.Second || o.signinInterval <= 0 {
+		return o, errors.New("-signin-duration must be at least 1s and -signin-interval positive")
 	}
 	return o, nil
 }
@@ -115,7 +130,9 @@ func (o options) estimate() time.Duration {
 		}
 	}
 	d := 15*time.Second + ags*time.Duration(1+o.logins)*600*time.Millisecond
-	d += cands * (o.warmup + time.Duration(o.rounds)*(o.duration+o.checkDuration+500*time.Millisecond))
+	if o.rounds > 0 {
+		d += cands * (o.warmup + time.Duration(o.rounds)*(o.duration+o.checkDuration+500*time.Millisecond))
+	}
 	for _, x := range o.extras {
 		switch x {
 		case extraManyClients:
@@ -126,6 +143,10 @@ func (o options) estimate() time.Duration {
 			d += ags * (2*o.extraDuration + 3*time.Second)
 		case extraLogin:
 			d += ags * time.Duration(2*o.logins) * 300 * time.Millisecond
+		case extraSignins:
+			n := ags + time.Duration(len(o.signinGCPercent))
+			d += n * (o.warmup + o.extraDuration + o.signinDuration + time.Duration(o.signinUsers())*400*time.Millisecond)
+			d += time.Duration(len(o.signinGCPercent)) * (time.Duration(o.signinUsers()) * 300 * time.Millisecond)
 		case extraFootprint:
 			d += ags * time.Duration(o.sessions) * 100 * time.Microsecond
 		}
@@ -241,9 +262,11 @@ func (b *bench) run(ctx context.Context) error {
 	if err := b.startServers(ctx); err != nil {
 		return err
 	}
-	b.logf("measuring %s: %d rounds of %v with %d connections", strings.Join(b.o.candidates, ", "), b.o.rounds, b.o.duration, b.o.connections)
-	if err := b.runRounds(ctx); err != nil {
-		return err
+	if b.o.rounds > 0 {
+		b.logf("measuring %s: %d rounds of %v with %d connections", strings.Join(b.o.candidates, ", "), b.o.rounds, b.o.duration, b.o.connections)
+		if err := b.runRounds(ctx); err != nil {
+			return err
+		}
 	}
 	if err := b.runExtras(ctx); err != nil {
 		return err
@@ -299,34 +322,22 @@ func (b *bench) startServers(ctx context.Context) error {
 		if name == candRedis {
 			driver, rds = "redis", b.rds
 		}
-		ag, port, err := newAuthgate(b.dir, filepath.Join(b.dir, "authgate"), driver, b.up, rds, b.o.logLevel)
-		if err != nil {
-			return err
-		}
-		users := []string{benchUser}
+		var users []string
 		if slices.Contains(b.o.extras, extraLogin) {
 			for i := range b.o.logins {
 				users = append(users, fmt.Sprintf("login%03d", i+1))
 			}
 		}
-		b.logf("%s: creating %d users", name, len(users))
-		for _, u := range users {
-			if _, err := ag.addUser(ctx, u); err != nil {
-				return err
-			}
+		if slices.Contains(b.o.extras, extraSignins) {
+			users = append(users, signinUserNames(b.o.signinUsers())...)
 		}
-		c, err := ag.start(ctx, b.l, name, port)
+		c, err := b.startAuthgate(ctx, name, driver, rds, 0, users)
+		if c != nil {
+			b.cands = append(b.cands, c)
+		}
 		if err != nil {
 			return err
 		}
-		b.cands = append(b.cands, c)
-		br := newBrowser("http://" + c.addr)
-		t, err := br.signIn(ctx, ag.users[benchUser], b.up.body)
-		if err != nil {
-			return c.main.failure(fmt.Errorf("signing in %s: %w", benchUser, err))
-		}
-		c.cookie = br.cookieHeader("/")
-		b.logf("%s: %s signed in (password, TOTP enrolment) in %v", name, benchUser, t.total.Round(time.Millisecond))
 	}
 	// nginx and the bare proxy get a Cookie header of the same size, so
 	// every candidate receives the same request.
@@ -349,6 +360,36 @@ func (b *bench) startServers(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// startAuthgate writes the config of an authgate candidate (gcPercent:
+// server.gc_percent, 0 for the default), creates the benchmark user and
+// users, starts it and signs the benchmark user in for wrk's cookie. A
+// candidate that started is returned even with an error, to be stopped.
+func (b *bench) startAuthgate(ctx context.Context, name, driver string, rds *redisServer, gcPercent int, users []string) (*candidate, error) {
+	ag, port, err := newAuthgate(b.dir, filepath.Join(b.dir, "authgate"), name, driver, b.up, rds, b.o.logLevel, gcPercent)
+	if err != nil {
+		return nil, err
+	}
+	users = append([]string{benchUser}, users...)
+	b.logf("%s: creating %d users", name, len(users))
+	for _, u := range users {
+		if _, err := ag.addUser(ctx, u); err != nil {
+			return nil, err
+		}
+	}
+	c, err := ag.start(ctx, b.l, name, port)
+	if err != nil {
+		return nil, err
+	}
+	br := newBrowser("http://" + c.addr)
+	t, err := br.signIn(ctx, ag.users[benchUser], b.up.body)
+	if err != nil {
+		return c, c.main.failure(fmt.Errorf("signing in %s: %w", benchUser, err))
+	}
+	c.cookie = br.cookieHeader("/")
+	b.logf("%s: %s signed in (password, TOTP enrolment) in %v", name, benchUser, t.total.Round(time.Millisecond))
+	return c, nil
 }
 
 // benchUser is the account whose session wrk uses.

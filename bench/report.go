@@ -73,8 +73,12 @@ func (b *bench) report() error {
 	if !b.o.pin {
 		pin = "nothing pinned"
 	}
-	fmt.Fprintf(&sb, "- Method: %s; wrk -t1 -c%d, %d interleaved rounds of %v per candidate after a %v warm-up; upstream answers %d bytes; every answer checked (see bench/README.md)\n\n",
-		pin, b.o.connections, b.o.rounds, b.o.duration, b.o.warmup, b.o.bodySize)
+	rounds := fmt.Sprintf("%d interleaved rounds of %v per candidate after a %v warm-up", b.o.rounds, b.o.duration, b.o.warmup)
+	if b.o.rounds == 0 {
+		rounds = "no rounds (-rounds 0), only the extras"
+	}
+	fmt.Fprintf(&sb, "- Method: %s; wrk -t1 -c%d, %s; upstream answers %d bytes; every answer checked (see bench/README.md)\n\n",
+		pin, b.o.connections, rounds, b.o.bodySize)
 
 	sums := map[string]summary{}
 	main := table{head: []string{"candidate", "req/s (median)", "req/s range", "p50 ms", "p99 ms", "CPU µs/req", "new upstream conns / 1k req", "RSS MiB", "peak RSS MiB (since start, sign-ins included)"}}
@@ -87,16 +91,22 @@ func (b *bench) report() error {
 		}
 		main.add(c.name, f0(s.rps), f0(s.rpsMin)+"–"+f0(s.rpsMax), f2(s.p50US/1000), f2(s.p99US/1000), cpu, f2(s.connsPer1k), mib(s.rssKB), mib(s.hwmKB))
 	}
-	sb.WriteString("## Authenticated proxied GET (wrk)\n\n")
-	main.write(&sb)
+	if b.o.rounds > 0 {
+		sb.WriteString("## Authenticated proxied GET (wrk)\n\n")
+		main.write(&sb)
+	} else {
+		sums = map[string]summary{}
+	}
 
 	targets := b.targets(sums)
 	tt := table{head: []string{"target", "measured", "goal", "result"}}
 	for _, t := range targets {
 		tt.add(t.what, t.measured, t.goal, t.result)
 	}
-	sb.WriteString("## Targets (issue 7)\n\n")
-	tt.write(&sb)
+	if len(targets) > 0 {
+		sb.WriteString("## Targets (issue 7)\n\n")
+		tt.write(&sb)
+	}
 	b.writeExtras(&sb)
 	b.writeNotes(&sb)
 
@@ -235,6 +245,7 @@ func (b *bench) writeExtras(sb *strings.Builder) {
 		fmt.Fprintf(sb, "## Latency at a fixed rate (open loop, %v, latency from each request's scheduled time)\n\n", b.o.extraDuration)
 		t.write(sb)
 	}
+	b.writeSignins(sb)
 	if len(x.flood) > 0 {
 		t := table{head: []string{"candidate", "req/s before", "req/s during", "during / before", "peak RSS MiB", "sign-in attempts/s", "401 (password hashed)", "503 busy", "429 banned", "other", "no answer"}}
 		for _, r := range x.flood {
