@@ -26,17 +26,18 @@ const (
 	msgFlush = "flush"
 )
 
-// Health of the subscription. When nothing arrived for pingEvery the
-// follower sends a PING. If its answer is not in pingEvery later, the
-// feed is stalled (FeedStalled(true)): whoever caches stops serving from
-// memory but keeps what it holds. An answer that comes late (a busy CPU
-// reads it late, or Redis was briefly busy) ends the stall: the
-// connection delivers in order, so every change announced before the
-// answer has been delivered by then and nothing was missed. Only a
-// subscription that stays silent for lostAfter after its ping, or fails,
-// counts as lost (FeedReset(false)): then changes may have been missed.
-// So a dead connection stops the serving within about a second, as
-// before, and costs a flush only when it stays dead.
+// Health of the subscription. Every pingEvery the follower sends a PING
+// (when none is outstanding), however busy the channel, so a reader that
+// lags behind the messages is found too. If the answer is not there at
+// the next tick, the feed is stalled (FeedStalled(true)): whoever caches
+// stops serving from memory but keeps what it holds. The answer, however
+// late (a busy CPU reads it late, or Redis was briefly busy), ends the
+// stall: the connection delivers in order, so every change announced
+// before the ping has been delivered by then and nothing was missed.
+// Only a subscription whose ping goes unanswered for lostAfter, or that
+// fails, counts as lost (FeedReset(false)): then changes may have been
+// missed. So a dead connection stops the serving within about a second,
+// and costs a flush only when it stays dead.
 const (
 	pingEvery = 500 * time.Millisecond
 	lostAfter = 2 * time.Second
@@ -211,8 +212,10 @@ func (s *Store) follow(ctx context.Context, h InvalidationHandler) (subscribed b
 		_ = ps.Close()
 		<-done
 	}()
-	quiet := time.NewTimer(pingEvery)
-	defer quiet.Stop()
+	// A ping every pingEvery, whatever else arrives: a busy channel
+	// must not hide a reader that lags behind.
+	tick := time.NewTicker(pingEvery)
+	defer tick.Stop()
 	var pingedAt time.Time // zero: no ping outstanding
 	stalled := false
 	// handle takes one result of Receive; false ends the subscription.
@@ -221,12 +224,6 @@ func (s *Store) follow(ctx context.Context, h InvalidationHandler) (subscribed b
 			lost(ResetError, r.err)
 			return false
 		}
-		pingedAt = time.Time{}
-		if stalled {
-			stalled = false
-			h.FeedStalled(false)
-		}
-		quiet.Reset(pingEvery)
 		switch m := r.msg.(type) {
 		case *redis.Subscription:
 			if m.Kind != "subscribe" || m.Channel != s.invalidateChannel() {
@@ -239,6 +236,12 @@ func (s *Store) follow(ctx context.Context, h InvalidationHandler) (subscribed b
 		case *redis.Message:
 			dispatch(h, m.Payload)
 		case *redis.Pong:
+			// Everything announced before the ping has been applied.
+			pingedAt = time.Time{}
+			if stalled {
+				stalled = false
+				h.FeedStalled(false)
+			}
 		}
 		return true
 	}
@@ -250,14 +253,15 @@ func (s *Store) follow(ctx context.Context, h InvalidationHandler) (subscribed b
 			if !handle(r) {
 				return subscribed
 			}
-		case <-quiet.C:
-			// What was received first, however late it is read.
+		case <-tick.C:
+			// What was received first, however late it is read (one
+			// result: a reader that lags behind a busy channel must
+			// still come to the checks below).
 			select {
 			case r := <-in:
 				if !handle(r) {
 					return subscribed
 				}
-				continue
 			default:
 			}
 			switch {
@@ -268,11 +272,10 @@ func (s *Store) follow(ctx context.Context, h InvalidationHandler) (subscribed b
 				pingedAt = time.Now()
 			case time.Since(pingedAt) >= lostAfter:
 				return lost(ResetSilent, fmt.Errorf("no answer to a ping for %v", time.Since(pingedAt).Round(time.Millisecond)))
-			case !stalled:
+			case !stalled: // unanswered for a tick
 				stalled = true
 				h.FeedStalled(true)
 			}
-			quiet.Reset(pingEvery)
 		}
 	}
 }

@@ -411,3 +411,52 @@ func TestAnnounceNeedsChannelPermission(t *testing.T) {
 		t.Fatalf("PutSession with the channel granted: %v", err)
 	}
 }
+
+// A reader that falls behind a busy channel (here each message takes
+// 300 ms to apply while one arrives every 50 ms) is found although
+// messages keep arriving: the feed pings on a fixed beat, the answer
+// queues behind the backlog, the feed stalls and then counts as lost
+// (cause "silent"). A silence-only ping would never have been sent.
+func TestInvalidationsLaggingReader(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	prefix := uniquePrefix()
+	r := &recorder{onSession: func(string) { time.Sleep(300 * time.Millisecond) }}
+	r = follow(t, newStore(t, []string{srv.Addr()}, prefix), r)
+	writer := newStore(t, []string{srv.Addr()}, prefix)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			_ = writer.DeleteSession(context.Background(), fmt.Sprintf("s%d", i))
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	start := time.Now()
+	r.waitFor(t, "stalled:true", 10*time.Second)
+	r.waitFor(t, "reset:false", 10*time.Second)
+	t.Logf("stalled, then lost, %v after the backlog began", time.Since(start).Round(time.Millisecond))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !slices.Contains(r.causes, ResetSilent) {
+		t.Fatalf("reset causes %q, want silent", r.causes)
+	}
+}
+
+// waitFor waits until event has been recorded (anywhere since the last
+// take), failing after d.
+func (r *recorder) waitFor(t *testing.T, event string, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !slices.Contains(r.snapshot(), event) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q within %v: %q", event, d, r.snapshot())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
