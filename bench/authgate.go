@@ -17,10 +17,11 @@ import (
 
 // Candidate names, in the order of the tables.
 const (
-	candNginx    = "nginx"
-	candBare     = "bare-proxy"
-	candEmbedded = "authgate-embedded"
-	candRedis    = "authgate-redis"
+	candNginx     = "nginx"
+	candBare      = "bare-proxy"       // bench/bareproxy -style plain: the baseline of the ratios
+	candBareTuned = "bare-proxy-tuned" // bench/bareproxy -style tuned: authgate's proxy settings
+	candEmbedded  = "authgate-embedded"
+	candRedis     = "authgate-redis"
 )
 
 // candidate is one proxy under test.
@@ -40,6 +41,9 @@ type candidate struct {
 	expectBytes int
 	// ag is set for the authgate candidates.
 	ag *authgateInstance
+	// alloc reads the process's cumulative heap allocations (the Go
+	// candidates; nil for nginx, and for authgate with -authgate-metrics=false).
+	alloc *allocSource
 }
 
 func (c *candidate) url(path string) string { return "http://" + c.addr + path }
@@ -65,6 +69,7 @@ type authgateInstance struct {
 	env                  []string // AUTHGATE_SECRET_KEY
 	store                string   // embedded | redis
 	gcPercent            int      // server.gc_percent written (0: the default)
+	metricsAddr          string   // metrics.listen ("" = off)
 	redis                *redisServer
 	users                map[string]*account
 }
@@ -109,11 +114,18 @@ log:
 server:
   gc_percent: {{.GCPercent}}
 {{- end}}
+{{- if .Metrics}}
+# The harness reads go_memstats_alloc_bytes_total and
+# go_memstats_mallocs_total before and after each measured round.
+metrics:
+  listen: "{{.Metrics}}"
+{{- end}}
 `))
 
 // newAuthgate writes a config (name.yaml) and data dir (name) for one
-// store driver; gcPercent sets server.gc_percent (0: the default).
-func newAuthgate(runDir, bin, name, storeDriver string, up *upstreamServer, rds *redisServer, logLevel string, gcPercent int) (*authgateInstance, int, error) {
+// store driver; gcPercent sets server.gc_percent (0: the default);
+// metrics turns metrics.listen on (a free loopback port).
+func newAuthgate(runDir, bin, name, storeDriver string, up *upstreamServer, rds *redisServer, logLevel string, gcPercent int, metrics bool) (*authgateInstance, int, error) {
 	dataDir := filepath.Join(runDir, name)
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, 0, err
@@ -126,9 +138,18 @@ func newAuthgate(runDir, bin, name, storeDriver string, up *upstreamServer, rds 
 	if _, err := rand.Read(key); err != nil {
 		return nil, 0, err
 	}
+	metricsAddr := ""
+	if metrics {
+		mport, err := freePort()
+		if err != nil {
+			return nil, 0, err
+		}
+		metricsAddr = "127.0.0.1:" + strconv.Itoa(mport)
+	}
 	data := map[string]any{
 		"Listen": "127.0.0.1:" + strconv.Itoa(port), "DataDir": dataDir, "Store": storeDriver,
 		"Upstream": up.addr, "LogLevel": logLevel, "Redis": "", "GCPercent": gcPercent,
+		"Metrics": metricsAddr,
 	}
 	if rds != nil {
 		data["Redis"] = rds.addr
@@ -142,7 +163,7 @@ func newAuthgate(runDir, bin, name, storeDriver string, up *upstreamServer, rds 
 		return nil, 0, err
 	}
 	ag := &authgateInstance{
-		bin: bin, config: cfg, dataDir: dataDir, store: storeDriver, redis: rds, gcPercent: gcPercent,
+		bin: bin, config: cfg, dataDir: dataDir, store: storeDriver, redis: rds, gcPercent: gcPercent, metricsAddr: metricsAddr,
 		env:   []string{"AUTHGATE_SECRET_KEY=" + hex.EncodeToString(key)},
 		users: map[string]*account{},
 	}
@@ -188,6 +209,17 @@ func (ag *authgateInstance) start(ctx context.Context, l *launcher, name string,
 		return nil, err
 	}
 	c := &candidate{name: name, addr: addr, main: p, cpuProcs: []*proc{p}, ag: ag}
+	if ag.metricsAddr != "" {
+		c.alloc = &allocSource{url: "http://" + ag.metricsAddr + "/metrics", prom: true}
+		// The metrics listener starts with the gateway; wait for it too.
+		err = p.waitReady(ctx, 10*time.Second, func() error {
+			_, err := c.alloc.read()
+			return err
+		})
+		if err != nil {
+			return c, err
+		}
+	}
 	if ag.redis != nil {
 		c.cpuProcs = append(c.cpuProcs, ag.redis.p)
 	}

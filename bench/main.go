@@ -1,9 +1,11 @@
-// Command bench measures authgate against nginx and a bare, equally tuned
-// httputil.ReverseProxy in front of the same upstream, with wrk, in
-// interleaved rounds, and checks the targets of issue 7. Run it from the
-// repository root:
+// Command bench measures authgate against nginx and two bare
+// httputil.ReverseProxy processes (bench/bareproxy: the plain one a Go
+// user writes, the baseline of the ratios, and one with authgate's own
+// proxy settings) in front of the same upstream, with wrk, in interleaved
+// rounds, and checks the targets of issue 7. Run it from the repository
+// root:
 //
-//	go run ./bench                      # the full run (about 10 minutes)
+//	go run ./bench                      # the full run (about 11 minutes)
 //	go run ./bench -out bench/RESULTS.md
 //	go run ./bench -rounds 1 -duration 3s -extra-duration 3s -sessions 10000   # a quick look
 //
@@ -53,12 +55,13 @@ type options struct {
 	logLevel        string
 	nginxLog        bool
 	redisAOF        bool
+	authgateMetrics bool
 	out             string
 	keep            bool
 }
 
 var (
-	allCandidates = []string{candNginx, candBare, candEmbedded, candRedis}
+	allCandidates = []string{candNginx, candBare, candBareTuned, candEmbedded, candRedis}
 	allExtras     = []string{extraManyClients, extraFixedRate, extraSignins, extraLogin, extraFlood, extraFootprint}
 )
 
@@ -87,6 +90,7 @@ func parseOptions(args []string) (options, error) {
 	fs.StringVar(&o.logLevel, "log-level", "info", "authgate log.level (info writes one access-log line per request, like nginx's access_log)")
 	fs.BoolVar(&o.nginxLog, "nginx-access-log", true, "nginx writes its access log (authgate writes one at log level info)")
 	fs.BoolVar(&o.redisAOF, "redis-aof", false, "run the harness's redis-server with appendonly yes")
+	fs.BoolVar(&o.authgateMetrics, "authgate-metrics", true, "authgate serves Prometheus metrics (metrics.listen), from which the harness reads its allocations per request (false: no metrics, allocations n/a)")
 	fs.StringVar(&o.out, "out", "", "also write the results as markdown to this file")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (configs, logs, stores)")
 	if err := fs.Parse(args); err != nil {
@@ -302,12 +306,17 @@ func (b *bench) startServers(ctx context.Context) error {
 		}
 		b.cands = append(b.cands, c)
 	}
-	if has(candBare) {
-		c, err := startBareProxy(ctx, b.l, filepath.Join(b.dir, "bareproxy"), b.up)
+	for _, name := range []string{candBare, candBareTuned} {
+		if !has(name) {
+			continue
+		}
+		c, err := startBareProxy(ctx, b.l, filepath.Join(b.dir, "bareproxy"), b.up, name)
+		if c != nil {
+			b.cands = append(b.cands, c)
+		}
 		if err != nil {
 			return err
 		}
-		b.cands = append(b.cands, c)
 	}
 	if has(candRedis) {
 		if b.rds, err = startRedis(ctx, b.l, b.tools.redisServer, b.o.redisAOF); err != nil {
@@ -367,7 +376,7 @@ func (b *bench) startServers(ctx context.Context) error {
 // users, starts it and signs the benchmark user in for wrk's cookie. A
 // candidate that started is returned even with an error, to be stopped.
 func (b *bench) startAuthgate(ctx context.Context, name, driver string, rds *redisServer, gcPercent int, users []string) (*candidate, error) {
-	ag, port, err := newAuthgate(b.dir, filepath.Join(b.dir, "authgate"), name, driver, b.up, rds, b.o.logLevel, gcPercent)
+	ag, port, err := newAuthgate(b.dir, filepath.Join(b.dir, "authgate"), name, driver, b.up, rds, b.o.logLevel, gcPercent, b.o.authgateMetrics)
 	if err != nil {
 		return nil, err
 	}
@@ -380,7 +389,7 @@ func (b *bench) startAuthgate(ctx context.Context, name, driver string, rds *red
 	}
 	c, err := ag.start(ctx, b.l, name, port)
 	if err != nil {
-		return nil, err
+		return c, err
 	}
 	br := newBrowser("http://" + c.addr)
 	t, err := br.signIn(ctx, ag.users[benchUser], b.up.body)

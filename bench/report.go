@@ -81,7 +81,7 @@ func (b *bench) report() error {
 		pin, b.o.connections, rounds, b.o.bodySize)
 
 	sums := map[string]summary{}
-	main := table{head: []string{"candidate", "req/s (median)", "req/s range", "p50 ms", "p99 ms", "CPU µs/req", "new upstream conns / 1k req", "RSS MiB", "peak RSS MiB (since start, sign-ins included)"}}
+	main := table{head: []string{"candidate", "req/s (median)", "req/s range", "p50 ms", "p99 ms", "CPU µs/req", "alloc B/req", "allocs/req", "new upstream conns / 1k req", "RSS MiB", "peak RSS MiB (since start, sign-ins included)"}}
 	for _, c := range b.cands {
 		s := summarize(c.name, b.rounds[c.name])
 		sums[c.name] = s
@@ -89,11 +89,17 @@ func (b *bench) report() error {
 		if c.name == candRedis {
 			cpu += " (gateway " + f1(b.cpuShare(c.name, 0)) + " + redis " + f1(b.cpuShare(c.name, 1)) + ")"
 		}
-		main.add(c.name, f0(s.rps), f0(s.rpsMin)+"–"+f0(s.rpsMax), f2(s.p50US/1000), f2(s.p99US/1000), cpu, f2(s.connsPer1k), mib(s.rssKB), mib(s.hwmKB))
+		allocB, allocs := "n/a", "n/a"
+		if s.hasAlloc {
+			allocB, allocs = f0(s.allocB), f1(s.allocs)
+		}
+		main.add(c.name, f0(s.rps), f0(s.rpsMin)+"–"+f0(s.rpsMax), f2(s.p50US/1000), f2(s.p99US/1000), cpu, allocB, allocs, f2(s.connsPer1k), mib(s.rssKB), mib(s.hwmKB))
 	}
 	if b.o.rounds > 0 {
 		sb.WriteString("## Authenticated proxied GET (wrk)\n\n")
 		main.write(&sb)
+		sb.WriteString("alloc B/req and allocs/req: heap bytes and objects the whole process allocated over each measured run (read from the process itself before and after it, less one reading's own cost), divided by the completed requests; medians over rounds. nginx is not a Go process: n/a.\n\n")
+		b.writeRelative(&sb, sums)
 	} else {
 		sums = map[string]summary{}
 	}
@@ -105,6 +111,9 @@ func (b *bench) report() error {
 	}
 	if len(targets) > 0 {
 		sb.WriteString("## Targets (issue 7)\n\n")
+		if _, ok := sums[candBare]; ok {
+			sb.WriteString("Ratios to the bare proxy are against `bare-proxy`, the plain `httputil.NewSingleHostReverseProxy` (see Set-up), not `bare-proxy-tuned`.\n\n")
+		}
 		tt.write(&sb)
 	}
 	b.writeExtras(&sb)
@@ -160,6 +169,7 @@ func (b *bench) targets(sums map[string]summary) []target {
 	for _, ag := range []string{candRedis, candEmbedded} {
 		ratio(ag, candNginx, 0.75)
 	}
+	// Against the plain bare proxy: what a Go user would write instead.
 	for _, ag := range []string{candRedis, candEmbedded} {
 		ratio(ag, candBare, 0.95)
 	}
@@ -205,6 +215,41 @@ func (b *bench) targets(sums map[string]summary) []target {
 		out = append(out, target{r.name + " authenticated req/s during the flood / before", f2(v), "≥ 0.50", res})
 	}
 	return out
+}
+
+// writeRelative compares every candidate with the plain bare proxy
+// (candBare): req/s, CPU and allocations per request, as ratios of the
+// medians, with the spread of the req/s and CPU ratios round by round.
+func (b *bench) writeRelative(sb *strings.Builder, sums map[string]summary) {
+	base, ok := sums[candBare]
+	if !ok || base.rps == 0 || base.cpuUS == 0 {
+		return
+	}
+	spread := func(v []float64) string {
+		if len(v) < 2 {
+			return ""
+		}
+		return " (rounds " + f2(minF(v)) + "–" + f2(maxF(v)) + ")"
+	}
+	t := table{head: []string{"candidate", "req/s ×", "CPU µs/req ×", "alloc B/req ×", "allocs/req ×"}}
+	for _, c := range b.cands {
+		s, ok := sums[c.name]
+		if !ok || c.name == candBare {
+			continue
+		}
+		rps := f2(s.rps/base.rps) + spread(pairedRatios(b.rounds[c.name], b.rounds[candBare]))
+		cpu := f2(s.cpuUS/base.cpuUS) + spread(pairedRatiosOf(b.rounds[c.name], b.rounds[candBare], func(r roundResult) float64 { return r.cpuUSPerRq }))
+		allocB, allocs := "n/a", "n/a"
+		if s.hasAlloc && base.hasAlloc && base.allocB > 0 && base.allocs > 0 {
+			allocB, allocs = f2(s.allocB/base.allocB), f2(s.allocs/base.allocs)
+		}
+		t.add(c.name, rps, cpu, allocB, allocs)
+	}
+	if len(t.rows) == 0 {
+		return
+	}
+	sb.WriteString("## Relative to bare-proxy (the plain `httputil.NewSingleHostReverseProxy`)\n\n")
+	t.write(sb)
 }
 
 func minF(v []float64) float64 {
@@ -300,10 +345,16 @@ func (b *bench) writeNotes(sb *strings.Builder) {
 	sb.WriteString("## Set-up\n\n")
 	fmt.Fprintf(sb, "- nginx: plain reverse proxy, `worker_processes %s`, upstream `keepalive 1024` with HTTP/1.1, X-Forwarded-* set, %s.\n",
 		map[bool]string{true: "1", false: "auto"}[b.o.pin], accessLog)
-	sb.WriteString("- bare-proxy (`bench/bareproxy`): `httputil.ReverseProxy` with authgate's Transport settings (1,024 idle connections per host, 4,096 in all, 90 s idle timeout), its 16 KiB `BufferPool` and the default `FlushInterval` (streamed responses flushed at once); X-Forwarded-* set, no log, no checks.\n")
-	fmt.Fprintf(sb, "- authgate: `two_factor.mode: on`, one route with `policy: two_factor` and `allow.groups`, the user enrolled through the real sign-in pages; log level `%s`, JSON to a file; `trusted_proxies: [127.0.0.1]`; every other key at its default (argon2id 64 MiB × 3, one hash per CPU, regulation 5 failures / 5 min).\n", b.o.logLevel)
+	sb.WriteString("- bare-proxy (`bench/bareproxy -style plain`, the baseline of every ratio to the bare proxy): what a Go user writes, `httputil.NewSingleHostReverseProxy(target)` (its Director adds X-Forwarded-For only) with a clone of `http.DefaultTransport` whose `MaxIdleConnsPerHost` is 1,024, a 16 KiB `sync.Pool` `BufferPool`, the default `FlushInterval`; no log, no checks.\n")
+	sb.WriteString("- bare-proxy-tuned (`bench/bareproxy -style tuned`): authgate's own proxy settings without authgate: its Transport (1,024 idle connections per host, 4,096 in all, 90 s idle timeout, 10 s dial, 2 min response header timeout, no environment proxy), the same `BufferPool` and `FlushInterval`, and a `Rewrite` that rebuilds X-Forwarded-For/-Host/-Proto (`SetXForwarded`) and sends the upstream's Host.\n")
+	metrics := "`metrics.listen` on a loopback port (the proxied requests are counted and timed in its metrics; the harness reads `go_memstats_alloc_bytes_total` and `go_memstats_mallocs_total` from it)"
+	if !b.o.authgateMetrics {
+		metrics = "no metrics (`-authgate-metrics=false`: allocations n/a)"
+	}
+	fmt.Fprintf(sb, "- authgate: `two_factor.mode: on`, one route with `policy: two_factor` and `allow.groups`, the user enrolled through the real sign-in pages; log level `%s`, JSON to a file; `trusted_proxies: [127.0.0.1]`; %s; every other key at its default (argon2id 64 MiB × 3, one hash per CPU, regulation 5 failures / 5 min).\n", b.o.logLevel, metrics)
 	fmt.Fprintf(sb, "- redis-server: the harness's own, on a free port, %s; its CPU time counts towards authgate-redis.\n", aof)
 	sb.WriteString("- CPU µs/req: utime+stime of the proxy's processes (nginx: master and worker) from /proc/PID/stat over the measured wrk run, divided by wrk's completed requests. New upstream connections: the upstream's count of accepted connections over the same run.\n")
+	sb.WriteString("- alloc B/req, allocs/req: the Go process's cumulative heap allocations (runtime/metrics `/gc/heap/allocs:bytes`, and `/gc/heap/allocs:objects` + `/gc/heap/tiny/allocs:objects` = `MemStats.Mallocs`), read before and after the measured wrk run from the process itself (bareproxy: its `-stats` listener; authgate: its Prometheus metrics), less one reading's own cost (two readings back to back before the run), divided by wrk's completed requests. Everything the process allocates in the window counts (background work too); redis-server's memory is not included.\n")
 	sb.WriteString("- Checks: before each run a request with the session cookie must get the upstream's 200 and exact body; after it wrk must report no status >= 400 and no socket error, and its byte count must equal whole upstream answers (a redirect to the login page would be far smaller); then a short wrk run checks the status and body length of every response.\n")
 	sb.WriteString("- On two cores the load generators share CPU 1: during the flood the flood client and wrk compete for it.\n")
 }

@@ -17,6 +17,12 @@ type roundResult struct {
 	newConns   int64
 	rssKB      int64
 	hwmKB      int64
+	// alloc is what the process allocated over the wrk run (hasAlloc:
+	// read from a Go candidate); allocBPerRq and allocsPerRq per
+	// completed request.
+	hasAlloc                 bool
+	alloc                    allocWindow
+	allocBPerRq, allocsPerRq float64
 }
 
 func (r roundResult) connsPer1k() float64 {
@@ -30,6 +36,18 @@ func (b *bench) measure(ctx context.Context, c *candidate, round int, d time.Dur
 	res := roundResult{round: round}
 	if err := verify(c, b.up.body); err != nil {
 		return res, err
+	}
+	// Two allocation readings back to back: the second starts the window,
+	// their difference is what one reading costs the process (subtracted).
+	var a0, a1, a2 allocTotals
+	if c.alloc != nil {
+		var err error
+		if a0, err = c.alloc.read(); err != nil {
+			return res, c.main.failure(err)
+		}
+		if a1, err = c.alloc.read(); err != nil {
+			return res, c.main.failure(err)
+		}
 	}
 	t0, err := c.cpuTicks()
 	if err != nil {
@@ -51,6 +69,11 @@ func (b *bench) measure(ctx context.Context, c *candidate, round int, d time.Dur
 	if err != nil {
 		return res, err
 	}
+	if c.alloc != nil {
+		if a2, err = c.alloc.read(); err != nil {
+			return res, c.main.failure(err)
+		}
+	}
 	res.rssKB, res.hwmKB, err = memKB(c.main.pid())
 	if err != nil {
 		return res, c.main.failure(err)
@@ -71,6 +94,12 @@ func (b *bench) measure(ctx context.Context, c *candidate, round int, d time.Dur
 	}
 	res.cpuUSPerRq = float64(res.cpuTicks) * 1e6 / float64(b.ticksPerSec) / float64(w.Requests)
 	res.newConns = s1.NewConns - s0.NewConns
+	if c.alloc != nil {
+		res.hasAlloc = true
+		res.alloc = newAllocWindow(a0, a1, a2)
+		res.allocBPerRq = res.alloc.bytes / float64(w.Requests)
+		res.allocsPerRq = res.alloc.objects / float64(w.Requests)
+	}
 	return res, nil
 }
 
@@ -97,8 +126,13 @@ func (b *bench) runRounds(ctx context.Context) error {
 				return fmt.Errorf("round %d: %w", round, err)
 			}
 			b.rounds[c.name] = append(b.rounds[c.name], r)
-			b.logf("round %d/%d %-18s %8.0f req/s  p50 %5.2f ms  p99 %5.2f ms  %6.1f µs CPU/req  %5.2f upstream conns/1k",
-				round, b.o.rounds, c.name, r.wrk.rps(), ms(r.wrk.P50US), ms(r.wrk.P99US), r.cpuUSPerRq, r.connsPer1k())
+			alloc := ""
+			if r.hasAlloc {
+				alloc = fmt.Sprintf("  %6.0f alloc B/req  %5.1f allocs/req (one reading: %.0f B, %.0f objects)",
+					r.allocBPerRq, r.allocsPerRq, r.alloc.scrapeBytes, r.alloc.scrapeObjs)
+			}
+			b.logf("round %d/%d %-18s %8.0f req/s  p50 %5.2f ms  p99 %5.2f ms  %6.1f µs CPU/req  %5.2f upstream conns/1k%s",
+				round, b.o.rounds, c.name, r.wrk.rps(), ms(r.wrk.P50US), ms(r.wrk.P99US), r.cpuUSPerRq, r.connsPer1k(), alloc)
 		}
 	}
 	return nil
@@ -114,6 +148,10 @@ type summary struct {
 	connsPer1k           float64 // over all rounds
 	rssKB, hwmKB         int64   // largest seen after a round
 	requests, totalConns int64
+	// hasAlloc: every round has allocations; allocB and allocs per
+	// request are medians over rounds.
+	hasAlloc       bool
+	allocB, allocs float64
 }
 
 func summarize(name string, rs []roundResult) summary {
@@ -121,8 +159,12 @@ func summarize(name string, rs []roundResult) summary {
 	if len(rs) == 0 {
 		return s
 	}
-	var rps, p50, p99, cpu []float64
+	var rps, p50, p99, cpu, allocB, allocs []float64
+	s.hasAlloc = true
 	for _, r := range rs {
+		s.hasAlloc = s.hasAlloc && r.hasAlloc
+		allocB = append(allocB, r.allocBPerRq)
+		allocs = append(allocs, r.allocsPerRq)
 		rps = append(rps, r.wrk.rps())
 		p50 = append(p50, float64(r.wrk.P50US))
 		p99 = append(p99, float64(r.wrk.P99US))
@@ -135,16 +177,24 @@ func summarize(name string, rs []roundResult) summary {
 	s.rps, s.rpsMin, s.rpsMax = median(rps), slices.Min(rps), slices.Max(rps)
 	s.p50US, s.p99US, s.cpuUS = median(p50), median(p99), median(cpu)
 	s.connsPer1k = float64(s.totalConns) * 1000 / float64(s.requests)
+	if s.hasAlloc {
+		s.allocB, s.allocs = median(allocB), median(allocs)
+	}
 	return s
 }
 
 // pairedRatios returns a/b of req/s per round (both measured in the same
 // round, moments apart), for the spread of a ratio.
 func pairedRatios(a, b []roundResult) []float64 {
+	return pairedRatiosOf(a, b, func(r roundResult) float64 { return r.wrk.rps() })
+}
+
+// pairedRatiosOf returns a/b of one value per round.
+func pairedRatiosOf(a, b []roundResult, v func(roundResult) float64) []float64 {
 	var out []float64
 	for i := range min(len(a), len(b)) {
-		if rb := b[i].wrk.rps(); rb > 0 {
-			out = append(out, a[i].wrk.rps()/rb)
+		if vb := v(b[i]); vb > 0 {
+			out = append(out, v(a[i])/vb)
 		}
 	}
 	return out

@@ -71,18 +71,35 @@ func (u *upstreamServer) stats() (upstreamStats, error) {
 
 var statsClient = &http.Client{Timeout: 5 * time.Second}
 
-// startBareProxy runs bench/bareproxy in front of the upstream.
-func startBareProxy(ctx context.Context, l *launcher, bin string, up *upstreamServer) (*candidate, error) {
-	p, err := l.start("bare", serverCPU, nil, nil, bin, "-upstream", "http://"+up.addr)
+// startBareProxy runs bench/bareproxy in front of the upstream: candBare
+// with -style plain, candBareTuned with -style tuned, both with the
+// allocation stats listener. A process that started is returned even with
+// an error, to be stopped.
+func startBareProxy(ctx context.Context, l *launcher, bin string, up *upstreamServer, name string) (*candidate, error) {
+	style := "plain"
+	if name == candBareTuned {
+		style = "tuned"
+	}
+	p, err := l.start(name, serverCPU, nil, nil, bin, "-upstream", "http://"+up.addr, "-style", style, "-stats", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
+	c := &candidate{name: name, main: p, cpuProcs: []*proc{p}}
 	line, err := p.waitLine(ctx, "listening ", 10*time.Second)
 	if err != nil {
-		return nil, err
+		return c, err
 	}
-	addr := strings.TrimPrefix(line, "listening ")
-	return &candidate{name: candBare, addr: addr, main: p, cpuProcs: []*proc{p}}, nil
+	c.addr = strings.TrimPrefix(line, "listening ")
+	// Printed before the listening line.
+	line, err = p.waitLine(ctx, "stats ", time.Second)
+	if err != nil {
+		return c, err
+	}
+	c.alloc = &allocSource{url: "http://" + strings.TrimPrefix(line, "stats ") + "/stats"}
+	if _, err := c.alloc.read(); err != nil {
+		return c, p.failure(err)
+	}
+	return c, nil
 }
 
 var nginxConf = template.Must(template.New("nginx").Parse(`# Written by the authgate benchmark: nginx as a plain reverse proxy.

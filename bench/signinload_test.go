@@ -13,7 +13,7 @@ func TestAuthgateConfigSetsGCPercentOnlyWhenAsked(t *testing.T) {
 	up := &upstreamServer{addr: "127.0.0.1:9"}
 	for _, tc := range []struct{ set, want int }{{0, config.DefaultGCPercent}, {100, 100}} {
 		dir := t.TempDir()
-		ag, _, err := newAuthgate(dir, "authgate", "authgate-x", "embedded", up, nil, "info", tc.set)
+		ag, _, err := newAuthgate(dir, "authgate", "authgate-x", "embedded", up, nil, "info", tc.set, tc.set == 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -24,6 +24,9 @@ func TestAuthgateConfigSetsGCPercentOnlyWhenAsked(t *testing.T) {
 		}
 		if c.Server.GCPercent != tc.want {
 			t.Errorf("gc_percent %d written: loaded %d, want %d", tc.set, c.Server.GCPercent, tc.want)
+		}
+		if c.Metrics.Listen != ag.metricsAddr || (ag.metricsAddr != "") != (tc.set == 0) {
+			t.Errorf("metrics.listen loaded %q, written %q", c.Metrics.Listen, ag.metricsAddr)
 		}
 	}
 }

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParsePromAllocs(t *testing.T) {
+	text := `# HELP go_memstats_alloc_bytes_total Total number of bytes allocated in heap until now.
+# TYPE go_memstats_alloc_bytes_total counter
+go_memstats_alloc_bytes_total 1.234567891e+09
+go_memstats_alloc_bytes 4.5e+06
+# TYPE go_memstats_mallocs_total counter
+go_memstats_mallocs_total 987654
+go_memstats_frees_total 900000
+`
+	got, err := parsePromAllocs(strings.NewReader(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.bytes != 1234567891 || got.objects != 987654 {
+		t.Fatalf("got %+v", got)
+	}
+	if _, err := parsePromAllocs(strings.NewReader("go_memstats_alloc_bytes_total 1\n")); err == nil {
+		t.Fatal("missing mallocs_total accepted")
+	}
+}
+
+func TestParseRuntimeAllocsCountsTinyAllocations(t *testing.T) {
+	got, err := parseRuntimeAllocs(strings.NewReader(`{"/gc/heap/allocs:bytes":1000,"/gc/heap/allocs:objects":10,"/gc/heap/tiny/allocs:objects":5}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.bytes != 1000 || got.objects != 15 {
+		t.Fatalf("got %+v", got)
+	}
+	if _, err := parseRuntimeAllocs(strings.NewReader(`{"/gc/heap/allocs:bytes":1000}`)); err == nil {
+		t.Fatal("missing objects accepted")
+	}
+}
+
+func TestAllocWindowSubtractsOneReading(t *testing.T) {
+	w := newAllocWindow(allocTotals{1000, 10}, allocTotals{1300, 13}, allocTotals{101300, 1013})
+	if w.scrapeBytes != 300 || w.scrapeObjs != 3 || w.bytes != 99700 || w.objects != 997 {
+		t.Fatalf("got %+v", w)
+	}
+}
+
+func TestBothBareProxiesAreCandidates(t *testing.T) {
+	o, err := parseOptions(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(o.candidates, ",") != "nginx,bare-proxy,bare-proxy-tuned,authgate-embedded,authgate-redis" {
+		t.Fatalf("default candidates %v", o.candidates)
+	}
+	if o, err = parseOptions([]string{"-candidates", "bare-proxy-tuned,bare-proxy"}); err != nil || strings.Join(o.candidates, ",") != "bare-proxy,bare-proxy-tuned" {
+		t.Fatalf("%v %v", o.candidates, err)
+	}
+}
