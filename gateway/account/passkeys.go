@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"time"
 
 	"github.com/authgate/authgate/gateway/audit"
 	"github.com/authgate/authgate/gateway/auth"
@@ -145,8 +144,7 @@ func (h *Handler) passkeyRemove(w http.ResponseWriter, r *http.Request, c auth.C
 		return
 	}
 	name := c.User.Passkeys[c.User.PasskeyIndex(id)].Name
-	now := h.now()
-	ns, u, ok := h.changeAndMoveOn(w, r, c, func(x *store.User) error {
+	ns, u, ok := h.removeSecondFactor(w, r, c, func(x *store.User) error {
 		i := x.PasskeyIndex(id)
 		if i < 0 {
 			return errNoPasskey
@@ -155,20 +153,8 @@ func (h *Handler) passkeyRemove(w http.ResponseWriter, r *http.Request, c auth.C
 		if len(x.Passkeys) == 0 {
 			x.Passkeys = nil
 		}
-		if !x.HasSecondFactor() {
-			x.RecoveryCodes = nil
-			x.RecoveryCodesAt = time.Time{}
-		}
-		x.UpdatedAt = now
 		return nil
-	}, func(s *store.Session, u store.User) {
-		s.PasskeyChallenge = nil
-		if !u.HasSecondFactor() {
-			s.TwoFactor = false
-			s.TwoFactorAt = time.Time{}
-			s.RecoveryCodesSealed = nil
-		}
-	})
+	}, func(s *store.Session) { s.PasskeyChallenge = nil })
 	if !ok {
 		return
 	}

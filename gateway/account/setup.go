@@ -198,6 +198,34 @@ func (h *Handler) addSecondFactor(w http.ResponseWriter, r *http.Request, c auth
 	return ns, u, nf, ok
 }
 
+// removeSecondFactor removes a second factor from the account (remove,
+// inside the atomic update of changeAndMoveOn) and moves this session
+// on (upd adjusts it further). When no second factor is left the
+// recovery codes go too (they stand in for one), and the session no
+// longer counts as having passed one; with another factor left they
+// serve that one and the session keeps its state.
+func (h *Handler) removeSecondFactor(w http.ResponseWriter, r *http.Request, c auth.Current, remove func(*store.User) error, upd func(*store.Session)) (store.Session, store.User, bool) {
+	now := h.now()
+	return h.changeAndMoveOn(w, r, c, func(x *store.User) error {
+		if err := remove(x); err != nil {
+			return err
+		}
+		if !x.HasSecondFactor() {
+			x.RecoveryCodes = nil
+			x.RecoveryCodesAt = time.Time{}
+		}
+		x.UpdatedAt = now
+		return nil
+	}, func(s *store.Session, u store.User) {
+		upd(s)
+		if !u.HasSecondFactor() {
+			s.TwoFactor = false
+			s.TwoFactorAt = time.Time{}
+			s.RecoveryCodesSealed = nil
+		}
+	})
+}
+
 // showFirstCodes ends an action that added a second factor: the first
 // recovery codes, shown once, when the account had none; else the
 // overview with the notice done.
@@ -240,7 +268,7 @@ func (h *Handler) remove(w http.ResponseWriter, r *http.Request, c auth.Current)
 	if !ok {
 		return
 	}
-	ns, _, ok := h.changeAndMoveOn(w, r, c, func(x *store.User) error {
+	ns, _, ok := h.removeSecondFactor(w, r, c, func(x *store.User) error {
 		if !x.HasTOTP() {
 			return errNoTOTP
 		}
@@ -248,22 +276,8 @@ func (h *Handler) remove(w http.ResponseWriter, r *http.Request, c auth.Current)
 		x.TOTPEnrolledAt = time.Time{}
 		x.TOTPLastUsedAt = time.Time{}
 		x.TOTPDriftSteps, x.DriftSeen = 0, nil
-		if len(x.Passkeys) == 0 {
-			// The codes stand in for a second factor; with none left
-			// they go too. With passkeys left they serve those.
-			x.RecoveryCodes = nil
-			x.RecoveryCodesAt = time.Time{}
-		}
-		x.UpdatedAt = h.now()
 		return nil
-	}, func(s *store.Session, u store.User) {
-		s.PendingTOTPSecret = nil
-		if !u.HasSecondFactor() {
-			s.TwoFactor = false
-			s.TwoFactorAt = time.Time{}
-			s.RecoveryCodesSealed = nil
-		}
-	})
+	}, func(s *store.Session) { s.PendingTOTPSecret = nil })
 	if !ok {
 		return
 	}
