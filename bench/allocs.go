@@ -16,6 +16,10 @@ import (
 // runtime.MemStats.Mallocs and client_golang's go_memstats_mallocs_total).
 type allocTotals struct {
 	bytes, objects float64
+	// hasCache: authgate's session cache counters were read too: its
+	// resets (every cause) and stalls since start.
+	hasCache                 bool
+	cacheResets, cacheStalls float64
 }
 
 // allocSource reads a Go candidate's allocation totals from the process
@@ -65,25 +69,19 @@ func parseRuntimeAllocs(r io.Reader) (allocTotals, error) {
 }
 
 // parsePromAllocs reads the two Go collector counters from a Prometheus
-// text exposition.
+// text exposition, and authgate's session cache counters when present
+// (resets summed over their causes).
 func parsePromAllocs(r io.Reader) (allocTotals, error) {
 	var t allocTotals
-	var seen int
+	var memstats int
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		name, val, ok := strings.Cut(sc.Text(), " ")
-		if !ok {
-			continue
-		}
-		var dst *float64
-		switch name {
-		case "go_memstats_alloc_bytes_total":
-			dst = &t.bytes
-		case "go_memstats_mallocs_total":
-			dst = &t.objects
-		default:
-			continue
+		wanted := name == "go_memstats_alloc_bytes_total" || name == "go_memstats_mallocs_total" ||
+			name == "authgate_cache_stalls_total" || strings.HasPrefix(name, "authgate_cache_resets_total{")
+		if !ok || !wanted {
+			continue // other series, comments; labels may hold spaces
 		}
 		f := strings.Fields(val) // value [timestamp]
 		if len(f) == 0 {
@@ -93,13 +91,24 @@ func parsePromAllocs(r io.Reader) (allocTotals, error) {
 		if err != nil {
 			return t, fmt.Errorf("%s: %w", name, err)
 		}
-		*dst = v
-		seen++
+		switch {
+		case name == "go_memstats_alloc_bytes_total":
+			t.bytes = v
+			memstats++
+		case name == "go_memstats_mallocs_total":
+			t.objects = v
+			memstats++
+		case strings.HasPrefix(name, "authgate_cache_resets_total{"):
+			t.cacheResets += v // one series per cause
+		case name == "authgate_cache_stalls_total":
+			t.hasCache = true
+			t.cacheStalls = v
+		}
 	}
 	if err := sc.Err(); err != nil {
 		return t, err
 	}
-	if seen != 2 {
+	if memstats != 2 {
 		return t, fmt.Errorf("go_memstats_alloc_bytes_total or go_memstats_mallocs_total missing from the metrics")
 	}
 	return t, nil

@@ -24,6 +24,21 @@ go_memstats_frees_total 900000
 	if _, err := parsePromAllocs(strings.NewReader("go_memstats_alloc_bytes_total 1\n")); err == nil {
 		t.Fatal("missing mallocs_total accepted")
 	}
+	if got.hasCache {
+		t.Fatal("cache counters read from an exposition without them")
+	}
+	withCache := text + `authgate_route_requests_total{route="my panel"} 12
+authgate_cache_resets_total{cause="subscribed"} 1
+authgate_cache_resets_total{cause="silent"} 2
+authgate_cache_stalls_total 7
+`
+	got, err = parsePromAllocs(strings.NewReader(withCache))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.hasCache || got.cacheResets != 3 || got.cacheStalls != 7 {
+		t.Fatalf("cache counters %+v", got)
+	}
 }
 
 func TestParseRuntimeAllocsCountsTinyAllocations(t *testing.T) {
@@ -40,7 +55,7 @@ func TestParseRuntimeAllocsCountsTinyAllocations(t *testing.T) {
 }
 
 func TestAllocWindowSubtractsOneReading(t *testing.T) {
-	w := newAllocWindow(allocTotals{1000, 10}, allocTotals{1300, 13}, allocTotals{101300, 1013})
+	w := newAllocWindow(allocTotals{bytes: 1000, objects: 10}, allocTotals{bytes: 1300, objects: 13}, allocTotals{bytes: 101300, objects: 1013})
 	if w.scrapeBytes != 300 || w.scrapeObjs != 3 || w.bytes != 99700 || w.objects != 997 {
 		t.Fatalf("got %+v", w)
 	}

@@ -81,7 +81,7 @@ func (b *bench) report() error {
 		pin, b.o.connections, rounds, b.o.bodySize)
 
 	sums := map[string]summary{}
-	main := table{head: []string{"candidate", "req/s (median)", "req/s range", "p50 ms", "p99 ms", "CPU µs/req", "alloc B/req", "allocs/req", "new upstream conns / 1k req", "RSS MiB", "peak RSS MiB (since start, sign-ins included)"}}
+	main := table{head: []string{"candidate", "req/s (median)", "req/s range", "p50 ms", "p99 ms", "CPU µs/req", "alloc B/req", "allocs/req", "cache resets/min (stalls/min)", "new upstream conns / 1k req", "RSS MiB", "peak RSS MiB (since start, sign-ins included)"}}
 	for _, c := range b.cands {
 		s := summarize(c.name, b.rounds[c.name])
 		sums[c.name] = s
@@ -93,12 +93,16 @@ func (b *bench) report() error {
 		if s.hasAlloc {
 			allocB, allocs = f0(s.allocB), f1(s.allocs)
 		}
-		main.add(c.name, f0(s.rps), f0(s.rpsMin)+"–"+f0(s.rpsMax), f2(s.p50US/1000), f2(s.p99US/1000), cpu, allocB, allocs, f2(s.connsPer1k), mib(s.rssKB), mib(s.hwmKB))
+		cacheCol := "n/a"
+		if s.hasCache {
+			cacheCol = f1(s.cacheResetsPerMin) + " (" + f1(s.cacheStallsPerMin) + ")"
+		}
+		main.add(c.name, f0(s.rps), f0(s.rpsMin)+"–"+f0(s.rpsMax), f2(s.p50US/1000), f2(s.p99US/1000), cpu, allocB, allocs, cacheCol, f2(s.connsPer1k), mib(s.rssKB), mib(s.hwmKB))
 	}
 	if b.o.rounds > 0 {
 		sb.WriteString("## Authenticated proxied GET (wrk)\n\n")
 		main.write(&sb)
-		sb.WriteString("alloc B/req and allocs/req: heap bytes and objects the whole process allocated over each measured run (read from the process itself before and after it, less one reading's own cost), divided by the completed requests; medians over rounds. nginx is not a Go process: n/a.\n\n")
+		sb.WriteString("alloc B/req and allocs/req: heap bytes and objects the whole process allocated over each measured run (read from the process itself before and after it, less one reading's own cost), divided by the completed requests; medians over rounds. nginx is not a Go process: n/a. cache resets/min (stalls/min): authgate's session cache emptied (authgate_cache_resets_total, every cause) and paused (authgate_cache_stalls_total) per minute of measured load, over all rounds; 0 expected while Redis is healthy (the embedded store's cache never resets).\n\n")
 		b.writeRelative(&sb, sums)
 	} else {
 		sums = map[string]summary{}

@@ -23,6 +23,10 @@ type roundResult struct {
 	hasAlloc                 bool
 	alloc                    allocWindow
 	allocBPerRq, allocsPerRq float64
+	// hasCache: authgate's session cache resets and stalls over the run
+	// were read (with the allocations).
+	hasCache                 bool
+	cacheResets, cacheStalls float64
 }
 
 func (r roundResult) connsPer1k() float64 {
@@ -99,6 +103,11 @@ func (b *bench) measure(ctx context.Context, c *candidate, round int, d time.Dur
 		res.alloc = newAllocWindow(a0, a1, a2)
 		res.allocBPerRq = res.alloc.bytes / float64(w.Requests)
 		res.allocsPerRq = res.alloc.objects / float64(w.Requests)
+		if a1.hasCache && a2.hasCache {
+			res.hasCache = true
+			res.cacheResets = a2.cacheResets - a1.cacheResets
+			res.cacheStalls = a2.cacheStalls - a1.cacheStalls
+		}
 	}
 	return res, nil
 }
@@ -152,6 +161,10 @@ type summary struct {
 	// request are medians over rounds.
 	hasAlloc       bool
 	allocB, allocs float64
+	// hasCache: every round read the session cache's counters; resets
+	// and stalls per minute of load over all rounds.
+	hasCache                             bool
+	cacheResetsPerMin, cacheStallsPerMin float64
 }
 
 func summarize(name string, rs []roundResult) summary {
@@ -161,7 +174,13 @@ func summarize(name string, rs []roundResult) summary {
 	}
 	var rps, p50, p99, cpu, allocB, allocs []float64
 	s.hasAlloc = true
+	s.hasCache = true
+	var resets, stalls, minutes float64
 	for _, r := range rs {
+		s.hasCache = s.hasCache && r.hasCache
+		resets += r.cacheResets
+		stalls += r.cacheStalls
+		minutes += time.Duration(r.wrk.DurationUS * int64(time.Microsecond)).Minutes()
 		s.hasAlloc = s.hasAlloc && r.hasAlloc
 		allocB = append(allocB, r.allocBPerRq)
 		allocs = append(allocs, r.allocsPerRq)
@@ -179,6 +198,9 @@ func summarize(name string, rs []roundResult) summary {
 	s.connsPer1k = float64(s.totalConns) * 1000 / float64(s.requests)
 	if s.hasAlloc {
 		s.allocB, s.allocs = median(allocB), median(allocs)
+	}
+	if s.hasCache && minutes > 0 {
+		s.cacheResetsPerMin, s.cacheStallsPerMin = resets/minutes, stalls/minutes
 	}
 	return s
 }
