@@ -7,10 +7,12 @@ import (
 	"image/color"
 	"image/png"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -132,8 +134,22 @@ func TestBrowserChangedPages(t *testing.T) {
 		chromedp.WaitVisible(chromedp.ID("audit-filter")),
 		chromedp.SendKeys(chromedp.ID("audit-user"), "alice"),
 		chromedp.Submit(chromedp.ID("audit-user")),
-		chromedp.WaitVisible(chromedp.ID("audit")),
 	)
+	// The unfiltered page has the table too: wait for the filtered one
+	// (reading the rows at once could read the page before the submit).
+	if p := root.waitPath("filtered audit", "/.authgate/admin/audit"); p.Query().Get("user") != "alice" {
+		deadline := time.Now().Add(storyStepTimeout)
+		for {
+			if u, err := url.Parse(root.location()); err == nil && u.Query().Get("user") == "alice" {
+				break
+			}
+			if time.Now().After(deadline) {
+				root.fail("filtered audit", fmt.Errorf("not filtered by alice: %s", root.location()))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	root.do("filtered audit table", chromedp.WaitVisible(chromedp.ID("audit")))
 	rows := root.rows("audit rows", "#audit")
 	if len(rows) == 0 {
 		root.fail("audit rows", fmt.Errorf("no event for alice"))
