@@ -2,7 +2,6 @@ package account
 
 import (
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"net/http"
 
@@ -11,6 +10,7 @@ import (
 	"github.com/authgate/authgate/gateway/passkey"
 	"github.com/authgate/authgate/gateway/settings"
 	"github.com/authgate/authgate/gateway/store"
+	"github.com/authgate/authgate/gateway/web"
 	"github.com/authgate/authgate/middleware"
 	"github.com/authgate/authgate/templates"
 )
@@ -21,7 +21,6 @@ const (
 	PathPasskeyBegin  = "/.authgate/account/passkeys/begin"
 	PathPasskeyAdd    = "/.authgate/account/passkeys/add"
 	PathPasskeyRemove = "/.authgate/account/passkeys/remove"
-	maxPasskeyAnswer  = 16 << 10
 )
 
 // Public messages of the passkey actions.
@@ -48,33 +47,32 @@ var errNoPasskey = errors.New("account: no such passkey")
 // any valid session). The challenge goes into the session.
 func (h *Handler) passkeyBegin(w http.ResponseWriter, r *http.Request, c auth.Current) {
 	if h.d.Passkeys == nil {
-		jsonError(w, http.StatusNotFound, msgPasskeyUnavailable, "")
+		web.JSONError(w, http.StatusNotFound, msgPasskeyUnavailable, "")
 		return
 	}
 	if loc := auth.SecondFactorOwed(c, PathOverview); loc != "" && c.User.HasSecondFactor() {
-		jsonError(w, http.StatusForbidden, "Confirm your second factor first.", loc)
+		web.JSONError(w, http.StatusForbidden, "Confirm your second factor first.", loc)
 		return
 	}
 	name, ok := passkey.CleanName(r.PostForm.Get("name"))
 	if !ok {
-		jsonError(w, http.StatusBadRequest, msgPasskeyName, "")
+		web.JSONError(w, http.StatusBadRequest, msgPasskeyName, "")
 		return
 	}
 	b, err := h.d.Passkeys.BeginRegistration(c.User, name)
 	if err != nil {
 		h.log(r).Error().Err(err).Str("user", c.User.Name).Msg("account: passkey registration not started")
-		jsonError(w, http.StatusServiceUnavailable, msgUnavailable, "")
+		web.JSONError(w, http.StatusServiceUnavailable, msgUnavailable, "")
 		return
 	}
 	s := c.Session
 	s.PasskeyChallenge = b.State
 	if err := h.d.SessionManager.Save(r.Context(), s); err != nil {
 		h.log(r).Warn().Err(err).Str("user", c.User.Name).Msg("account: passkey challenge not stored")
-		jsonError(w, http.StatusServiceUnavailable, msgUnavailable, "/.authgate/login")
+		web.JSONError(w, http.StatusServiceUnavailable, msgUnavailable, "/.authgate/login")
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(b.Options)
+	web.JSON(w, http.StatusOK, b.Options)
 }
 
 // passkeyAdd finishes a registration: the answer is checked against the
@@ -90,11 +88,7 @@ func (h *Handler) passkeyAdd(w http.ResponseWriter, r *http.Request, c auth.Curr
 	if c.User.HasSecondFactor() && h.needSecondFactor(w, r, c, PathOverview) {
 		return
 	}
-	answer := []byte(r.PostForm.Get("passkey"))
-	if len(answer) > maxPasskeyAnswer {
-		answer = nil
-	}
-	reg, err := h.d.Passkeys.FinishRegistration(c.User, c.Session.PasskeyChallenge, answer)
+	reg, err := h.d.Passkeys.FinishRegistration(c.User, c.Session.PasskeyChallenge, passkey.Answer(r.PostForm.Get("passkey")))
 	if err != nil {
 		h.log(r).Info().Err(err).Str("user", c.User.Name).Msg("account: passkey registration refused")
 		msg := msgPasskeyNotAdded
@@ -177,18 +171,6 @@ func passkeyRows(u store.User) []templates.AccountPasskey {
 }
 
 func quote(s string) string { return "\u201c" + s + "\u201d" }
-
-// jsonError answers a begin step that cannot start: a message for the
-// page and where to go instead (may be "").
-func jsonError(w http.ResponseWriter, status int, msg, redirect string) {
-	b, _ := json.Marshal(struct {
-		Error    string `json:"error"`
-		Redirect string `json:"redirect,omitempty"`
-	}{msg, redirect})
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
-}
 
 // allowScript lets the overview load passkey.js when it offers keys.
 func allowScript(w http.ResponseWriter, d *templates.AccountPage) {

@@ -51,6 +51,19 @@ const userIDLen = 32
 // MaxNameLen bounds a passkey's name, in bytes.
 const MaxNameLen = 64
 
+// MaxAnswerLen bounds a browser's answer (the JSON of its
+// PublicKeyCredential) that is looked at; a longer one counts as none.
+const MaxAnswerLen = 16 << 10
+
+// Answer returns the answer a form carried in its field, or nil when it
+// is longer than MaxAnswerLen.
+func Answer(field string) []byte {
+	if len(field) > MaxAnswerLen {
+		return nil
+	}
+	return []byte(field)
+}
+
 // CleanName checks a name a user gives a key: trimmed, 1..MaxNameLen
 // bytes of UTF-8, no control characters.
 func CleanName(s string) (string, bool) {

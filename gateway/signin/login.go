@@ -130,13 +130,7 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	// A new session id at every login; any session this browser had ends.
-	if _, old, err := h.d.Sessions.FromRequest(r, secure(r)); err == nil {
-		_ = h.d.Sessions.Destroy(ctx, old.IDHash)
-	}
-	c := client(r)
-	tmpl := store.Session{User: u.Name, Stage: store.StageFull, IP: c.IP.String(), UserAgent: truncate(r.UserAgent(), 256),
-		UserEpoch: u.AuthEpoch, Mode: vals.Mode}
+	tmpl := store.Session{User: u.Name, Stage: store.StageFull, UserEpoch: u.AuthEpoch, Mode: vals.Mode}
 	next := rd
 	if needsSecondFactor(vals.Mode, u) {
 		tmpl.Stage = store.StagePending
@@ -146,7 +140,7 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 			next = auth.EnrollPage
 		}
 	}
-	id, s, err := h.d.Sessions.Create(ctx, tmpl)
+	id, s, err := h.newSession(r, tmpl)
 	if err != nil {
 		h.log(r).Error().Err(err).Msg("login: session create failed")
 		h.attempt(factorPassword, resultError)
@@ -163,6 +157,18 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		h.decision(r, u.Name, "", "pending", "second_factor_owed")
 	}
 	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// newSession creates the session of a sign-in from tmpl, with the
+// client's address and browser: a new id at every sign-in, and any
+// session this browser had ends.
+func (h *Handler) newSession(r *http.Request, tmpl store.Session) (string, store.Session, error) {
+	if _, old, err := h.d.Sessions.FromRequest(r, secure(r)); err == nil {
+		_ = h.d.Sessions.Destroy(r.Context(), old.IDHash)
+	}
+	tmpl.IP = client(r).IP.String()
+	tmpl.UserAgent = truncate(r.UserAgent(), 256)
+	return h.d.Sessions.Create(r.Context(), tmpl)
 }
 
 // rehash upgrades an imported (bcrypt) or outdated hash to the current

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -15,6 +14,7 @@ import (
 	"github.com/authgate/authgate/gateway/auth"
 	"github.com/authgate/authgate/gateway/passkey"
 	"github.com/authgate/authgate/gateway/store"
+	"github.com/authgate/authgate/gateway/web"
 	"github.com/authgate/authgate/middleware"
 	"github.com/authgate/authgate/templates"
 )
@@ -29,7 +29,6 @@ const (
 	PasswordlessSignInPage  = "/.authgate/passkey/signin"
 	passkeyCookiePath       = "/.authgate/passkey/"
 	passkeyCookieName       = "authgate_passkey"
-	maxPasskeyAnswer        = 16 << 10
 	msgBadPasskey           = "The security key or passkey was not accepted."
 	msgPasskeyNotRegistered = "The security key or passkey could not be registered. Please try again."
 	msgPasskeyUnavailable   = "Passkeys cannot be used here."
@@ -55,7 +54,7 @@ type Passkeys interface {
 func (h *Handler) passkeyBegin(w http.ResponseWriter, r *http.Request) {
 	h.beginInSession(w, r, func(u store.User) (passkey.Begin, bool) {
 		if len(u.Passkeys) == 0 {
-			jsonError(w, http.StatusConflict, "No security key or passkey is registered to this account.", "")
+			web.JSONError(w, http.StatusConflict, "No security key or passkey is registered to this account.", "")
 			return passkey.Begin{}, false
 		}
 		return h.began(w, r, u, h.d.Passkeys.BeginLogin)
@@ -68,21 +67,21 @@ func (h *Handler) passkeyBegin(w http.ResponseWriter, r *http.Request) {
 // the session and sends the options to passkey.js.
 func (h *Handler) beginInSession(w http.ResponseWriter, r *http.Request, begin func(store.User) (passkey.Begin, bool)) {
 	if h.d.Passkeys == nil {
-		jsonError(w, http.StatusNotFound, msgPasskeyUnavailable, "")
+		web.JSONError(w, http.StatusNotFound, msgPasskeyUnavailable, "")
 		return
 	}
 	if err := r.ParseForm(); err != nil {
-		jsonError(w, http.StatusBadRequest, "The request could not be understood.", "")
+		web.JSONError(w, http.StatusBadRequest, "The request could not be understood.", "")
 		return
 	}
 	sg, err := h.d.Loader.SignedIn(r, secure(r))
 	if err != nil {
 		if !isNoSession(err) {
 			h.log(r).Error().Err(err).Msg("passkey: session unavailable")
-			jsonError(w, http.StatusServiceUnavailable, msgUnavailable, "")
+			web.JSONError(w, http.StatusServiceUnavailable, msgUnavailable, "")
 			return
 		}
-		jsonError(w, http.StatusUnauthorized, msgPasskeySessionExpire, auth.LoginPage)
+		web.JSONError(w, http.StatusUnauthorized, msgPasskeySessionExpire, auth.LoginPage)
 		return
 	}
 	b, ok := begin(sg.User)
@@ -93,14 +92,14 @@ func (h *Handler) beginInSession(w http.ResponseWriter, r *http.Request, begin f
 	s.PasskeyChallenge = b.State
 	if err := h.d.Sessions.Save(r.Context(), s); err != nil {
 		if isNoSession(err) {
-			jsonError(w, http.StatusUnauthorized, msgPasskeySessionExpire, auth.LoginPage)
+			web.JSONError(w, http.StatusUnauthorized, msgPasskeySessionExpire, auth.LoginPage)
 			return
 		}
 		h.log(r).Error().Err(err).Msg("passkey: challenge not stored")
-		jsonError(w, http.StatusServiceUnavailable, msgUnavailable, "")
+		web.JSONError(w, http.StatusServiceUnavailable, msgUnavailable, "")
 		return
 	}
-	writeJSON(w, http.StatusOK, b.Options)
+	web.JSON(w, http.StatusOK, b.Options)
 }
 
 // began runs one of the service's begin steps for u; a failure is
@@ -109,7 +108,7 @@ func (h *Handler) began(w http.ResponseWriter, r *http.Request, u store.User, be
 	b, err := begin(u)
 	if err != nil {
 		h.log(r).Error().Err(err).Str("user", u.Name).Msg("passkey: ceremony not started")
-		jsonError(w, http.StatusServiceUnavailable, msgUnavailable, "")
+		web.JSONError(w, http.StatusServiceUnavailable, msgUnavailable, "")
 		return passkey.Begin{}, false
 	}
 	return b, true
@@ -129,11 +128,7 @@ func (h *Handler) passkeySubmit(w http.ResponseWriter, r *http.Request) {
 		h.renderVerify(w, r, s, u, rd, msgPasskeyUnavailable, http.StatusBadRequest)
 		return
 	}
-	answer := []byte(r.PostForm.Get("passkey"))
-	if len(answer) > maxPasskeyAnswer {
-		answer = nil
-	}
-	use, err := h.d.Passkeys.FinishLogin(u, s.PasskeyChallenge, answer)
+	use, err := h.d.Passkeys.FinishLogin(u, s.PasskeyChallenge, passkey.Answer(r.PostForm.Get("passkey")))
 	if err != nil {
 		h.passkeyRefused(r, u.Name, err)
 		h.codeFailed(w, r, s, a, u, "passkey", rd, fmt.Errorf("%w: %w", errPasskeyRefused, err))
@@ -164,12 +159,12 @@ func (h *Handler) passkeySubmit(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) passkeyEnrollBegin(w http.ResponseWriter, r *http.Request) {
 	h.beginInSession(w, r, func(u store.User) (passkey.Begin, bool) {
 		if u.HasSecondFactor() {
-			jsonError(w, http.StatusConflict, "This account has a second factor already.", auth.VerifyPage)
+			web.JSONError(w, http.StatusConflict, "This account has a second factor already.", auth.VerifyPage)
 			return passkey.Begin{}, false
 		}
 		name, ok := passkey.CleanName(r.PostForm.Get("name"))
 		if !ok {
-			jsonError(w, http.StatusBadRequest, "Give the key a name of at most 64 characters.", "")
+			web.JSONError(w, http.StatusBadRequest, "Give the key a name of at most 64 characters.", "")
 			return passkey.Begin{}, false
 		}
 		return h.began(w, r, u, func(u store.User) (passkey.Begin, error) { return h.d.Passkeys.BeginRegistration(u, name) })
@@ -195,11 +190,7 @@ func (h *Handler) passkeyEnrollSubmit(w http.ResponseWriter, r *http.Request) {
 		h.renderEnroll(w, r, s, u.Name, rd, msgPasskeyUnavailable, http.StatusNotFound)
 		return
 	}
-	answer := []byte(r.PostForm.Get("passkey"))
-	if len(answer) > maxPasskeyAnswer {
-		answer = nil
-	}
-	reg, err := h.d.Passkeys.FinishRegistration(u, s.PasskeyChallenge, answer)
+	reg, err := h.d.Passkeys.FinishRegistration(u, s.PasskeyChallenge, passkey.Answer(r.PostForm.Get("passkey")))
 	if err != nil {
 		h.passkeyRefused(r, u.Name, err)
 		h.codeFailed(w, r, s, a, u, "enroll", rd, fmt.Errorf("%w: %w", errPasskeyRefused, err))
@@ -243,25 +234,32 @@ func (h *Handler) passkeyRefused(r *http.Request, user string, err error) {
 // store when answered.
 func (h *Handler) passwordlessBegin(w http.ResponseWriter, r *http.Request) {
 	if h.d.Passkeys == nil || !h.d.Passkeys.Passwordless() {
-		jsonError(w, http.StatusNotFound, msgPasskeyUnavailable, "")
+		web.JSONError(w, http.StatusNotFound, msgPasskeyUnavailable, "")
 		return
 	}
 	b, err := h.d.Passkeys.BeginPasswordless()
 	if err != nil {
 		h.log(r).Error().Err(err).Msg("passkey: begin passwordless failed")
-		jsonError(w, http.StatusServiceUnavailable, msgUnavailable, "")
+		web.JSONError(w, http.StatusServiceUnavailable, msgUnavailable, "")
 		return
 	}
 	http.SetCookie(w, h.passkeyCookie(r, b.State))
-	writeJSON(w, http.StatusOK, b.Options)
+	web.JSON(w, http.StatusOK, b.Options)
 }
 
-func (h *Handler) passkeyCookie(r *http.Request, state []byte) *http.Cookie {
-	c := &http.Cookie{Name: passkeyCookieName, Path: passkeyCookiePath, HttpOnly: true, SameSite: http.SameSiteStrictMode}
+// passkeyCookieNameFor is the passwordless ceremony cookie's name:
+// __Secure- over HTTPS.
+func passkeyCookieNameFor(r *http.Request) string {
 	if secure(r) {
-		c.Name = "__Secure-" + passkeyCookieName
-		c.Secure = true
+		return "__Secure-" + passkeyCookieName
 	}
+	return passkeyCookieName
+}
+
+// passkeyCookie is the passwordless ceremony cookie holding state; nil
+// state deletes it.
+func (h *Handler) passkeyCookie(r *http.Request, state []byte) *http.Cookie {
+	c := &http.Cookie{Name: passkeyCookieNameFor(r), Path: passkeyCookiePath, HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: secure(r)}
 	if state == nil {
 		c.MaxAge = -1
 		return c
@@ -293,15 +291,11 @@ func (h *Handler) passwordlessSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, h.passkeyCookie(r, nil)) // one answer per ceremony
 	var sealed []byte
-	if c, err := r.Cookie(h.passkeyCookie(r, []byte{0}).Name); err == nil {
+	if c, err := r.Cookie(passkeyCookieNameFor(r)); err == nil {
 		sealed = decodeState(c.Value)
 	}
-	answer := []byte(r.PostForm.Get("passkey"))
-	if len(answer) > maxPasskeyAnswer {
-		answer = nil
-	}
 	ctx := r.Context()
-	u, use, err := h.d.Passkeys.FinishPasswordless(ctx, sealed, answer, h.d.PasskeyOwner)
+	u, use, err := h.d.Passkeys.FinishPasswordless(ctx, sealed, passkey.Answer(r.PostForm.Get("passkey")), h.d.PasskeyOwner)
 	if err != nil && !errors.Is(err, passkey.ErrChallenge) && !errors.Is(err, passkey.ErrRefused) && !errors.Is(err, passkey.ErrCloned) {
 		_ = a.Cancel(ctx)
 		h.log(r).Error().Err(err).Msg("passwordless sign-in could not be checked")
@@ -338,12 +332,7 @@ func (h *Handler) passwordlessSubmit(w http.ResponseWriter, r *http.Request) {
 		page(http.StatusServiceUnavailable, msgUnavailable)
 		return
 	}
-	if _, old, err := h.d.Sessions.FromRequest(r, secure(r)); err == nil {
-		_ = h.d.Sessions.Destroy(ctx, old.IDHash)
-	}
-	c := client(r)
-	id, s, err := h.d.Sessions.Create(ctx, store.Session{User: u.Name, Stage: store.StageFull, TwoFactor: true,
-		IP: c.IP.String(), UserAgent: truncate(r.UserAgent(), 256), UserEpoch: u.AuthEpoch, Mode: vals.Mode})
+	id, s, err := h.newSession(r, store.Session{User: u.Name, Stage: store.StageFull, TwoFactor: true, UserEpoch: u.AuthEpoch, Mode: vals.Mode})
 	if err != nil {
 		h.log(r).Error().Err(err).Msg("passwordless: session create failed")
 		h.attempt(factorPasskey, resultError)
@@ -363,26 +352,8 @@ func (h *Handler) passwordlessSubmit(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) script(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-cache")
-	http.ServeContent(w, r, "passkey.js", time.Time{}, bytesReader(templates.PasskeyScript()))
+	http.ServeContent(w, r, "passkey.js", time.Time{}, bytes.NewReader(templates.PasskeyScript()))
 }
-
-func writeJSON(w http.ResponseWriter, status int, body []byte) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
-}
-
-// jsonError answers a begin step that cannot start: a message for the
-// page, and where to go instead (may be "").
-func jsonError(w http.ResponseWriter, status int, msg, redirect string) {
-	b, _ := json.Marshal(struct {
-		Error    string `json:"error"`
-		Redirect string `json:"redirect,omitempty"`
-	}{msg, redirect})
-	writeJSON(w, status, b)
-}
-
-func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
 
 func encodeState(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 

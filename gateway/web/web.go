@@ -4,6 +4,7 @@ package web
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
@@ -104,4 +105,23 @@ func (rd *Renderer) RenderError(w http.ResponseWriter, r *http.Request, err erro
 		// in again when needed).
 		BackURL: "/",
 	})
+}
+
+// JSON writes body (already JSON) with status: the answers the gateway's
+// script (passkey.js) reads.
+func JSON(w http.ResponseWriter, status int, body []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// JSONError answers a script's request that cannot go on:
+// {"error": msg, "redirect": redirect}, redirect omitted when "" (where
+// the page should go instead, e.g. to sign in again).
+func JSONError(w http.ResponseWriter, status int, msg, redirect string) {
+	b, _ := json.Marshal(struct {
+		Error    string `json:"error"`
+		Redirect string `json:"redirect,omitempty"`
+	}{msg, redirect})
+	JSON(w, status, b)
 }
