@@ -5,6 +5,8 @@ import (
 	"errors"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/authgate/authgate/gateway/store"
 )
 
@@ -22,6 +24,8 @@ import (
 func (m *Manager) WithoutTouch() *Manager {
 	q := *m
 	q.st = noTouch{m.st}
+	// Its "touches" write nothing: they must not stand in for m's.
+	q.touches = new(singleflight.Group)
 	return &q
 }
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/authgate/authgate/gateway/store"
 )
@@ -79,8 +80,11 @@ type Manager struct {
 	st        Store
 	// fresh re-reads past st's cache; nil when st does not cache.
 	fresh FreshStore
-	now   func() time.Time
-	rand  io.Reader
+	// touches lets one write refresh a session's LastSeenAt while the
+	// other requests that found it due wait for that write (see Get).
+	touches *singleflight.Group
+	now     func() time.Time
+	rand    io.Reader
 }
 
 // New returns a Manager. now and rnd may be nil for the real clock and
@@ -99,7 +103,8 @@ func New(st Store, opts Options, now func() time.Time, rnd io.Reader) *Manager {
 		opts.TouchInterval = min(opts.IdleTimeout/10, time.Minute)
 	}
 	fresh, _ := st.(FreshStore)
-	return &Manager{opts: opts, st: st, fresh: fresh, now: now, rand: rnd, staleOnce: new(sync.Once)}
+	return &Manager{opts: opts, st: st, fresh: fresh, touches: new(singleflight.Group), now: now, rand: rnd,
+		staleOnce: new(sync.Once)}
 }
 
 // HashID returns the store key of a session id.
@@ -336,14 +341,31 @@ func (m *Manager) Get(ctx context.Context, id string) (store.Session, error) {
 	case stateBad:
 		return store.Session{}, ErrNoSession
 	case stateTouch:
-		// Written only over a session that still exists: a request that
-		// read it just before a logout or revoke cannot bring it back.
-		s.LastSeenAt = now
-		if err := m.replace(ctx, s, now); err != nil {
+		if err := m.touch(ctx, s, now); err != nil {
 			return store.Session{}, err
 		}
+		s.LastSeenAt = now
 	}
 	return s, nil
+}
+
+// touch writes s back with LastSeenAt set to now. Written only over a
+// session that still exists: a request that read it just before a
+// logout or revoke cannot bring it back.
+//
+// A busy session falls due on every request in flight at once (64
+// connections of one browser, or of a load test): one of them writes and
+// the others wait for its answer and share it, so the store sees one
+// write instead of one per request. On the embedded store each write is a
+// disk sync taken in turn, and the requests queued behind them were the
+// latency spikes of issue 15. The write does not stop when the request
+// that makes it is cancelled, since the others depend on it.
+func (m *Manager) touch(ctx context.Context, s store.Session, now time.Time) error {
+	s.LastSeenAt = now
+	_, err, _ := m.touches.Do(s.IDHash, func() (any, error) {
+		return nil, m.replace(context.WithoutCancel(ctx), s, now)
+	})
+	return err
 }
 
 // loadErr maps a store read's error: not found is ErrNoSession.
