@@ -42,8 +42,8 @@ func logger(base zerolog.Logger, now func() time.Time) func(http.Handler) http.H
 				Str("method", r.Method).
 				Str("path", truncate(r.URL.Path)).
 				Logger()
-			ann := &Annotations{}
 			ctx := l.WithContext(r.Context())
+			ann := &Annotations{log: zerolog.Ctx(ctx)}
 			ctx = context.WithValue(ctx, annotationsKey{}, ann)
 			rw := newResponseWriter(w)
 
@@ -117,6 +117,9 @@ func LoggerFrom(ctx context.Context) *zerolog.Logger {
 // safe for concurrent use. Obtain it with AnnotationsFrom, or use the
 // SetRouteName, SetUser and SetResult shortcuts.
 type Annotations struct {
+	// log is the request's own logger, the one in its context: made by
+	// Logger for this request alone (addLogField).
+	log            *zerolog.Logger
 	mu             sync.Mutex
 	route          string
 	user           string
@@ -175,6 +178,19 @@ func (a *Annotations) setClient(c Client) {
 	a.mu.Lock()
 	a.client = &c
 	a.mu.Unlock()
+}
+
+// addLogField adds a field to every later line of the request's logger
+// (RealClient's client_ip). The logger is changed in place, with zerolog's
+// UpdateContext, rather than replaced by a child in a new context: it was
+// made for this request alone, and only the middleware chain, before the
+// handlers run, calls this. The access-log line is written from Logger's
+// own copy and names its fields itself.
+func (a *Annotations) addLogField(key, value string) {
+	if a == nil || a.log == nil {
+		return
+	}
+	a.log.UpdateContext(func(c zerolog.Context) zerolog.Context { return c.Str(key, value) })
 }
 
 func (a *Annotations) snapshot() annotationsSnapshot {

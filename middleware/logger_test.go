@@ -162,6 +162,12 @@ func TestLoggerNeverLogsSecrets(t *testing.T) {
 		inner["request_id"] == "" || inner["client_ip"] != "192.0.2.1" {
 		t.Errorf("request logger fields wrong: %v", inner)
 	}
+	// RealClient adds client_ip to the request's logger in place: the
+	// access-log line, written from Logger's own copy, names it once.
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if n := strings.Count(lines[len(lines)-1], `"client_ip"`); n != 1 {
+		t.Errorf("access-log line has client_ip %d times: %s", n, lines[len(lines)-1])
+	}
 }
 
 func TestLoggerDuration(t *testing.T) {

@@ -40,10 +40,10 @@ func RealClient(trusted []netip.Prefix) func(http.Handler) http.Handler {
 				http.Error(w, "400 bad request", http.StatusBadRequest)
 				return
 			}
-			AnnotationsFrom(ctx).setClient(c)
-			l := LoggerFrom(ctx).With().Str("client_ip", c.IP.String()).Logger()
-			ctx = WithClient(l.WithContext(ctx), c)
-			next.ServeHTTP(w, r.WithContext(ctx))
+			ann := AnnotationsFrom(ctx)
+			ann.setClient(c)
+			ann.addLogField("client_ip", c.IP.String())
+			next.ServeHTTP(w, r.WithContext(WithClient(ctx, c)))
 		})
 	}
 }
