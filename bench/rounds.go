@@ -140,8 +140,8 @@ func (b *bench) runRounds(ctx context.Context) error {
 				alloc = fmt.Sprintf("  %6.0f alloc B/req  %5.1f allocs/req (one reading: %.0f B, %.0f objects)",
 					r.allocBPerRq, r.allocsPerRq, r.alloc.scrapeBytes, r.alloc.scrapeObjs)
 			}
-			b.logf("round %d/%d %-18s %8.0f req/s  p50 %5.2f ms  p99 %5.2f ms  %6.1f µs CPU/req  %5.2f upstream conns/1k%s",
-				round, b.o.rounds, c.name, r.wrk.rps(), ms(r.wrk.P50US), ms(r.wrk.P99US), r.cpuUSPerRq, r.connsPer1k(), alloc)
+			b.logf("round %d/%d %-18s %8.0f req/s  p50 %5.2f ms  p99 %5.2f ms  max %6.2f ms  %6.1f µs CPU/req  %5.2f upstream conns/1k%s",
+				round, b.o.rounds, c.name, r.wrk.rps(), ms(r.wrk.P50US), ms(r.wrk.P99US), ms(r.wrk.MaxUS), r.cpuUSPerRq, r.connsPer1k(), alloc)
 		}
 	}
 	return nil
@@ -153,6 +153,7 @@ type summary struct {
 	rounds               int
 	rps, rpsMin, rpsMax  float64
 	p50US, p99US         float64 // medians over rounds
+	worstP99US           float64 // the highest round's
 	cpuUS                float64 // median over rounds
 	connsPer1k           float64 // over all rounds
 	rssKB, hwmKB         int64   // largest seen after a round
@@ -195,6 +196,7 @@ func summarize(name string, rs []roundResult) summary {
 	}
 	s.rps, s.rpsMin, s.rpsMax = median(rps), slices.Min(rps), slices.Max(rps)
 	s.p50US, s.p99US, s.cpuUS = median(p50), median(p99), median(cpu)
+	s.worstP99US = slices.Max(p99)
 	s.connsPer1k = float64(s.totalConns) * 1000 / float64(s.requests)
 	if s.hasAlloc {
 		s.allocB, s.allocs = median(allocB), median(allocs)

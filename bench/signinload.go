@@ -295,7 +295,7 @@ func (b *bench) writeSignins(sb *strings.Builder) {
 	}
 	t := table{head: []string{"candidate", "server.gc_percent",
 		"load alone: req/s", "CPU µs/req", "steady RSS MiB (after it)", "peak RSS MiB",
-		"with sign-ins: req/s", "CPU µs/req", "peak RSS MiB", "peak with / alone",
+		"with sign-ins: req/s", "CPU µs/req", "peak RSS MiB", "peak with / alone", "peak with / steady",
 		"sign-ins done / started", "sign-in median ms", "worst ms", "answers"}}
 	for _, r := range x {
 		gc := strconv.Itoa(r.gcPercent)
@@ -315,13 +315,16 @@ func (b *bench) writeSignins(sb *strings.Builder) {
 		if len(problems) > 0 {
 			answers = strings.Join(problems, "; ")
 		}
-		ratio := "–"
+		ratio, toSteady := "–", "–"
 		if r.loadOnly.peakKB > 0 {
 			ratio = f2(float64(r.withSignins.peakKB) / float64(r.loadOnly.peakKB))
 		}
+		if r.loadOnly.rssAfterKB > 0 {
+			toSteady = f2(float64(r.withSignins.peakKB) / float64(r.loadOnly.rssAfterKB))
+		}
 		t.add(r.name, gc,
 			f0(r.loadOnly.wrk.rps()), f1(r.loadOnly.cpuUS), mib(r.loadOnly.rssAfterKB), mib(r.loadOnly.peakKB),
-			f0(r.withSignins.wrk.rps()), f1(r.withSignins.cpuUS), mib(r.withSignins.peakKB), ratio,
+			f0(r.withSignins.wrk.rps()), f1(r.withSignins.cpuUS), mib(r.withSignins.peakKB), ratio, toSteady,
 			strconv.Itoa(len(r.signins.times))+" / "+strconv.Itoa(r.signins.started), dms(r.signins.median()), dms(r.signins.worst()), answers)
 	}
 	fmt.Fprintf(sb, "## Sign-ins under load (wrk -c%d: %v alone, then %v with a sign-in every %v)\n\n", b.o.connections, b.o.extraDuration, b.o.signinDuration, b.o.signinInterval)
