@@ -34,7 +34,7 @@ func checkConfigFile(path string) (configReport, error) {
 }
 
 // describeRoutePaths says what route r does to request paths, e.g.
-// "/netdata/… → http://127.0.0.1:19999/… (prefix replaced; /netdata → /)";
+// "/netdata/… → http://127.0.0.1:19999/… (prefix replaced; /netdata redirected to /netdata/)";
 // "" if its upstream does not parse (config check reports that).
 func describeRoutePaths(r config.Route) string {
 	u, err := url.Parse(r.Upstream)

@@ -30,8 +30,8 @@ routes:
 		t.Fatalf("exit %v", r)
 	}
 	for _, want := range []string{
-		"route netdata: /netdata/… → http://127.0.0.1:19999/… (prefix replaced; /netdata → /)\n",
-		"route app: /app/… → http://127.0.0.1:9000/base/… (prefix replaced; /app → /base)\n",
+		"route netdata: /netdata/… → http://127.0.0.1:19999/… (prefix replaced; /netdata redirected to /netdata/)\n",
+		"route app: /app/… → http://127.0.0.1:9000/base/… (prefix replaced; /app redirected to /app/)\n",
 		"route webmin: panel.example.com/webmin/… → http://10.0.0.5:10000/webmin/… (path unchanged)\n",
 		"route root: /… → https://127.0.0.1:2087/… (path unchanged)\n",
 		"OK (4 route(s), store embedded)\n",

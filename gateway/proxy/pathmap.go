@@ -36,6 +36,27 @@ func upstreamPath(rt *Route, canon string) string {
 	return out
 }
 
+// slashRedirect returns where a request for rt's path_prefix itself,
+// without its trailing slash, is sent instead: the prefix with the slash
+// (escaped). Only for a route that maps its prefix to another upstream
+// path ("/netdata" to "http://u/"): the panel then answers with its base
+// page one level up from where the browser believes it is, so the page's
+// relative links ("static/app.js") would resolve beside the prefix
+// instead of under it. nginx answers such a request the same way for
+// "location /netdata/ { proxy_pass http://u/; }". ok is false for every
+// other request, and for a route whose upstream sees the request's own
+// path (no upstream path, or the same one): the panel decides there.
+func slashRedirect(rt *Route, canon string) (loc string, ok bool) {
+	if canon != rt.PathPrefix {
+		return "", false
+	}
+	pm := newPathMapping(rt)
+	if !pm.on || pm.prefix == "" {
+		return "", false
+	}
+	return pm.prefix + "/", true
+}
+
 // pathMapping maps paths the upstream sends back (redirects, cookie
 // paths) to public paths, in escaped form.
 type pathMapping struct {
@@ -206,9 +227,5 @@ func (r Route) DescribePaths() string {
 	if nr.PathPrefix == "/" {
 		return from + " → " + to + " (upstream path prepended)"
 	}
-	bare := base
-	if bare == "" {
-		bare = "/"
-	}
-	return from + " → " + to + " (prefix replaced; " + host + nr.PathPrefix + " → " + bare + ")"
+	return from + " → " + to + " (prefix replaced; " + host + nr.PathPrefix + " redirected to " + nr.PathPrefix + "/)"
 }

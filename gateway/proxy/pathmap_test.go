@@ -38,16 +38,21 @@ func TestUpstreamPathMapping(t *testing.T) {
 		route        string // the upstream that must get it
 		wantURI      string // the request-target it must see
 		wantPath     string // its decoded path, when it differs
+		// redirect: the gateway answers 308 to this instead (a mapped
+		// prefix asked without its trailing slash); no upstream sees it.
+		redirect string
 	}{
 		// path_prefix "/mnt/" + upstream "http://u/".
 		{target: "/mnt/x", route: "mnt", wantURI: "/x"},
 		{target: "/mnt/", route: "mnt", wantURI: "/"},
-		{target: "/mnt", route: "mnt", wantURI: "/"},
+		{target: "/mnt", redirect: "/mnt/"},
 		{target: "/mnt/a/b/?q=1", route: "mnt", wantURI: "/a/b/?q=1"},
 		// path_prefix "/netdata" + upstream "http://u/": one slash, where
 		// nginx's "location /netdata { proxy_pass http://u/; }" sends "//x".
 		{target: "/netdata/x", route: "netdata", wantURI: "/x"},
-		{target: "/netdata", route: "netdata", wantURI: "/"},
+		{target: "/netdata", redirect: "/netdata/"},
+		{target: "/netdata?after=1&x=%2F", redirect: "/netdata/?after=1&x=%2F"},
+		{target: "/%6Eetdata", redirect: "/netdata/"},
 		{target: "/netdata/", route: "netdata", wantURI: "/"},
 		{target: "/netdata/api/v1/info?chart=system.cpu", route: "netdata", wantURI: "/api/v1/info?chart=system.cpu"},
 		{target: "/netdata;js=1/x", route: "netdata", wantURI: "/;js=1/x"},
@@ -60,11 +65,11 @@ func TestUpstreamPathMapping(t *testing.T) {
 		{host: "slash.example", target: "/x/y", route: "slash", wantURI: "/x/y"},
 		{host: "slash.example", target: "/", route: "slash", wantURI: "/"},
 		// A path without trailing slash, and deeper prefixes.
-		{target: "/app", route: "app", wantURI: "/base"},
+		{target: "/app", redirect: "/app/"},
 		{target: "/app/", route: "app", wantURI: "/base/"},
 		{target: "/app/x", route: "app", wantURI: "/base/x"},
 		{target: "/a/b/c", route: "deep", wantURI: "/x/y/c"},
-		{target: "/a/b", route: "deep", wantURI: "/x/y"},
+		{target: "/a/b", redirect: "/a/b/"},
 		// No path in the upstream URL: forwarded unchanged, prefix included.
 		{target: "/plain/x", route: "plain", wantURI: "/plain/x"},
 		{target: "/plain", route: "plain", wantURI: "/plain"},
@@ -92,6 +97,13 @@ func TestUpstreamPathMapping(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.host+tt.target, func(t *testing.T) {
+			if tt.redirect != "" {
+				res := g.do(t, http.MethodGet, tt.target, nil)
+				if res.StatusCode != http.StatusPermanentRedirect || res.Header.Get("Location") != tt.redirect {
+					t.Fatalf("status %d, Location %q; want 308 to %q", res.StatusCode, res.Header.Get("Location"), tt.redirect)
+				}
+				return
+			}
 			req, _ := http.NewRequest(http.MethodGet, g.srv.URL, nil)
 			req.URL.Opaque = tt.target
 			if tt.host != "" {
@@ -318,7 +330,17 @@ func TestPanelAtRootUnderPrefix(t *testing.T) {
 		StripCookies: []string{"authgate_session"},
 	})
 	g.set(&middleware.Client{IP: netip.MustParseAddr("127.0.0.1"), Peer: netip.MustParseAddr("127.0.0.1"), Scheme: "https", Host: "panel.example"}, nil)
-	for _, target := range []string{"/netdata", "/netdata/"} {
+	// The prefix without its slash is sent to the prefix with it, as
+	// nginx does for "location /netdata/" (Netdata's guide adds a
+	// "return 301" for it): the page at "/" has relative links. Any
+	// method: 308 keeps it.
+	for _, method := range []string{http.MethodGet, http.MethodPost} {
+		res := g.do(t, method, "/netdata", nil)
+		if res.StatusCode != http.StatusPermanentRedirect || res.Header.Get("Location") != "/netdata/" {
+			t.Fatalf("%s /netdata: status %d, Location %q; want 308 to /netdata/", method, res.StatusCode, res.Header.Get("Location"))
+		}
+	}
+	for _, target := range []string{"/netdata/"} {
 		res := g.do(t, http.MethodGet, target, nil)
 		if res.StatusCode != http.StatusFound {
 			t.Fatalf("%s: status %d", target, res.StatusCode)
@@ -341,9 +363,9 @@ func TestDescribePaths(t *testing.T) {
 	tests := []struct {
 		host, prefix, upstream, want string
 	}{
-		{"", "/netdata", "http://127.0.0.1:19999/", "/netdata/… → http://127.0.0.1:19999/… (prefix replaced; /netdata → /)"},
-		{"", "/mnt/", "http://u/", "/mnt/… → http://u/… (prefix replaced; /mnt → /)"},
-		{"", "/app", "http://u/base/", "/app/… → http://u/base/… (prefix replaced; /app → /base)"},
+		{"", "/netdata", "http://127.0.0.1:19999/", "/netdata/… → http://127.0.0.1:19999/… (prefix replaced; /netdata redirected to /netdata/)"},
+		{"", "/mnt/", "http://u/", "/mnt/… → http://u/… (prefix replaced; /mnt redirected to /mnt/)"},
+		{"", "/app", "http://u/base/", "/app/… → http://u/base/… (prefix replaced; /app redirected to /app/)"},
 		{"", "/", "http://u/base", "/… → http://u/base/… (upstream path prepended)"},
 		{"", "/webmin", "http://10.0.0.5:10000", "/webmin/… → http://10.0.0.5:10000/webmin/… (path unchanged)"},
 		{"Panel.Example.com", "", "https://127.0.0.1:2087", "panel.example.com/… → https://127.0.0.1:2087/… (path unchanged)"},

@@ -254,7 +254,9 @@ type forwardState struct {
 // e.g. bypass routes) and copies the response to w. rt must come from
 // Match (or Routes) of this Proxy and r's path must lie under its
 // PathPrefix, else ErrUnknownRoute goes to the ErrorHandler. The caller has already authorised the
-// request. r's path is canonicalised again; a bad path gets 400.
+// request. r's path is canonicalised again; a bad path gets 400. A
+// request for a mapped route's prefix without its trailing slash is
+// answered 308 to the prefix with it (slashRedirect), not forwarded.
 func (p *Proxy) Forward(w http.ResponseWriter, r *http.Request, rt *Route, id *Identity) {
 	if rt == nil {
 		p.fail(w, r, "", fmt.Errorf("%w: nil route", ErrUnknownRoute))
@@ -274,6 +276,15 @@ func (p *Proxy) Forward(w http.ResponseWriter, r *http.Request, rt *Route, id *I
 	}
 	if !hasSegmentPrefix(matchPath(canon), rp.route.PathPrefix) {
 		p.fail(w, r, rp.route.Name, fmt.Errorf("%w: path outside the route's path_prefix", ErrUnknownRoute))
+		return
+	}
+	if loc, ok := slashRedirect(&rp.route, canon); ok {
+		if r.URL.RawQuery != "" {
+			loc += "?" + r.URL.RawQuery
+		}
+		middleware.SetResult(r.Context(), "slash_redirect")
+		w.Header().Set("Location", loc)
+		w.WriteHeader(http.StatusPermanentRedirect)
 		return
 	}
 	if offer := refusedUpgrade(r.Header, rp.route.UpgradeProtocols); offer != "" {

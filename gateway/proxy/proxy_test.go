@@ -138,7 +138,7 @@ func TestForwardPathAndQuery(t *testing.T) {
 		{target: "/x?q=/../admin&b=%2F", wantURI: "/x?q=/../admin&b=%2F"},
 		{target: "/apple", wantURI: "/apple"},
 		// Base path mapping: the prefix is replaced by the upstream's path.
-		{target: "/app", wantURI: "/base"},
+		{target: "/app", wantURI: "/base/"}, // through a 308 to /app/ (slashRedirect)
 		{target: "/app/", wantURI: "/base/"},
 		{target: "/app/x/../y?z=1", wantURI: "/base/y?z=1"},
 		{target: "/app;jsessionid=7/x", wantURI: "/base;jsessionid=7/x"},

@@ -51,6 +51,11 @@ func TestPanelAtRootMountedUnderPrefix(t *testing.T) {
 		{Name: "other", PathPrefix: "/", Upstream: other.URL, Policy: config.PolicyPassword},
 	}})
 	g.addUser(t, "alice", "correct horse")
+	// The bare prefix is challenged like every other path before sign-in:
+	// its redirect to the prefix with a slash comes after the policy.
+	if loc := location(g.browser(t).get("/netdata")); !strings.HasPrefix(loc, "/.authgate/login") {
+		t.Fatalf("/netdata without a session: redirected to %q, want the sign-in page", loc)
+	}
 	b := g.browser(t)
 	mustStatus(t, b.post("/.authgate/login", "/.authgate/login", url.Values{"username": {"alice"}, "password": {"correct horse"}}), http.StatusSeeOther, "login")
 
@@ -65,7 +70,14 @@ func TestPanelAtRootMountedUnderPrefix(t *testing.T) {
 		return s
 	}
 
-	for _, path := range []string{"/netdata", "/netdata/"} {
+	// The bare prefix goes to the prefix with its slash (the panel's page
+	// at "/" has relative links), as nginx does for "location /netdata/".
+	r := b.get("/netdata?x=1")
+	mustStatus(t, r, http.StatusPermanentRedirect, "/netdata")
+	if loc := location(r); loc != "/netdata/?x=1" {
+		t.Fatalf("/netdata: redirected to %q, want /netdata/?x=1", loc)
+	}
+	for _, path := range []string{"/netdata/"} {
 		r := b.get(path)
 		mustStatus(t, r, http.StatusFound, path)
 		if loc := location(r); loc != "/netdata/login?next=%2F" {
@@ -102,7 +114,7 @@ func TestPanelAtRootMountedUnderPrefix(t *testing.T) {
 	if s := get("/elsewhere"); s.By != "other" || s.Path != "/elsewhere" || strings.Contains(s.Cookie, "nd_session") {
 		t.Fatalf("/elsewhere reached %s's %q with cookies %q", s.By, s.Path, s.Cookie)
 	}
-	r := b.get("/netdata/home")
+	r = b.get("/netdata/home")
 	mustStatus(t, r, http.StatusSeeOther, "absolute redirect")
 	if loc := location(r); loc != g.URL+"/netdata/dashboard" {
 		t.Fatalf("absolute redirect went to %q, want %s/netdata/dashboard", loc, g.URL)
