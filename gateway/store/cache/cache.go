@@ -141,7 +141,7 @@ type Stats struct {
 	SessionHits, SessionMisses uint64
 	UserHits, UserMisses       uint64
 	// Resets counts feed resets (each drops every entry); ResetCauses
-	// splits them by cause (redisstore's Reset* constants).
+	// splits them by cause (store's Feed* constants).
 	Resets      uint64
 	ResetCauses map[string]uint64
 	// Stalls counts the times the feed's answer was overdue (entries
@@ -276,17 +276,16 @@ func (c *Cache) FeedReset(subscribed bool, cause string, err error) {
 	if subscribed {
 		c.open.Store(true)
 	}
-	ev := c.log.Info()
-	msg := "session cache emptied; serving from memory again: invalidation feed subscribed"
+	level, msg := zerolog.InfoLevel, "session cache emptied; serving from memory again: invalidation feed subscribed"
 	switch {
-	case !subscribed && cause == "stopped":
-		ev, msg = c.log.Debug(), "session cache emptied: invalidation feed stopped"
+	case !subscribed && cause == store.FeedStopped:
+		level, msg = zerolog.DebugLevel, "session cache emptied: invalidation feed stopped"
 	case !subscribed:
-		ev, msg = c.log.Warn(), "session cache emptied and reads go to the store until the invalidation feed is back"
-	case cause != "subscribed":
+		level, msg = zerolog.WarnLevel, "session cache emptied and reads go to the store until the invalidation feed is back"
+	case cause != store.FeedSubscribed:
 		msg = "session cache emptied: the invalidation feed said everything may have changed"
 	}
-	ev.Str("cause", cause).AnErr("error", err).Msg(msg)
+	c.log.WithLevel(level).Str("cause", cause).AnErr("error", err).Msg(msg)
 }
 
 // FeedStalled stops serving from memory while the feed's answer is

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/authgate/authgate/gateway/store"
 )
 
 // Invalidation messages. Every write of a session or a user publishes one
@@ -43,23 +45,6 @@ const (
 	lostAfter = 2 * time.Second
 )
 
-// Causes of a feed reset (FeedReset's cause), for the log and the
-// metrics.
-const (
-	// ResetSubscribed: (re)subscribed; changes made before may have
-	// been missed.
-	ResetSubscribed = "subscribed"
-	// ResetFlush: a flush was announced (a restore), or a message could
-	// not be read.
-	ResetFlush = "flush"
-	// ResetError: the feed's connection failed or could not subscribe.
-	ResetError = "error"
-	// ResetSilent: Redis answered none of the feed's pings for lostAfter.
-	ResetSilent = "silent"
-	// ResetStopped: the feed was stopped (shutdown).
-	ResetStopped = "stopped"
-)
-
 // Waits between attempts to subscribe again: from retryMin, doubling up
 // to retryMax while Redis stays away.
 const (
@@ -84,7 +69,7 @@ type InvalidationHandler interface {
 	// will be delivered. It is false when the subscription was lost (an
 	// error, or health pings left unanswered for lostAfter) and is being
 	// re-established; until the next FeedReset(true) changes may go
-	// unannounced. cause is one of the Reset* constants; err, when not
+	// unannounced. cause is one of store's Feed* constants; err, when not
 	// nil, is what failed.
 	FeedReset(subscribed bool, cause string, err error)
 	// FeedStalled: stalled is true when an answer the feed asked for is
@@ -174,11 +159,11 @@ type received struct {
 // fails or ctx ends; it always ends with h.FeedReset(false). It reports
 // whether the subscription was confirmed.
 func (s *Store) follow(ctx context.Context, h InvalidationHandler) (subscribed bool) {
-	cause, why := ResetStopped, error(nil)
+	cause, why := store.FeedStopped, error(nil)
 	defer func() { h.FeedReset(false, cause, why) }()
 	lost := func(c string, err error) bool {
 		if ctx.Err() != nil {
-			c, err = ResetStopped, nil
+			c, err = store.FeedStopped, nil
 		}
 		cause, why = c, err
 		return subscribed
@@ -186,7 +171,7 @@ func (s *Store) follow(ctx context.Context, h InvalidationHandler) (subscribed b
 	ps := s.rdb.Subscribe(ctx)
 	defer ps.Close()
 	if err := ps.Subscribe(ctx, s.invalidateChannel()); err != nil {
-		return lost(ResetError, err)
+		return lost(store.FeedError, err)
 	}
 	// Receive blocks: it runs in its own goroutine so this one can ping
 	// and give up on a silent connection. Closing ps ends it.
@@ -221,18 +206,18 @@ func (s *Store) follow(ctx context.Context, h InvalidationHandler) (subscribed b
 	// handle takes one result of Receive; false ends the subscription.
 	handle := func(r received) bool {
 		if r.err != nil {
-			lost(ResetError, r.err)
+			lost(store.FeedError, r.err)
 			return false
 		}
 		switch m := r.msg.(type) {
 		case *redis.Subscription:
 			if m.Kind != "subscribe" || m.Channel != s.invalidateChannel() {
 				// Not ours, or unsubscribed: start over.
-				lost(ResetError, fmt.Errorf("unexpected %s of %q", m.Kind, m.Channel))
+				lost(store.FeedError, fmt.Errorf("unexpected %s of %q", m.Kind, m.Channel))
 				return false
 			}
 			subscribed = true
-			h.FeedReset(true, ResetSubscribed, nil)
+			h.FeedReset(true, store.FeedSubscribed, nil)
 		case *redis.Message:
 			dispatch(h, m.Payload)
 		case *redis.Pong:
@@ -248,7 +233,7 @@ func (s *Store) follow(ctx context.Context, h InvalidationHandler) (subscribed b
 	for {
 		select {
 		case <-ctx.Done():
-			return lost(ResetStopped, nil)
+			return lost(store.FeedStopped, nil)
 		case r := <-in:
 			if !handle(r) {
 				return subscribed
@@ -267,11 +252,11 @@ func (s *Store) follow(ctx context.Context, h InvalidationHandler) (subscribed b
 			switch {
 			case pingedAt.IsZero():
 				if err := ps.Ping(ctx); err != nil {
-					return lost(ResetError, err)
+					return lost(store.FeedError, err)
 				}
 				pingedAt = time.Now()
 			case time.Since(pingedAt) >= lostAfter:
-				return lost(ResetSilent, fmt.Errorf("no answer to a ping for %v", time.Since(pingedAt).Round(time.Millisecond)))
+				return lost(store.FeedSilent, fmt.Errorf("no answer to a ping for %v", time.Since(pingedAt).Round(time.Millisecond)))
 			case !stalled: // unanswered for a tick
 				stalled = true
 				h.FeedStalled(true)
@@ -286,7 +271,7 @@ func dispatch(h InvalidationHandler, payload string) {
 	kind, key, ok := strings.Cut(payload, ":")
 	switch {
 	case !ok:
-		h.FeedReset(true, ResetFlush, fmt.Errorf("unreadable message %.40q", payload))
+		h.FeedReset(true, store.FeedFlush, fmt.Errorf("unreadable message %.40q", payload))
 	case kind == msgSession:
 		h.SessionChanged(key)
 	case kind == msgUser:
@@ -294,8 +279,8 @@ func dispatch(h InvalidationHandler, payload string) {
 	case kind == msgUserSessions:
 		h.UserSessionsChanged(key)
 	case kind == msgFlush:
-		h.FeedReset(true, ResetFlush, nil)
+		h.FeedReset(true, store.FeedFlush, nil)
 	default:
-		h.FeedReset(true, ResetFlush, fmt.Errorf("unknown message kind %.40q", kind))
+		h.FeedReset(true, store.FeedFlush, fmt.Errorf("unknown message kind %.40q", kind))
 	}
 }

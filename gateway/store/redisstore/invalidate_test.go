@@ -328,7 +328,7 @@ func TestInvalidationsSilentConnection(t *testing.T) {
 	defer r.mu.Unlock()
 	// Subscribed, lost as silent, (attempts to subscribe during the
 	// pause may fail: error), subscribed again.
-	if n := len(r.causes); n < 3 || r.causes[0] != ResetSubscribed || r.causes[1] != ResetSilent || r.causes[n-1] != ResetSubscribed {
+	if n := len(r.causes); n < 3 || r.causes[0] != store.FeedSubscribed || r.causes[1] != store.FeedSilent || r.causes[n-1] != store.FeedSubscribed {
 		t.Fatalf("reset causes %q, want subscribed, silent, ..., subscribed", r.causes)
 	}
 }
@@ -443,7 +443,7 @@ func TestInvalidationsLaggingReader(t *testing.T) {
 	t.Logf("stalled, then lost, %v after the backlog began", time.Since(start).Round(time.Millisecond))
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !slices.Contains(r.causes, ResetSilent) {
+	if !slices.Contains(r.causes, store.FeedSilent) {
 		t.Fatalf("reset causes %q, want silent", r.causes)
 	}
 }
