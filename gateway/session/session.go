@@ -341,15 +341,15 @@ func (m *Manager) Get(ctx context.Context, id string) (store.Session, error) {
 	case stateBad:
 		return store.Session{}, ErrNoSession
 	case stateTouch:
+		s.LastSeenAt = now
 		if err := m.touch(ctx, s, now); err != nil {
 			return store.Session{}, err
 		}
-		s.LastSeenAt = now
 	}
 	return s, nil
 }
 
-// touch writes s back with LastSeenAt set to now. Written only over a
+// touch writes s back (its LastSeenAt already now). Written only over a
 // session that still exists: a request that read it just before a
 // logout or revoke cannot bring it back.
 //
@@ -361,7 +361,6 @@ func (m *Manager) Get(ctx context.Context, id string) (store.Session, error) {
 // latency spikes of issue 15. The write does not stop when the request
 // that makes it is cancelled, since the others depend on it.
 func (m *Manager) touch(ctx context.Context, s store.Session, now time.Time) error {
-	s.LastSeenAt = now
 	_, err, _ := m.touches.Do(s.IDHash, func() (any, error) {
 		return nil, m.replace(context.WithoutCancel(ctx), s, now)
 	})
