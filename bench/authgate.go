@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"text/template"
@@ -72,6 +73,18 @@ type authgateInstance struct {
 	metricsAddr          string   // metrics.listen ("" = off)
 	redis                *redisServer
 	users                map[string]*account
+}
+
+// usersNamed returns the accounts whose names start with prefix, by name.
+func (ag *authgateInstance) usersNamed(prefix string) []*account {
+	var out []*account
+	for name, a := range ag.users {
+		if strings.HasPrefix(name, prefix) {
+			out = append(out, a)
+		}
+	}
+	slices.SortFunc(out, func(a, b *account) int { return strings.Compare(a.name, b.name) })
+	return out
 }
 
 // account is a user the harness created, with what it knows about it.

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sort"
-	"strings"
 	"time"
 )
 
@@ -26,16 +24,10 @@ type loginResult struct {
 // byte arrives from the upstream. A person's typing is not part of it.
 func (b *bench) loginLatency(ctx context.Context, c *candidate) (loginResult, error) {
 	r := loginResult{name: c.name}
-	var users []*account
-	for name, a := range c.ag.users {
-		if strings.HasPrefix(name, "login") {
-			users = append(users, a)
-		}
-	}
+	users := c.ag.usersNamed("login")
 	if len(users) == 0 {
 		return r, fmt.Errorf("%s: no login users were created", c.name)
 	}
-	sort.Slice(users, func(i, j int) bool { return users[i].name < users[j].name })
 	// A flood may have run just before: its queued sign-ins (each waits
 	// at most password's 2 s) and the hashing slots' rests under
 	// password.cpu_share end within a few seconds. Measure a quiet

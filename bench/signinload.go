@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -131,16 +130,10 @@ func (b *bench) signinsUnderLoadGC(ctx context.Context, pct int) (signinLoadResu
 // and reports the gateway's peak RSS, req/s and CPU per request of both.
 func (b *bench) signinsUnderLoad(ctx context.Context, c *candidate) (signinLoadResult, error) {
 	r := signinLoadResult{name: c.name, gcPercent: c.ag.gcPercent}
-	var users []*account
-	for name, a := range c.ag.users {
-		if strings.HasPrefix(name, "signin") {
-			users = append(users, a)
-		}
-	}
+	users := c.ag.usersNamed("signin")
 	if len(users) == 0 {
 		return r, fmt.Errorf("%s: no sign-in users were created", c.name)
 	}
-	sort.Slice(users, func(i, j int) bool { return users[i].name < users[j].name })
 	r.users = len(users)
 	b.logf("%s: enrolling %d sign-in users", c.name, len(users))
 	for _, a := range users {
