@@ -241,9 +241,15 @@ func (b *browser) post(formPage, action string, form url.Values) resp {
 func mustStatus(t *testing.T, r resp, want int, what string) {
 	t.Helper()
 	if r.status != want {
+		if m := formErrorRE.FindStringSubmatch(r.body); m != nil {
+			t.Fatalf("%s: status %d, want %d; the page says: %s", what, r.status, want, m[1])
+		}
 		t.Fatalf("%s: status %d, want %d; body: %.500s", what, r.status, want, r.body)
 	}
 }
+
+// formErrorRE finds the message a page shows in its error box.
+var formErrorRE = regexp.MustCompile(`<div id="form-error"[^>]*>([^<]*)</div>`)
 
 func location(r resp) string { return r.header.Get("Location") }
 

@@ -23,7 +23,12 @@ func passkeyGateway(t *testing.T, driver, mode string, passwordless bool) *gatew
 	g := startGatewayWith(t, gwOpts{driver: driver, mode: mode, localhost: true, routes: []config.Route{
 		{Name: "docs", PathPrefix: "/docs", Upstream: up.URL, Policy: config.PolicyPassword},
 		{Name: "app", PathPrefix: "/", Upstream: up.URL, Policy: config.PolicyTwoFactor},
-	}}, func(c *config.Config) { c.WebAuthn.Passwordless = passwordless })
+	}}, func(c *config.Config) {
+		c.WebAuthn.Passwordless = passwordless
+		// The tests' clients each come from their own address
+		// (browserFrom), as they would behind a terminator.
+		c.TrustedProxies = []string{"127.0.0.1", "::1"}
+	})
 	return g
 }
 
