@@ -183,6 +183,7 @@ func New(d Deps, o Options) *Handler {
 	h.handle("POST "+PathPassword, h.passwordSubmit)
 	h.handle("POST "+PathPasskeyBegin, h.passkeyBegin)
 	h.handle("POST "+PathPasskeyAdd, h.passkeyAdd)
+	h.handle("POST "+PathPasskeyRename, h.passkeyRename)
 	h.handle("POST "+PathPasskeyRemove, h.passkeyRemove)
 	h.handle("POST "+PathRevoke, h.revoke)
 	h.handle("POST "+PathRevokeOthers, h.revokeOthers)
@@ -390,6 +391,7 @@ var notices = map[string]string{
 	"not-enrolled":    msgNotEnrolled,
 	"resynced":        "Your authenticator's clock is resynchronised: its codes are accepted again.",
 	"passkey-added":   "The key is registered: it can be used at sign-in. Your other sessions were signed out.",
+	"passkey-renamed": "The key was renamed.",
 	"passkey-removed": "The key was removed. Your other sessions were signed out.",
 }
 

@@ -15,11 +15,12 @@ import (
 	"github.com/authgate/authgate/templates"
 )
 
-// Passkey paths: begin answers JSON to passkey.js; add and remove are
-// form posts.
+// Passkey paths: begin answers JSON to passkey.js; add, rename and
+// remove are form posts.
 const (
 	PathPasskeyBegin  = "/.authgate/account/passkeys/begin"
 	PathPasskeyAdd    = "/.authgate/account/passkeys/add"
+	PathPasskeyRename = "/.authgate/account/passkeys/rename"
 	PathPasskeyRemove = "/.authgate/account/passkeys/remove"
 )
 
@@ -158,6 +159,55 @@ func (h *Handler) passkeyRemove(w http.ResponseWriter, r *http.Request, c auth.C
 	}
 	h.record(r, c, audit.PasskeyRemoved, quote(name)+"; "+plural(n, "other session")+" signed out")
 	redirectDone(w, r, "passkey-removed")
+}
+
+// passkeyRename gives one of the account's keys a new name. A name is
+// only a label (nothing signs in by it), so renaming neither moves the
+// account's epoch nor signs other sessions out; like every change to the
+// account's keys it needs a session that passed a second factor, and it
+// is made only if the account is still at this session's epoch.
+func (h *Handler) passkeyRename(w http.ResponseWriter, r *http.Request, c auth.Current) {
+	id, err := base64.RawURLEncoding.DecodeString(r.PostForm.Get("id"))
+	if err != nil || c.User.PasskeyIndex(id) < 0 {
+		h.renderOverview(w, r, c, http.StatusNotFound, "", msgPasskeyGone)
+		return
+	}
+	if h.needSecondFactor(w, r, c, PathOverview) {
+		return
+	}
+	name, ok := passkey.CleanName(r.PostForm.Get("name"))
+	if !ok {
+		h.renderOverview(w, r, c, http.StatusBadRequest, "", msgPasskeyName)
+		return
+	}
+	var old string
+	_, err = h.d.Users.UpdateUser(r.Context(), c.User.Name, func(x *store.User) error {
+		if x.AuthEpoch != c.Session.UserEpoch {
+			return errAccountMoved
+		}
+		i := x.PasskeyIndex(id)
+		if i < 0 {
+			return errNoPasskey
+		}
+		old = x.Passkeys[i].Name
+		x.Passkeys[i].Name = name
+		x.UpdatedAt = h.now()
+		return nil
+	})
+	switch {
+	case errors.Is(err, errNoPasskey):
+		h.renderOverview(w, r, c, http.StatusNotFound, "", msgPasskeyGone)
+		return
+	case h.accountMoved(w, r, c, err):
+		return
+	case err != nil:
+		h.d.Pages.RenderError(w, r, unavailable(err))
+		return
+	}
+	if old != name {
+		h.record(r, c, audit.PasskeyRenamed, quote(old)+" to "+quote(name))
+	}
+	redirectDone(w, r, "passkey-renamed")
 }
 
 // passkeyRows lists u's keys for the overview.

@@ -58,6 +58,7 @@ const (
 	TOTPDisabled      = "totp_disabled" // by an admin
 	TOTPResynced      = "totp_resynced" // clock offset measured from two codes
 	PasskeyAdded      = "passkey_added"
+	PasskeyRenamed    = "passkey_renamed" // by the user
 	PasskeyRemoved    = "passkey_removed" // by the user
 	PasskeyRefused    = "passkey_refused" // a key's signature counter went backwards: possibly cloned
 	RecoveryGenerated = "recovery_codes_generated"

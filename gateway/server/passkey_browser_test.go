@@ -96,7 +96,7 @@ func (u *storyUser) waitDone(step, path, done string) {
 // real Chromium with a virtual authenticator, on both stores: register
 // a passkey on the account page, sign out, sign in with password + key,
 // sign in with the passkey alone, confirm an admin step-up with it,
-// remove it; the removed key (still on the authenticator) is then
+// rename it, remove it; the removed key (still on the authenticator) is then
 // refused.
 func TestBrowserPasskeys(t *testing.T) {
 	eachStore(t, func(t *testing.T, driver string) {
@@ -162,6 +162,21 @@ func TestBrowserPasskeys(t *testing.T) {
 		u.do("step-up with the key", chromedp.WaitVisible(chromedp.CSS(`#passkey-use`)), chromedp.Click(chromedp.CSS(`#passkey-use`)))
 		u.waitPath("back in the admin area", "/.authgate/admin/users")
 		u.waitText("admin users table", "body", "1 passkey")
+
+		// Rename it (a form without script, behind "Rename").
+		u.do("rename the key",
+			chromedp.Navigate(g.URL+"/.authgate/account"),
+			chromedp.WaitVisible(chromedp.CSS(`#passkeys details.rename summary`)),
+			chromedp.Click(chromedp.CSS(`#passkeys details.rename summary`)),
+			chromedp.WaitVisible(chromedp.CSS(`#passkeys details.rename input[name=name]`)),
+			chromedp.SetValue(chromedp.CSS(`#passkeys details.rename input[name=name]`), "Work laptop"),
+			chromedp.Click(chromedp.CSS(`#passkeys details.rename button`)),
+		)
+		u.waitDone("key renamed", "/.authgate/account", "passkey-renamed")
+		u.waitText("passkeys table", "#passkeys", "Work laptop")
+		if keys := getUser(t, g, "alice").Passkeys; len(keys) != 1 || keys[0].Name != "Work laptop" {
+			u.fail("key renamed", fmt.Errorf("%+v", keys))
+		}
 
 		// Remove it.
 		u.do("remove the key",

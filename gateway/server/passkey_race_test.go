@@ -98,8 +98,8 @@ func TestPasskeyAnswerBurst(t *testing.T) {
 
 // A session that has not passed the account's second factor (mode off:
 // password only) changes none of the account's keys: registering one is
-// refused with the step-up address, adding and removing are sent to the
-// step-up, and the keys stay as they were.
+// refused with the step-up address, adding, renaming and removing are
+// sent to the step-up, and the keys stay as they were.
 func TestPasskeyChangesNeedTheCurrentFactor(t *testing.T) {
 	eachStore(t, func(t *testing.T, driver string) {
 		g := passkeyGateway(t, driver, "on", false)
@@ -119,6 +119,7 @@ func TestPasskeyChangesNeedTheCurrentFactor(t *testing.T) {
 			form url.Values
 		}{
 			{"/.authgate/account/passkeys/add", url.Values{"passkey": {"{}"}}},
+			{"/.authgate/account/passkeys/rename", url.Values{"id": {base64URL(id)}, "name": {"Renamed"}}},
 			{"/.authgate/account/passkeys/remove", url.Values{"id": {base64URL(id)}}},
 		} {
 			r := b.post("/.authgate/account", tc.path, tc.form)
