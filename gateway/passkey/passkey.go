@@ -65,14 +65,18 @@ func Answer(field string) []byte {
 }
 
 // CleanName checks a name a user gives a key: trimmed, 1..MaxNameLen
-// bytes of UTF-8, no control characters.
+// bytes of UTF-8, no control characters and no bidirectional controls
+// (which would make the name read otherwise than it is stored where
+// admins see it: `authgate 2fa status`, the audit trail).
 func CleanName(s string) (string, bool) {
 	s = strings.TrimSpace(s)
-	if s == "" || len(s) > MaxNameLen || !utf8.ValidString(s) || strings.IndexFunc(s, unicode.IsControl) >= 0 {
+	if s == "" || len(s) > MaxNameLen || !utf8.ValidString(s) || strings.IndexFunc(s, unprintable) >= 0 {
 		return "", false
 	}
 	return s, true
 }
+
+func unprintable(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) }
 
 // Options are the relying party's settings (config's webauthn section,
 // resolved: config.PasskeySettings).

@@ -1154,6 +1154,9 @@ func TestCleanName(t *testing.T) {
 		{"key\x00", "", false},
 		{"two\nlines", "", false},
 		{"bad \xff utf-8", "", false},
+		{"Laptop \u202egnp.exe", "", false}, // right-to-left override
+		{"\u2067Key\u2069", "", false},      // isolate
+		{"Phone \U0001F4F1", "Phone \U0001F4F1", true},
 	} {
 		got, ok := passkey.CleanName(tc.in)
 		if got != tc.want || ok != tc.ok {
