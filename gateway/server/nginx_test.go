@@ -163,6 +163,60 @@ http {
 	return ""
 }
 
+// countingRelay passes TCP connections on to target and counts them.
+type countingRelay struct {
+	ln net.Listener
+	mu sync.Mutex
+	n  int
+}
+
+func newCountingRelay(t *testing.T, target string) *countingRelay {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &countingRelay{ln: ln}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			r.mu.Lock()
+			r.n++
+			r.mu.Unlock()
+			wg.Go(func() { relayConn(c, target) })
+		}
+	})
+	return r
+}
+
+// relayConn copies between c and a new connection to target until
+// either side closes.
+func relayConn(c net.Conn, target string) {
+	defer c.Close()
+	d, err := net.Dial("tcp", target)
+	if err != nil {
+		return
+	}
+	defer d.Close()
+	done := make(chan struct{}, 2)
+	go func() { _, _ = io.Copy(d, c); done <- struct{}{} }()
+	go func() { _, _ = io.Copy(c, d); done <- struct{}{} }()
+	<-done
+}
+
+func (r *countingRelay) addr() string { return r.ln.Addr().String() }
+
+func (r *countingRelay) accepted() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.n
+}
+
 func freePort(t *testing.T) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -182,7 +236,8 @@ func TestNginxAuthRequest(t *testing.T) {
 		{Name: "panel", PathPrefix: "/", Upstream: up.URL, Policy: config.PolicyPassword},
 	}}, func(c *config.Config) { c.TrustedProxies = []string{"127.0.0.1"} })
 	g.addUser(t, "alice", "correct horse", "ops", "web")
-	base := startNginx(t, strings.TrimPrefix(g.URL, "http://"), strings.TrimPrefix(up.URL, "http://"))
+	relay := newCountingRelay(t, strings.TrimPrefix(g.URL, "http://"))
+	base := startNginx(t, relay.addr(), strings.TrimPrefix(up.URL, "http://"))
 
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, Timeout: 10 * time.Second,
@@ -281,6 +336,17 @@ func TestNginxAuthRequest(t *testing.T) {
 	}
 	if ck := strings.Join(s.Headers["Cookie"], "; "); strings.Contains(ck, "authgate_session") || !strings.Contains(ck, "panel=keep") {
 		t.Fatalf("cookies at the panel: %q", ck)
+	}
+
+	// nginx keeps its connections to authgate (the config's upstream
+	// keepalive): thirty requests, each asking authgate, open at most a
+	// couple of new ones, not thirty.
+	opened := relay.accepted()
+	for i := range 30 {
+		mustStatus(t, do("GET", fmt.Sprintf("%s/app/page?n=%d", base, i), nil, nil), http.StatusOK, "signed in, again")
+	}
+	if n := relay.accepted() - opened; n > 2 {
+		t.Fatalf("30 requests through nginx opened %d new connections to authgate: the subrequests are not kept alive", n)
 	}
 
 	// 4. Logged out: back to the login page, the panel not reached.
