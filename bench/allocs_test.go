@@ -61,12 +61,12 @@ func TestAllocWindowSubtractsOneReading(t *testing.T) {
 	}
 }
 
-func TestBothBareProxiesAreCandidates(t *testing.T) {
+func TestDefaultCandidates(t *testing.T) {
 	o, err := parseOptions(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(o.candidates, ",") != "nginx,bare-proxy,bare-proxy-tuned,authgate-embedded,authgate-redis" {
+	if strings.Join(o.candidates, ",") != "nginx,bare-proxy,bare-proxy-tuned,authgate-embedded,authgate-redis,nginx-auth-request" {
 		t.Fatalf("default candidates %v", o.candidates)
 	}
 	if o, err = parseOptions([]string{"-candidates", "bare-proxy-tuned,bare-proxy"}); err != nil || strings.Join(o.candidates, ",") != "bare-proxy,bare-proxy-tuned" {

@@ -23,6 +23,10 @@ const (
 	candBareTuned = "bare-proxy-tuned" // bench/bareproxy -style tuned: authgate's proxy settings
 	candEmbedded  = "authgate-embedded"
 	candRedis     = "authgate-redis"
+	// candAuthRequest is nginx (as candNginx) asking an authgate of its
+	// own (embedded store) about every request with auth_request:
+	// authgate as forward auth (docs/forward-auth.md).
+	candAuthRequest = "nginx-auth-request"
 )
 
 // candidate is one proxy under test.
@@ -31,7 +35,8 @@ type candidate struct {
 	addr string // host:port it serves on
 	main *proc  // the proxy process (RSS)
 	// cpuProcs are the processes whose CPU time counts per request: the
-	// proxy, plus its redis-server for authgate-redis.
+	// proxy, plus its redis-server for authgate-redis; nginx and its
+	// authgate for nginx-auth-request (whose main is the authgate).
 	cpuProcs []*proc
 	// cookie is the Cookie header every request sends (the authgate
 	// session; nginx and the bare proxy get the same header and forward

@@ -21,6 +21,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -61,7 +62,7 @@ type options struct {
 }
 
 var (
-	allCandidates = []string{candNginx, candBare, candBareTuned, candEmbedded, candRedis}
+	allCandidates = []string{candNginx, candBare, candBareTuned, candEmbedded, candRedis, candAuthRequest}
 	allExtras     = []string{extraManyClients, extraFixedRate, extraSignins, extraLogin, extraFlood, extraFootprint}
 )
 
@@ -129,7 +130,7 @@ func (o options) estimate() time.Duration {
 	cands := time.Duration(len(o.candidates))
 	ags := time.Duration(0)
 	for _, c := range o.candidates {
-		if c == candEmbedded || c == candRedis {
+		if c == candEmbedded || c == candRedis || c == candAuthRequest {
 			ags++
 		}
 	}
@@ -300,7 +301,7 @@ func (b *bench) startServers(ctx context.Context) error {
 	}
 	has := func(n string) bool { return slices.Contains(b.o.candidates, n) }
 	if has(candNginx) {
-		c, err := startNginx(ctx, b.l, b.tools.nginx, b.up, b.o.pin, b.o.nginxLog)
+		c, err := startNginx(ctx, b.l, b.tools.nginx, candNginx, b.up, "", b.o.pin, b.o.nginxLog)
 		if err != nil {
 			return err
 		}
@@ -348,11 +349,20 @@ func (b *bench) startServers(ctx context.Context) error {
 			return err
 		}
 	}
+	if has(candAuthRequest) {
+		c, err := b.startAuthRequest(ctx)
+		if c != nil {
+			b.cands = append(b.cands, c)
+		}
+		if err != nil {
+			return err
+		}
+	}
 	// nginx and the bare proxy get a Cookie header of the same size, so
 	// every candidate receives the same request.
 	cookie := ""
 	for _, c := range b.cands {
-		if c.isAuthgate() {
+		if c.cookie != "" {
 			cookie = c.cookie
 			break
 		}
@@ -361,7 +371,7 @@ func (b *bench) startServers(ctx context.Context) error {
 		cookie = "authgate_session=" + strings.Repeat("x", 43)
 	}
 	for _, c := range b.cands {
-		if !c.isAuthgate() {
+		if c.cookie == "" {
 			c.cookie = cookie
 		}
 		if err := verify(c, b.up.body); err != nil {
@@ -401,12 +411,48 @@ func (b *bench) startAuthgate(ctx context.Context, name, driver string, rds *red
 	return c, nil
 }
 
+// startAuthRequest starts candAuthRequest: an authgate of its own
+// (embedded store; the benchmark user signed in on it directly) and an
+// nginx in front of the upstream that asks it about every request. The
+// candidate's main process (RSS, allocations, cache) is that authgate; its
+// CPU per request is nginx's and authgate's. A candidate that started is
+// returned even with an error, to be stopped.
+func (b *bench) startAuthRequest(ctx context.Context) (*candidate, error) {
+	gw, err := b.startAuthgate(ctx, candAuthRequest+"-authgate", "embedded", nil, 0, nil)
+	if err != nil {
+		return gw, err
+	}
+	n, err := startNginx(ctx, b.l, b.tools.nginx, candAuthRequest, b.up, gw.addr, b.o.pin, b.o.nginxLog)
+	c := &candidate{name: candAuthRequest, main: gw.main, cpuProcs: []*proc{gw.main}, cookie: gw.cookie, alloc: gw.alloc}
+	if n == nil {
+		return c, err
+	}
+	c.addr = n.addr
+	c.cpuProcs = []*proc{n.main, gw.main}
+	if err != nil {
+		return c, err
+	}
+	// Without the session nginx must refuse: authgate is asked.
+	res, err := statsClient.Get(c.url("/"))
+	if err != nil {
+		return c, n.main.failure(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusUnauthorized {
+		return c, n.main.failure(fmt.Errorf("a request without the session got %s, want 401 from auth_request", res.Status))
+	}
+	return c, nil
+}
+
 // benchUser is the account whose session wrk uses.
 const benchUser = "bench"
 
 func (b *bench) cleanup() {
 	for _, c := range b.cands {
 		c.main.stop(5 * time.Second)
+		for _, p := range c.cpuProcs { // nginx-auth-request's nginx
+			p.stop(5 * time.Second)
+		}
 	}
 	if b.rds != nil {
 		b.rds.p.stop(5 * time.Second)

@@ -86,8 +86,11 @@ func (b *bench) report() error {
 		s := summarize(c.name, b.rounds[c.name])
 		sums[c.name] = s
 		cpu := f1(s.cpuUS)
-		if c.name == candRedis {
+		switch {
+		case c.name == candRedis:
 			cpu += " (gateway " + f1(b.cpuShare(c.name, 0)) + " + redis " + f1(b.cpuShare(c.name, 1)) + ")"
+		case c.name == candAuthRequest && len(c.cpuProcs) == 2:
+			cpu += " (nginx " + f1(b.cpuShare(c.name, 0)) + " + authgate " + f1(b.cpuShare(c.name, 1)) + ")"
 		}
 		allocB, allocs := "n/a", "n/a"
 		if s.hasAlloc {
@@ -377,6 +380,7 @@ func (b *bench) writeNotes(sb *strings.Builder) {
 	}
 	fmt.Fprintf(sb, "- authgate: `two_factor.mode: on`, one route with `policy: two_factor` and `allow.groups`, the user enrolled through the real sign-in pages; log level `%s`, JSON to a file; `trusted_proxies: [127.0.0.1]`; %s; every other key at its default (argon2id 64 MiB × 3, one hash per CPU, regulation 5 failures / 5 min).\n", b.o.logLevel, metrics)
 	fmt.Fprintf(sb, "- redis-server: the harness's own, on a free port, %s; its CPU time counts towards authgate-redis.\n", aof)
+	sb.WriteString("- nginx-auth-request: authgate as forward auth. nginx as above plus `auth_request` to an authgate of its own (the same config, embedded store) over kept connections (`keepalive 1024`, HTTP/1.1), the subrequest as `configs/nginx-auth-request.conf` sends it (`X-Original-URL`, no body), `Remote-User` from the answer sent to the panel. Its CPU is nginx's and that authgate's; RSS, allocations and cache are the authgate's, allocations per request are per authorisation. Checked at start: without the cookie nginx answers 401, so every request was asked about.\n")
 	sb.WriteString("- CPU µs/req: utime+stime of the proxy's processes (nginx: master and worker) from /proc/PID/stat over the measured wrk run, divided by wrk's completed requests. New upstream connections: the upstream's count of accepted connections over the same run.\n")
 	sb.WriteString("- alloc B/req, allocs/req: the Go process's cumulative heap allocations (runtime/metrics `/gc/heap/allocs:bytes`, and `/gc/heap/allocs:objects` + `/gc/heap/tiny/allocs:objects` = `MemStats.Mallocs`), read before and after the measured wrk run from the process itself (bareproxy: its `-stats` listener; authgate: its Prometheus metrics), less one reading's own cost (two readings back to back before the run), divided by wrk's completed requests. Everything the process allocates in the window counts (background work too); redis-server's memory is not included.\n")
 	sb.WriteString("- Checks: before each run a request with the session cookie must get the upstream's 200 and exact body; after it wrk must report no status >= 400 and no socket error, and its byte count must equal whole upstream answers (a redirect to the login page would be far smaller); then a short wrk run checks the status and body length of every response.\n")

@@ -125,6 +125,17 @@ http {
     keepalive_timeout 120s;
     keepalive_requests 10000000;
 
+{{- if .Auth}}
+    # authgate, asked about every request (auth_request), over kept
+    # connections as configs/nginx-auth-request.conf does.
+    upstream authgate {
+        server {{.Auth}};
+        keepalive 1024;
+        keepalive_requests 10000000;
+        keepalive_timeout 90s;
+    }
+{{- end}}
+
     upstream panel {
         server {{.Upstream}};
         # Idle keep-alive connections to the upstream, as many as
@@ -136,7 +147,26 @@ http {
 
     server {
         listen {{.Listen}};
+{{- if .Auth}}
+        # The forward-auth subrequest, as configs/nginx-auth-request.conf.
+        location = /.authgate/auth {
+            internal;
+            proxy_pass http://authgate;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+            proxy_set_header X-Original-URL $scheme://$http_host$request_uri;
+            proxy_set_header X-Forwarded-Method $request_method;
+            proxy_set_header X-Forwarded-For $remote_addr;
+        }
+{{- end}}
         location / {
+{{- if .Auth}}
+            auth_request /.authgate/auth;
+            auth_request_set $authgate_user $upstream_http_remote_user;
+            proxy_set_header Remote-User $authgate_user;
+{{- end}}
             proxy_pass http://panel;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
@@ -148,9 +178,11 @@ http {
 }
 `))
 
-// startNginx writes the config and runs nginx in the foreground.
-func startNginx(ctx context.Context, l *launcher, bin string, up *upstreamServer, pinned, accessLog bool) (*candidate, error) {
-	dir := filepath.Join(l.dir, "nginx")
+// startNginx writes the config and runs nginx in the foreground, as the
+// candidate name: candNginx, or candAuthRequest asking the authgate at
+// auth (host:port) about every request.
+func startNginx(ctx context.Context, l *launcher, bin, name string, up *upstreamServer, auth string, pinned, accessLog bool) (*candidate, error) {
+	dir := filepath.Join(l.dir, name)
 	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o755); err != nil {
 		return nil, err
 	}
@@ -169,7 +201,7 @@ func startNginx(ctx context.Context, l *launcher, bin string, up *upstreamServer
 	var b strings.Builder
 	err = nginxConf.Execute(&b, map[string]any{
 		"Dir": dir, "Workers": workers, "Upstream": up.addr,
-		"Listen": "127.0.0.1:" + strconv.Itoa(port), "AccessLog": accessLog,
+		"Listen": "127.0.0.1:" + strconv.Itoa(port), "AccessLog": accessLog, "Auth": auth,
 	})
 	if err != nil {
 		return nil, err
@@ -178,7 +210,7 @@ func startNginx(ctx context.Context, l *launcher, bin string, up *upstreamServer
 	if err := os.WriteFile(conf, []byte(b.String()), 0o644); err != nil {
 		return nil, err
 	}
-	p, err := l.start("nginx", serverCPU, nil, nil, bin, "-p", dir, "-c", conf, "-e", filepath.Join(dir, "error.log"))
+	p, err := l.start(name, serverCPU, nil, nil, bin, "-p", dir, "-c", conf, "-e", filepath.Join(dir, "error.log"))
 	if err != nil {
 		return nil, err
 	}
@@ -186,7 +218,7 @@ func startNginx(ctx context.Context, l *launcher, bin string, up *upstreamServer
 	if err := p.waitReady(ctx, 10*time.Second, func() error { return tcpReady(addr) }); err != nil {
 		return nil, err
 	}
-	return &candidate{name: candNginx, addr: addr, main: p, cpuProcs: []*proc{p}}, nil
+	return &candidate{name: name, addr: addr, main: p, cpuProcs: []*proc{p}}, nil
 }
 
 // redisServer is the harness's own redis-server (never the one on 6379).
