@@ -75,16 +75,27 @@ func (u *recordingUpstream) count() int {
 // upstream, on a free loopback port. It returns nginx's base URL.
 func startNginx(t *testing.T, gatewayAddr, upstreamAddr string) string {
 	t.Helper()
+	return startNginxEdited(t, gatewayAddr, upstreamAddr, nil)
+}
+
+// startNginxEdited is startNginx with the documented config passed
+// through edit first (nil: as shipped).
+func startNginxEdited(t *testing.T, gatewayAddr, upstreamAddr string, edit func(t *testing.T, conf string) string) string {
+	t.Helper()
 	bin := nginxBinary(t)
-	doc, err := os.ReadFile(filepath.Join("..", "..", "configs", "nginx-auth-request.conf"))
+	data, err := os.ReadFile(filepath.Join("..", "..", "configs", "nginx-auth-request.conf"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	doc := string(data)
+	if edit != nil {
+		doc = edit(t, doc)
 	}
 	dir := t.TempDir()
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
 		port := freePort(t)
-		site := string(doc)
+		site := doc
 		for _, r := range [][2]string{
 			{"listen 80;", fmt.Sprintf("listen 127.0.0.1:%d;", port)},
 			{"127.0.0.1:9091", gatewayAddr},

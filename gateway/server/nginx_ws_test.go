@@ -4,12 +4,14 @@ package server_test
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -130,5 +132,64 @@ func TestNginxAuthRequestWebSocket(t *testing.T) {
 	}
 	if err := echo("still open"); err != nil {
 		t.Fatalf("the open tunnel after sign-out: %v (if nginx now cuts it, docs/forward-auth.md must say so)", err)
+	}
+}
+
+// uncommentConsole turns on the config's optional console location.
+func uncommentConsole(t *testing.T, conf string) string {
+	t.Helper()
+	lines := strings.Split(conf, "\n")
+	on := false
+	for i, l := range lines {
+		switch {
+		case strings.HasPrefix(l, "    #location /console/socket {"):
+			on = true
+		case !on:
+			continue
+		}
+		lines[i] = strings.Replace(l, "#", "", 1)
+		if strings.TrimSpace(l) == "#}" {
+			return strings.Join(lines, "\n")
+		}
+	}
+	t.Fatal("configs/nginx-auth-request.conf has no commented console location (#location /console/socket { … #})")
+	return ""
+}
+
+// With the config's optional console location, nginx sends the console's
+// WebSocket to authgate, whose own proxy passes it to the panel and cuts
+// it when the session ends.
+func TestNginxConsoleThroughAuthgate(t *testing.T) {
+	panel, upgrades := echoSocketPanel(t)
+	g := startGatewayWith(t, gwOpts{mode: "off", routes: []config.Route{
+		{Name: "panel", PathPrefix: "/", Upstream: panel.URL, Policy: config.PolicyPassword},
+	}}, func(c *config.Config) { c.TrustedProxies = []string{"127.0.0.1"} })
+	g.addUser(t, "alice", attackPW)
+	base := startNginxEdited(t, strings.TrimPrefix(g.URL, "http://"), strings.TrimPrefix(panel.URL, "http://"), uncommentConsole)
+
+	if status, _, _ := openSocket(t, base, "/console/socket", ""); status != http.StatusUnauthorized {
+		t.Fatalf("console without a session: %d, want 401", status)
+	}
+	if n := upgrades.Load(); n != 0 {
+		t.Fatalf("the panel answered %d upgrades without a session", n)
+	}
+	b := signInPassword(t, g, "10.31.0.1", "alice")
+	status, conn, br := openSocket(t, base, "/console/socket", sessionCookie(t, g, b))
+	if status != http.StatusSwitchingProtocols {
+		t.Fatalf("console with a session: %d, want 101", status)
+	}
+	if _, err := io.WriteString(conn, "ping"); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 4)
+	if _, err := io.ReadFull(br, got); err != nil || string(got) != "ping" {
+		t.Fatalf("through the console: %q, %v", got, err)
+	}
+
+	mustStatus(t, b.post("/.authgate/logout", "/.authgate/logout", url.Values{}), http.StatusSeeOther, "sign out")
+	// authgate re-checks about once a second: the tunnel ends.
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := br.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("the console is still open 10s after sign-out (read %d bytes, %v)", n, err)
 	}
 }
