@@ -121,12 +121,8 @@ func (h *Handler) passkeyAdd(w http.ResponseWriter, r *http.Request, c auth.Curr
 // stays. Removing the last factor also ends the recovery codes (they
 // stand in for a factor the account no longer has).
 func (h *Handler) passkeyRemove(w http.ResponseWriter, r *http.Request, c auth.Current) {
-	id, err := base64.RawURLEncoding.DecodeString(r.PostForm.Get("id"))
-	if err != nil || c.User.PasskeyIndex(id) < 0 {
-		h.renderOverview(w, r, c, http.StatusNotFound, "", msgPasskeyGone)
-		return
-	}
-	if h.needSecondFactor(w, r, c, PathOverview) {
+	id, ok := h.keyToChange(w, r, c)
+	if !ok {
 		return
 	}
 	vals, err := h.d.Settings.Current(r.Context())
@@ -167,12 +163,8 @@ func (h *Handler) passkeyRemove(w http.ResponseWriter, r *http.Request, c auth.C
 // account's keys it needs a session that passed a second factor, and it
 // is made only if the account is still at this session's epoch.
 func (h *Handler) passkeyRename(w http.ResponseWriter, r *http.Request, c auth.Current) {
-	id, err := base64.RawURLEncoding.DecodeString(r.PostForm.Get("id"))
-	if err != nil || c.User.PasskeyIndex(id) < 0 {
-		h.renderOverview(w, r, c, http.StatusNotFound, "", msgPasskeyGone)
-		return
-	}
-	if h.needSecondFactor(w, r, c, PathOverview) {
+	id, ok := h.keyToChange(w, r, c)
+	if !ok {
 		return
 	}
 	name, ok := passkey.CleanName(r.PostForm.Get("name"))
@@ -181,7 +173,7 @@ func (h *Handler) passkeyRename(w http.ResponseWriter, r *http.Request, c auth.C
 		return
 	}
 	var old string
-	_, err = h.d.Users.UpdateUser(r.Context(), c.User.Name, func(x *store.User) error {
+	_, err := h.d.Users.UpdateUser(r.Context(), c.User.Name, func(x *store.User) error {
 		if x.AuthEpoch != c.Session.UserEpoch {
 			return errAccountMoved
 		}
@@ -208,6 +200,22 @@ func (h *Handler) passkeyRename(w http.ResponseWriter, r *http.Request, c auth.C
 		h.record(r, c, audit.PasskeyRenamed, quote(old)+" to "+quote(name))
 	}
 	redirectDone(w, r, "passkey-renamed")
+}
+
+// keyToChange returns the id of the account's key a form names (field
+// "id"), once the session has passed a second factor. Otherwise it
+// answers the request (404 for a key that is not the account's, the
+// step-up for a session that owes a factor) and reports false.
+func (h *Handler) keyToChange(w http.ResponseWriter, r *http.Request, c auth.Current) ([]byte, bool) {
+	id, err := base64.RawURLEncoding.DecodeString(r.PostForm.Get("id"))
+	if err != nil || c.User.PasskeyIndex(id) < 0 {
+		h.renderOverview(w, r, c, http.StatusNotFound, "", msgPasskeyGone)
+		return nil, false
+	}
+	if h.needSecondFactor(w, r, c, PathOverview) {
+		return nil, false
+	}
+	return id, true
 }
 
 // passkeyRows lists u's keys for the overview.
