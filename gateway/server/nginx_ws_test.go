@@ -78,59 +78,78 @@ func openSocket(t *testing.T, base, path, cookie string) (int, net.Conn, *bufio.
 	return res.StatusCode, conn, br
 }
 
-// The shipped nginx config passes a WebSocket (a panel's console) once
-// authgate allows the upgrade request, and never without a session. nginx
-// asks only when the request starts: what docs/forward-auth.md states
-// about open connections is shown at the end.
-func TestNginxAuthRequestWebSocket(t *testing.T) {
+// consoleBehindNginx starts a gateway (one password route to an
+// echoSocketPanel) and nginx with the documented config passed through
+// edit, checks that a console upgrade without a session or with a forged
+// one gets 401 and never reaches the panel, then signs alice in and opens
+// the console with her session.
+func consoleBehindNginx(t *testing.T, edit func(t *testing.T, conf string) string) openConsole {
+	t.Helper()
 	panel, upgrades := echoSocketPanel(t)
 	g := startGatewayWith(t, gwOpts{mode: "off", routes: []config.Route{
 		{Name: "panel", PathPrefix: "/", Upstream: panel.URL, Policy: config.PolicyPassword},
 	}}, func(c *config.Config) { c.TrustedProxies = []string{"127.0.0.1"} })
 	g.addUser(t, "alice", attackPW)
-	base := startNginx(t, strings.TrimPrefix(g.URL, "http://"), strings.TrimPrefix(panel.URL, "http://"))
-
-	if status, _, _ := openSocket(t, base, "/console/socket", ""); status != http.StatusUnauthorized {
-		t.Fatalf("upgrade without a session: %d, want 401", status)
-	}
-	if status, _, _ := openSocket(t, base, "/console/socket", "forged"); status != http.StatusUnauthorized {
-		t.Fatalf("upgrade with a forged session: %d, want 401", status)
+	base := startNginxEdited(t, strings.TrimPrefix(g.URL, "http://"), strings.TrimPrefix(panel.URL, "http://"), edit)
+	for _, cookie := range []string{"", "forged"} {
+		if status, _, _ := openSocket(t, base, "/console/socket", cookie); status != http.StatusUnauthorized {
+			t.Fatalf("console upgrade with session cookie %q: %d, want 401", cookie, status)
+		}
 	}
 	if n := upgrades.Load(); n != 0 {
 		t.Fatalf("the panel answered %d upgrades without a session", n)
 	}
-
 	b := signInPassword(t, g, "10.30.0.1", "alice")
 	status, conn, br := openSocket(t, base, "/console/socket", sessionCookie(t, g, b))
 	if status != http.StatusSwitchingProtocols {
-		t.Fatalf("upgrade with a session: %d, want 101", status)
+		t.Fatalf("console upgrade with a session: %d, want 101", status)
 	}
-	echo := func(msg string) error {
-		if _, err := io.WriteString(conn, msg); err != nil {
-			return err
-		}
-		got := make([]byte, len(msg))
-		if _, err := io.ReadFull(br, got); err != nil {
-			return err
-		}
-		if string(got) != msg {
-			return fmt.Errorf("echo %q, want %q", got, msg)
-		}
-		return nil
+	if err := echoThrough(conn, br, "ping"); err != nil {
+		t.Fatalf("through the console: %v", err)
 	}
-	if err := echo("ping"); err != nil {
-		t.Fatalf("through the tunnel: %v", err)
+	return openConsole{b: b, base: base, conn: conn, br: br}
+}
+
+// openConsole is alice's console tunnel through nginx.
+type openConsole struct {
+	b    *browser // alice's (signed in at the gateway itself)
+	base string   // nginx's base URL
+	conn net.Conn
+	br   *bufio.Reader
+}
+
+// echoThrough sends msg through an open tunnel to an echoSocketPanel and reads
+// it back.
+func echoThrough(conn net.Conn, br *bufio.Reader, msg string) error {
+	if _, err := io.WriteString(conn, msg); err != nil {
+		return err
 	}
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(br, got); err != nil {
+		return err
+	}
+	if string(got) != msg {
+		return fmt.Errorf("echo %q, want %q", got, msg)
+	}
+	return nil
+}
+
+// The shipped nginx config passes a WebSocket (a panel's console) once
+// authgate allows the upgrade request, and never without a session. nginx
+// asks only when the request starts: what docs/forward-auth.md states
+// about open connections is shown at the end.
+func TestNginxAuthRequestWebSocket(t *testing.T) {
+	c := consoleBehindNginx(t, nil)
 
 	// Signed out: a new upgrade is refused, but the tunnel nginx already
 	// opened is nginx's; authgate is not asked again (the built-in proxy
 	// cuts it within about a second: TestSessionEndClosesStreams).
-	cookie := sessionCookie(t, g, b)
-	mustStatus(t, b.post("/.authgate/logout", "/.authgate/logout", url.Values{}), http.StatusSeeOther, "sign out")
-	if status, _, _ := openSocket(t, base, "/console/socket", cookie); status != http.StatusUnauthorized {
+	cookie := sessionCookie(t, c.b.g, c.b)
+	mustStatus(t, c.b.post("/.authgate/logout", "/.authgate/logout", url.Values{}), http.StatusSeeOther, "sign out")
+	if status, _, _ := openSocket(t, c.base, "/console/socket", cookie); status != http.StatusUnauthorized {
 		t.Fatalf("upgrade with the ended session: %d, want 401", status)
 	}
-	if err := echo("still open"); err != nil {
+	if err := echoThrough(c.conn, c.br, "still open"); err != nil {
 		t.Fatalf("the open tunnel after sign-out: %v (if nginx now cuts it, docs/forward-auth.md must say so)", err)
 	}
 }
@@ -160,36 +179,11 @@ func uncommentConsole(t *testing.T, conf string) string {
 // WebSocket to authgate, whose own proxy passes it to the panel and cuts
 // it when the session ends.
 func TestNginxConsoleThroughAuthgate(t *testing.T) {
-	panel, upgrades := echoSocketPanel(t)
-	g := startGatewayWith(t, gwOpts{mode: "off", routes: []config.Route{
-		{Name: "panel", PathPrefix: "/", Upstream: panel.URL, Policy: config.PolicyPassword},
-	}}, func(c *config.Config) { c.TrustedProxies = []string{"127.0.0.1"} })
-	g.addUser(t, "alice", attackPW)
-	base := startNginxEdited(t, strings.TrimPrefix(g.URL, "http://"), strings.TrimPrefix(panel.URL, "http://"), uncommentConsole)
-
-	if status, _, _ := openSocket(t, base, "/console/socket", ""); status != http.StatusUnauthorized {
-		t.Fatalf("console without a session: %d, want 401", status)
-	}
-	if n := upgrades.Load(); n != 0 {
-		t.Fatalf("the panel answered %d upgrades without a session", n)
-	}
-	b := signInPassword(t, g, "10.31.0.1", "alice")
-	status, conn, br := openSocket(t, base, "/console/socket", sessionCookie(t, g, b))
-	if status != http.StatusSwitchingProtocols {
-		t.Fatalf("console with a session: %d, want 101", status)
-	}
-	if _, err := io.WriteString(conn, "ping"); err != nil {
-		t.Fatal(err)
-	}
-	got := make([]byte, 4)
-	if _, err := io.ReadFull(br, got); err != nil || string(got) != "ping" {
-		t.Fatalf("through the console: %q, %v", got, err)
-	}
-
-	mustStatus(t, b.post("/.authgate/logout", "/.authgate/logout", url.Values{}), http.StatusSeeOther, "sign out")
+	c := consoleBehindNginx(t, uncommentConsole)
+	mustStatus(t, c.b.post("/.authgate/logout", "/.authgate/logout", url.Values{}), http.StatusSeeOther, "sign out")
 	// authgate re-checks about once a second: the tunnel ends.
-	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if n, err := br.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+	_ = c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := c.br.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("the console is still open 10s after sign-out (read %d bytes, %v)", n, err)
 	}
 }
