@@ -42,17 +42,19 @@ func nginxBinary(t *testing.T) string {
 	return ""
 }
 
-// recordingUpstream counts and keeps the requests it gets.
+// recordingUpstream counts and keeps the requests it gets, and counts
+// the connections it accepts.
 type recordingUpstream struct {
 	*httptest.Server
-	mu   sync.Mutex
-	seen []seen
+	mu    sync.Mutex
+	seen  []seen
+	conns int
 }
 
 func newRecordingUpstream(t *testing.T) *recordingUpstream {
 	t.Helper()
 	u := &recordingUpstream{}
-	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	u.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s := seen{Path: r.URL.Path, Query: r.URL.RawQuery, Host: r.Host, Headers: r.Header.Clone()}
 		u.mu.Lock()
 		u.seen = append(u.seen, s)
@@ -60,8 +62,22 @@ func newRecordingUpstream(t *testing.T) *recordingUpstream {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(s)
 	}))
+	u.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			u.mu.Lock()
+			u.conns++
+			u.mu.Unlock()
+		}
+	}
+	u.Start()
 	t.Cleanup(u.Close)
 	return u
+}
+
+func (u *recordingUpstream) accepted() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.conns
 }
 
 func (u *recordingUpstream) count() int {
@@ -349,15 +365,18 @@ func TestNginxAuthRequest(t *testing.T) {
 		t.Fatalf("cookies at the panel: %q", ck)
 	}
 
-	// nginx keeps its connections to authgate (the config's upstream
-	// keepalive): thirty requests, each asking authgate, open at most a
-	// couple of new ones, not thirty.
-	opened := relay.accepted()
+	// nginx keeps its connections to authgate and to the panel (the
+	// config's upstream keepalive): thirty requests, each asking authgate,
+	// open at most a couple of new ones to each, not thirty.
+	opened, openedPanel := relay.accepted(), up.accepted()
 	for i := range 30 {
 		mustStatus(t, do("GET", fmt.Sprintf("%s/app/page?n=%d", base, i), nil, nil), http.StatusOK, "signed in, again")
 	}
 	if n := relay.accepted() - opened; n > 2 {
 		t.Fatalf("30 requests through nginx opened %d new connections to authgate: the subrequests are not kept alive", n)
+	}
+	if n := up.accepted() - openedPanel; n > 2 {
+		t.Fatalf("30 requests through nginx opened %d new connections to the panel: they are not kept alive", n)
 	}
 
 	// 4. Logged out: back to the login page, the panel not reached.
