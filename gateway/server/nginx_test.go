@@ -98,7 +98,6 @@ func startNginx(t *testing.T, gatewayAddr, upstreamAddr string) string {
 // through edit first (nil: as shipped).
 func startNginxEdited(t *testing.T, gatewayAddr, upstreamAddr string, edit func(t *testing.T, conf string) string) string {
 	t.Helper()
-	bin := nginxBinary(t)
 	data, err := os.ReadFile(filepath.Join("..", "..", "configs", "nginx-auth-request.conf"))
 	if err != nil {
 		t.Fatal(err)
@@ -107,21 +106,38 @@ func startNginxEdited(t *testing.T, gatewayAddr, upstreamAddr string, edit func(
 	if edit != nil {
 		doc = edit(t, doc)
 	}
+	return "http://" + runNginxSite(t, func(port int) string {
+		return replaceAll(t, "configs/nginx-auth-request.conf", doc, [][2]string{
+			{"listen 80;", fmt.Sprintf("listen 127.0.0.1:%d;", port)},
+			{"127.0.0.1:9091", gatewayAddr},
+			{"127.0.0.1:8080", upstreamAddr},
+		})
+	})
+}
+
+// replaceAll replaces each pair's first string with its second in doc
+// (the text of file), all of them there.
+func replaceAll(t *testing.T, file, doc string, pairs [][2]string) string {
+	t.Helper()
+	for _, r := range pairs {
+		if !strings.Contains(doc, r[0]) {
+			t.Fatalf("%s no longer contains %q (the test adapts it)", file, r[0])
+		}
+		doc = strings.ReplaceAll(doc, r[0], r[1])
+	}
+	return doc
+}
+
+// runNginxSite runs nginx in the foreground with the server blocks site
+// writes for a free loopback port inside an http {} block, and returns
+// the address it listens on (host:port).
+func runNginxSite(t *testing.T, site func(port int) string) string {
+	t.Helper()
+	bin := nginxBinary(t)
 	dir := t.TempDir()
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
 		port := freePort(t)
-		site := doc
-		for _, r := range [][2]string{
-			{"listen 80;", fmt.Sprintf("listen 127.0.0.1:%d;", port)},
-			{"127.0.0.1:9091", gatewayAddr},
-			{"127.0.0.1:8080", upstreamAddr},
-		} {
-			if !strings.Contains(site, r[0]) {
-				t.Fatalf("configs/nginx-auth-request.conf no longer contains %q (the test adapts it)", r[0])
-			}
-			site = strings.ReplaceAll(site, r[0], r[1])
-		}
 		conf := fmt.Sprintf(`daemon off;
 master_process off;
 worker_processes 1;
@@ -137,7 +153,7 @@ http {
     scgi_temp_path %[1]s/scgi;
 %[2]s
 }
-`, dir, site)
+`, dir, site(port))
 		confPath := filepath.Join(dir, "nginx.conf")
 		if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 			t.Fatal(err)
@@ -170,7 +186,7 @@ http {
 							t.Logf("nginx error.log:\n%s", log)
 						}
 					})
-					return "http://" + addr
+					return addr
 				}
 				if time.Now().After(deadline) {
 					_ = cmd.Process.Kill()

@@ -21,13 +21,14 @@ import (
 )
 
 // echoSocketPanel answers WebSocket upgrades with 101 and then echoes
-// what it reads; it counts the upgrades it answered.
+// what it reads, and any other request with "panel page"; it counts the
+// upgrades it answered.
 func echoSocketPanel(t *testing.T) (*httptest.Server, *atomic.Int32) {
 	t.Helper()
 	var upgrades atomic.Int32
 	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
-			http.Error(w, "an upgrade, please", http.StatusBadRequest)
+			_, _ = io.WriteString(w, "panel page")
 			return
 		}
 		conn, brw, err := http.NewResponseController(w).Hijack()
@@ -55,11 +56,22 @@ func openSocket(t *testing.T, base, path, cookie string) (int, net.Conn, *bufio.
 	if err != nil {
 		t.Fatal(err)
 	}
+	if cookie != "" {
+		cookie = "authgate_session=" + cookie
+	}
+	return upgradeOn(t, conn, host, path, cookie)
+}
+
+// upgradeOn sends a WebSocket upgrade for path on conn (with the Cookie
+// header cookie, if any) and returns the answer's status and, after a
+// 101, the connection; otherwise it closes conn.
+func upgradeOn(t *testing.T, conn net.Conn, host, path, cookie string) (int, net.Conn, *bufio.Reader) {
+	t.Helper()
 	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
 	req := fmt.Sprintf("GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
 		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n", path, host)
 	if cookie != "" {
-		req += "Cookie: authgate_session=" + cookie + "\r\n"
+		req += "Cookie: " + cookie + "\r\n"
 	}
 	if _, err := io.WriteString(conn, req+"\r\n"); err != nil {
 		t.Fatal(err)
