@@ -206,6 +206,62 @@ http {
 	return ""
 }
 
+// proxyClient is a browser of the gateway's pages through a proxy in
+// front of it: it keeps cookies, asks for HTML, sends forms with the
+// proxy's origin and follows no redirect.
+type proxyClient struct {
+	t      *testing.T
+	c      *http.Client
+	origin string
+}
+
+// newProxyClient returns a proxyClient for origin (the proxy's public
+// base URL) over tr (nil: http.DefaultTransport).
+func newProxyClient(t *testing.T, origin string, tr http.RoundTripper) *proxyClient {
+	jar, _ := cookiejar.New(nil)
+	return &proxyClient{t: t, origin: origin, c: &http.Client{Jar: jar, Timeout: 10 * time.Second, Transport: tr,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+// do sends method to target (a whole URL), form as its body if not nil,
+// with the extra headers hdr.
+func (p *proxyClient) do(method, target string, form url.Values, hdr http.Header) resp {
+	p.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, target, body)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	req.Header.Set("Accept", htmlAccept)
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", p.origin)
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	res, err := p.c.Do(req)
+	if err != nil {
+		p.t.Fatalf("%s %s: %v", method, target, err)
+	}
+	defer res.Body.Close()
+	data, _ := io.ReadAll(res.Body)
+	return resp{status: res.StatusCode, body: string(data), header: res.Header}
+}
+
+// token returns the CSRF token of the gateway page at target.
+func (p *proxyClient) token(target string) string {
+	p.t.Helper()
+	m := csrfRE.FindStringSubmatch(p.do("GET", target, nil, nil).body)
+	if m == nil {
+		p.t.Fatalf("no csrf token on %s", target)
+	}
+	return html.UnescapeString(m[1] + m[2])
+}
+
 // countingRelay passes TCP connections on to target and counts them.
 type countingRelay struct {
 	ln net.Listener
@@ -282,35 +338,7 @@ func TestNginxAuthRequest(t *testing.T) {
 	relay := newCountingRelay(t, strings.TrimPrefix(g.URL, "http://"))
 	base := startNginx(t, relay.addr(), strings.TrimPrefix(up.URL, "http://"))
 
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar, Timeout: 10 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	do := func(method, target string, body url.Values, hdr http.Header) resp {
-		t.Helper()
-		var rb io.Reader
-		if body != nil {
-			rb = strings.NewReader(body.Encode())
-		}
-		req, err := http.NewRequest(method, target, rb)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Accept", htmlAccept)
-		if body != nil {
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.Header.Set("Origin", base)
-		}
-		for k, v := range hdr {
-			req.Header[k] = v
-		}
-		res, err := c.Do(req)
-		if err != nil {
-			t.Fatalf("%s %s: %v", method, target, err)
-		}
-		defer res.Body.Close()
-		data, _ := io.ReadAll(res.Body)
-		return resp{status: res.StatusCode, body: string(data), header: res.Header}
-	}
+	do := newProxyClient(t, base, nil).do
 
 	// 1. Anonymous browser: nginx answers with the login redirect on its
 	// own host, rd = the original URL; the panel is never asked.

@@ -8,11 +8,8 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"html"
-	"io"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -85,42 +82,10 @@ func TestNginxTLSTerminatorFromDocs(t *testing.T) {
 		var d net.Dialer
 		return d.DialContext(ctx, "tcp", addr)
 	}
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar, Timeout: 10 * time.Second,
-		Transport:     &http.Transport{DialContext: dial, TLSClientConfig: tlsConf},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	const base = "https://panel.example.com"
-	do := func(method, path string, form url.Values) resp {
-		t.Helper()
-		var body io.Reader
-		if form != nil {
-			body = strings.NewReader(form.Encode())
-		}
-		req, err := http.NewRequest(method, base+path, body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Accept", htmlAccept)
-		if form != nil {
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.Header.Set("Origin", base)
-		}
-		res, err := c.Do(req)
-		if err != nil {
-			t.Fatalf("%s %s: %v", method, path, err)
-		}
-		defer res.Body.Close()
-		data, _ := io.ReadAll(res.Body)
-		return resp{status: res.StatusCode, body: string(data), header: res.Header}
-	}
-	token := func(page string) string {
-		t.Helper()
-		m := csrfRE.FindStringSubmatch(do("GET", page, nil).body)
-		if m == nil {
-			t.Fatalf("no csrf token on %s", page)
-		}
-		return html.UnescapeString(m[1] + m[2])
-	}
+	p := newProxyClient(t, base, &http.Transport{DialContext: dial, TLSClientConfig: tlsConf})
+	do := func(method, path string, form url.Values) resp { t.Helper(); return p.do(method, base+path, form, nil) }
+	token := func(path string) string { t.Helper(); return p.token(base + path) }
 
 	r := do("GET", "/app", nil)
 	mustStatus(t, r, http.StatusFound, "anonymous")
