@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"fmt"
 	"html"
 	"net/http"
 	"net/url"
@@ -86,6 +87,61 @@ func TestPasskeyRename(t *testing.T) {
 		mustStatus(t, submitKey(b2, "/.authgate/verify", keyAnswer(t, b2, key, "/.authgate/verify")), http.StatusSeeOther, "the renamed key")
 		if got := b2.get(twoFactorPath); got.status != http.StatusOK {
 			t.Fatalf("two-factor route after the renamed key: %d %s", got.status, location(got))
+		}
+	})
+}
+
+// Renames arriving together, and renames racing the key's removal in the
+// same burst: every answer is a redirect or a refusal (never a server
+// error), the name is one of those sent, the removal goes through, and a
+// removed key stays removed (a rename never writes it back).
+func TestPasskeyRenameBurst(t *testing.T) {
+	eachStore(t, func(t *testing.T, driver string) {
+		g := passkeyGateway(t, driver, "on", false)
+		g.addUser(t, "alice", attackPW)
+		secret := giveTOTP(t, g, "alice")
+		key := passkeytest.New(g.URL)
+		b := signInCode(t, g, "10.13.0.1", "alice", secret)
+		mustStatus(t, registerKey(t, b, key, "Laptop"), http.StatusSeeOther, "add key")
+		id := base64URL(getUser(t, g, "alice").Passkeys[0].ID)
+		tok := b.token("/.authgate/account")
+
+		rename := func(name string) []byte {
+			return b.raw("POST", "/.authgate/account/passkeys/rename", url.Values{"id": {id}, "name": {name}, "csrf_token": {tok}}, nil)
+		}
+		sent := map[string]bool{}
+		var reqs [][]byte
+		for i := range passkeyBurst {
+			name := fmt.Sprintf("Laptop %d", i)
+			sent[name] = true
+			reqs = append(reqs, rename(name))
+		}
+		for i, r := range burst(t, g, reqs, nil) {
+			if r.Err != nil || r.Status >= 500 {
+				t.Fatalf("rename %d of %d at once: %d %v", i, passkeyBurst, r.Status, r.Err)
+			}
+		}
+		keys := getUser(t, g, "alice").Passkeys
+		if len(keys) != 1 || !sent[keys[0].Name] {
+			t.Fatalf("after %d renames at once: %+v, want the one key with one of the names sent", passkeyBurst, keys)
+		}
+
+		reqs = [][]byte{b.raw("POST", "/.authgate/account/passkeys/remove", url.Values{"id": {id}, "csrf_token": {tok}}, nil)}
+		for i := range passkeyBurst {
+			reqs = append(reqs, rename(fmt.Sprintf("Back %d", i)))
+		}
+		for i, r := range burst(t, g, reqs, nil) {
+			if r.Err != nil || r.Status >= 500 {
+				t.Fatalf("request %d of the removal burst: %d %v", i, r.Status, r.Err)
+			}
+			// Renames change neither the account's epoch nor the
+			// session: the removal goes through.
+			if i == 0 && (r.Status != http.StatusSeeOther || r.Header.Get("Location") != "/.authgate/account?done=passkey-removed") {
+				t.Fatalf("the removal among %d renames: %d %q", passkeyBurst, r.Status, r.Header.Get("Location"))
+			}
+		}
+		if keys := getUser(t, g, "alice").Passkeys; len(keys) != 0 {
+			t.Fatalf("the key was removed, yet a rename racing the removal left %+v", keys)
 		}
 	})
 }
