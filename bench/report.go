@@ -217,8 +217,7 @@ func (b *bench) targets(sums map[string]summary) []target {
 		}
 	}
 	for _, r := range b.extra.signins {
-		if r.gcPercent == 0 && r.loadOnly.rssAfterKB > 0 {
-			v := float64(r.withSignins.peakKB) / float64(r.loadOnly.rssAfterKB)
+		if v, ok := r.peakToSteady(); ok && r.gcPercent == 0 {
 			out = append(out, target{r.name + " peak RSS with sign-ins during the load / steady RSS", f2(v), "≤ 2", verdict(v <= 2)})
 		}
 	}

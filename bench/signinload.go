@@ -23,6 +23,16 @@ type signinLoadResult struct {
 	signins     signinStats
 }
 
+// peakToSteady is the peak RSS with sign-ins during the load over the
+// steady RSS after the load alone (issue 15's ≤ 2); ok is false when the
+// steady RSS was not read.
+func (r signinLoadResult) peakToSteady() (float64, bool) {
+	if r.loadOnly.rssAfterKB <= 0 {
+		return 0, false
+	}
+	return float64(r.withSignins.peakKB) / float64(r.loadOnly.rssAfterKB), true
+}
+
 // loadWindow is one wrk run (the rounds' request and connections) with
 // the gateway's CPU time and peak RSS over it.
 type loadWindow struct {
@@ -312,8 +322,8 @@ func (b *bench) writeSignins(sb *strings.Builder) {
 		if r.loadOnly.peakKB > 0 {
 			ratio = f2(float64(r.withSignins.peakKB) / float64(r.loadOnly.peakKB))
 		}
-		if r.loadOnly.rssAfterKB > 0 {
-			toSteady = f2(float64(r.withSignins.peakKB) / float64(r.loadOnly.rssAfterKB))
+		if v, ok := r.peakToSteady(); ok {
+			toSteady = f2(v)
 		}
 		t.add(r.name, gc,
 			f0(r.loadOnly.wrk.rps()), f1(r.loadOnly.cpuUS), mib(r.loadOnly.rssAfterKB), mib(r.loadOnly.peakKB),
